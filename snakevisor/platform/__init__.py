@@ -1,0 +1,76 @@
+"""Platforms: how application system calls are caught and how address spaces are driven.
+
+A platform hands the kernel three kinds of object:
+
+* an :class:`AddressSpaceHost` (one host process per application address space) that can
+  read/write application memory and run a host system call the sentry chose (injection);
+* a :class:`ThreadHost` (one host thread per application thread) whose registers can be
+  read and written and which can be resumed until its next system call or fault;
+* :class:`StopEvent` values from :meth:`Platform.wait`, which the kernel's event loop turns
+  into syscall dispatch, fault delivery or exit bookkeeping.
+
+`ptrace` is the first implementation (snakevisor.platform.ptrace).  A faster platform
+(seccomp user notification, a systrap-style stub) implements the same classes.
+"""
+from __future__ import annotations
+
+import abc
+from typing import NamedTuple
+
+
+class StopEvent(NamedTuple):
+    """One thing a host thread did that the kernel must react to."""
+
+    kind: int  #: one of the STOP_* constants below
+    tid: int  #: host thread id
+    value: int  #: syscall number, signal number, or exit status
+    info: object = None  #: syscall args tuple, or platform detail
+
+
+STOP_SYSCALL = 1  #: the thread made a system call (value = nr, info = 6 args)
+STOP_SIGNAL = 2  #: the thread took a host signal / CPU fault (value = signo)
+STOP_EXITED = 3  #: the host thread is gone (value = raw wait status)
+STOP_OTHER = 4  #: anything else (ptrace events), usually ignored
+STOP_BADARCH = 5  #: a system call through a refused entry (int 0x80 etc.)
+
+
+class AddressSpaceHost(abc.ABC):
+    """The host side of one application address space."""
+
+    @abc.abstractmethod
+    def read(self, addr: int, length: int) -> bytes: ...
+
+    @abc.abstractmethod
+    def write(self, addr: int, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def syscall(self, nr: int, *args: int) -> int:
+        """Run host system call `nr` inside this address space; returns raw rax."""
+
+    @abc.abstractmethod
+    def install_fd(self, hostfd: int) -> int:
+        """Make a host file descriptor usable by injected calls; returns its number there."""
+
+    @abc.abstractmethod
+    def fork(self) -> "AddressSpaceHost":
+        """A copy-on-write copy of this address space (host fork of its process)."""
+
+    @abc.abstractmethod
+    def destroy(self) -> None: ...
+
+
+class Platform(abc.ABC):
+    """Creates address spaces and reports what their threads do."""
+
+    name: str
+
+    @abc.abstractmethod
+    def new_address_space(self) -> AddressSpaceHost:
+        """A fresh, empty (pristine) address space."""
+
+    @abc.abstractmethod
+    def wait(self) -> StopEvent:
+        """Block until some host thread stops."""
+
+    @abc.abstractmethod
+    def shutdown(self) -> None: ...

@@ -1,0 +1,457 @@
+"""The ptrace platform: application threads run under PTRACE_SYSEMU inside stub processes.
+
+Every application address space is a host process started from our stub program
+(snakevisor/platform/stub/stub.c), never from the sentry.  The first stub of a sandbox
+confines itself and parks; it is the *template*.  Each new application address space is a
+host fork of the template (or, for an application fork, of the parent's stub), so it holds
+only the stub's text, a scratch page, and the kernel's vDSO.
+
+Injection: with the thread stopped, %rip is pointed at ``stub_park`` ("syscall; int3") with
+the chosen number and arguments; PTRACE_CONT runs exactly that call and the ``int3`` stops
+the thread again.  One round trip per host call, and the stub's seccomp filter refuses any
+system call from any other instruction.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+from pathlib import Path
+
+from snakevisor.platform import (
+    STOP_BADARCH,
+    STOP_EXITED,
+    STOP_OTHER,
+    STOP_SIGNAL,
+    STOP_SYSCALL,
+    AddressSpaceHost,
+    Platform,
+    StopEvent,
+)
+from snakevisor.platform.regs import FXSAVE_SIZE, REG_OFFSET, Regs
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_ptrace = _libc.ptrace
+_ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
+_ptrace.restype = ctypes.c_long
+
+PTRACE_TRACEME = 0
+PTRACE_PEEKUSER = 3
+PTRACE_POKEUSER = 6
+PTRACE_CONT = 7
+PTRACE_KILL = 8
+PTRACE_GETREGS = 12
+PTRACE_SETREGS = 13
+PTRACE_GETFPREGS = 14
+PTRACE_SETFPREGS = 15
+PTRACE_SYSCALL = 24
+PTRACE_SYSEMU = 31
+PTRACE_SETOPTIONS = 0x4200
+PTRACE_GETEVENTMSG = 0x4201
+PTRACE_GETSIGINFO = 0x4202
+PTRACE_GETREGSET = 0x4204
+PTRACE_SETREGSET = 0x4205
+PTRACE_GET_SYSCALL_INFO = 0x420E
+
+PTRACE_O_TRACESYSGOOD = 1
+PTRACE_O_TRACEFORK = 1 << 1
+PTRACE_O_TRACEVFORK = 1 << 2
+PTRACE_O_TRACECLONE = 1 << 3
+PTRACE_O_EXITKILL = 1 << 20
+
+PTRACE_EVENT_FORK = 1
+PTRACE_EVENT_VFORK = 2
+PTRACE_EVENT_CLONE = 3
+
+NT_X86_XSTATE = 0x202
+AUDIT_ARCH_X86_64 = 0xC000003E
+WALL = 0x40000000
+
+SIGTRAP = 5
+SIGSTOP = 19
+SIGKILL = 9
+SYSCALL_STOP = SIGTRAP | 0x80
+
+#: address of the stub's "syscall; int3" (fixed by the stub's link address)
+STUB_BASE = 0x7FF000000000
+#: a page of the stub's own, for arguments of injected calls (msghdr for fd passing)
+SCRATCH_ADDR = 0x7FF000100000
+SCRATCH_SIZE = 0x1000
+#: the stub's host fd for the socket over which the sentry passes file descriptors
+STUB_FD_SOCKET = 3
+
+NR_READ, NR_CLOSE, NR_MMAP, NR_MUNMAP, NR_GETPID, NR_FORK = 0, 3, 9, 11, 39, 57
+NR_RECVMSG = 47
+MSG_DONTWAIT = 0x40
+MSG_CMSG_CLOEXEC = 0x40000000
+
+_STUB_SOURCE = Path(__file__).with_name("stub") / "stub.c"
+_STUB_CFLAGS = (
+    "-O2 -static -nostdlib -fno-pie -no-pie -mcmodel=large -fno-stack-protector "
+    "-fcf-protection=none -fno-asynchronous-unwind-tables -Wl,--build-id=none "
+    f"-Wl,-z,noexecstack -Wl,-Ttext-segment={STUB_BASE:#x}"
+).split()
+
+_SYSCALL_INFO = struct.Struct("<BxxxIQQQ6Q")
+
+
+class PlatformError(Exception):
+    """The host refused something the platform needs; the sandbox cannot run."""
+
+
+def _check(res: int, what: str) -> int:
+    if res == -1:
+        err = ctypes.get_errno()
+        if err:
+            raise OSError(err, f"{what}: {os.strerror(err)}")
+    return res
+
+
+def stub_binary() -> Path:
+    """Path of the compiled stub, building it with gcc when missing or stale."""
+    candidates = [_STUB_SOURCE.with_name("snakevisor-stub"),
+                  Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "snakevisor" / "snakevisor-stub"]
+    for path in candidates:
+        try:
+            if path.stat().st_mtime >= _STUB_SOURCE.stat().st_mtime:
+                return path
+        except FileNotFoundError:
+            pass
+    for path in candidates:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            subprocess.run(["gcc", *_STUB_CFLAGS, "-o", str(tmp), str(_STUB_SOURCE)],
+                           check=True, capture_output=True)
+            os.replace(tmp, path)
+            return path
+        except PermissionError:
+            continue
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise PlatformError(f"cannot build the stub with gcc: {exc}") from exc
+    raise PlatformError("no writable place to build the stub")
+
+
+class PtraceThread:
+    """One traced host thread.  Cheap accessors for the per-syscall hot path."""
+
+    __slots__ = ("tid", "aspace", "_info", "_regs")
+
+    def __init__(self, tid: int, aspace: "PtraceAddressSpace") -> None:
+        self.tid = tid
+        self.aspace = aspace
+        self._info = ctypes.create_string_buffer(_SYSCALL_INFO.size + 16)
+        self._regs = Regs()
+
+    # -- registers ---------------------------------------------------------------------
+    def get_regs(self) -> Regs:
+        regs = Regs()
+        _check(_ptrace(PTRACE_GETREGS, self.tid, None, ctypes.addressof(regs)), "GETREGS")
+        return regs
+
+    def set_regs(self, regs: Regs) -> None:
+        _check(_ptrace(PTRACE_SETREGS, self.tid, None, ctypes.addressof(regs)), "SETREGS")
+
+    def set_reg(self, name: str, value: int) -> None:
+        _check(_ptrace(PTRACE_POKEUSER, self.tid, REG_OFFSET[name], value & 0xFFFFFFFFFFFFFFFF),
+               "POKEUSER")
+
+    def set_return(self, value: int) -> None:
+        """Hot path: the result of the system call the thread is stopped in."""
+        _ptrace(PTRACE_POKEUSER, self.tid, 80, value & 0xFFFFFFFFFFFFFFFF)
+
+    def get_fpregs(self) -> bytes:
+        buf = ctypes.create_string_buffer(FXSAVE_SIZE)
+        _check(_ptrace(PTRACE_GETFPREGS, self.tid, None, buf), "GETFPREGS")
+        return buf.raw
+
+    def set_fpregs(self, image: bytes) -> None:
+        buf = ctypes.create_string_buffer(bytes(image), FXSAVE_SIZE)
+        _check(_ptrace(PTRACE_SETFPREGS, self.tid, None, buf), "SETFPREGS")
+
+    def get_xstate(self) -> bytes:
+        """The full XSAVE area (AVX and later state), as PTRACE_GETREGSET NT_X86_XSTATE gives it."""
+        buf = ctypes.create_string_buffer(16384)
+        iov = (ctypes.c_void_p * 2)(ctypes.addressof(buf), len(buf))
+        _check(_ptrace(PTRACE_GETREGSET, self.tid, NT_X86_XSTATE, ctypes.addressof(iov)), "GETREGSET")
+        return buf.raw[: iov[1]]
+
+    def set_xstate(self, image: bytes) -> None:
+        buf = ctypes.create_string_buffer(bytes(image), len(image))
+        iov = (ctypes.c_void_p * 2)(ctypes.addressof(buf), len(image))
+        _check(_ptrace(PTRACE_SETREGSET, self.tid, NT_X86_XSTATE, ctypes.addressof(iov)), "SETREGSET")
+
+    def syscall_info(self) -> tuple:
+        """(arch, ip, sp, nr, a0..a5) of the syscall-entry stop the thread is in."""
+        _ptrace(PTRACE_GET_SYSCALL_INFO, self.tid, _SYSCALL_INFO.size, self._info)
+        return _SYSCALL_INFO.unpack_from(self._info)[1:]
+
+    # -- running -----------------------------------------------------------------------
+    def resume(self, sig: int = 0) -> None:
+        """Run application code until its next system call or fault."""
+        _ptrace(PTRACE_SYSEMU, self.tid, None, sig)
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.tid, SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def inject(self, nr: int, args: tuple[int, ...] = ()) -> int:
+        """Run host syscall `nr` in this (stopped) thread's address space; restore registers.
+
+        Returns the raw result (negative errno on failure).  Fork events met on the way
+        are recorded in ``self.aspace.last_event_msg``.
+        """
+        saved = self.get_regs()
+        regs = saved.copy()
+        regs.rip = self.aspace.syscall_addr
+        regs.rax = nr
+        regs.orig_rax = 0xFFFFFFFFFFFFFFFF
+        a = tuple(args) + (0,) * (6 - len(args))
+        regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9 = (x & 0xFFFFFFFFFFFFFFFF for x in a)
+        self.set_regs(regs)
+        _check(_ptrace(PTRACE_CONT, self.tid, None, 0), "CONT")
+        while True:
+            _, status = os.waitpid(self.tid, WALL)
+            if os.WIFSTOPPED(status):
+                sig = os.WSTOPSIG(status)
+                event = status >> 16
+                if event:
+                    msg = ctypes.c_ulong()
+                    _ptrace(PTRACE_GETEVENTMSG, self.tid, None, ctypes.byref(msg))
+                    self.aspace.last_event_msg = msg.value
+                    _ptrace(PTRACE_CONT, self.tid, None, 0)
+                    continue
+                if sig == SIGTRAP:
+                    break
+                # A host signal (only SIGKILL-like cases get here): suppress and go on.
+                _ptrace(PTRACE_CONT, self.tid, None, 0)
+                continue
+            raise PlatformError(f"stub {self.tid} died during injected syscall {nr} (status {status:#x})")
+        done = self.get_regs()
+        self.set_regs(saved)
+        res = done.rax
+        return res - (1 << 64) if res >= 1 << 63 else res
+
+    def siginfo(self) -> bytes:
+        buf = ctypes.create_string_buffer(128)
+        _check(_ptrace(PTRACE_GETSIGINFO, self.tid, None, buf), "GETSIGINFO")
+        return buf.raw
+
+
+class PtraceAddressSpace(AddressSpaceHost):
+    """A stub process: the host side of one application address space."""
+
+    def __init__(self, platform: "PtracePlatform", pid: int, syscall_addr: int) -> None:
+        self.platform = platform
+        self.pid = pid
+        self.syscall_addr = syscall_addr
+        self.mem_fd = os.open(f"/proc/{pid}/mem", os.O_RDWR | os.O_CLOEXEC)
+        #: the thread through which host calls are injected (a stopped one)
+        self.control = PtraceThread(pid, self)
+        self.last_event_msg = 0
+        self.alive = True
+
+    def read(self, addr: int, length: int) -> bytes:
+        return os.pread(self.mem_fd, length, addr)
+
+    def write(self, addr: int, data: bytes) -> None:
+        os.pwrite(self.mem_fd, data, addr)
+
+    def syscall(self, nr: int, *args: int) -> int:
+        return self.control.inject(nr, args)
+
+    def install_fd(self, hostfd: int) -> int:
+        """Pass `hostfd` to the stub over its socket; returns the stub's fd number."""
+        socket.send_fds(self.platform.fd_socket, [b"F"], [hostfd])
+        # struct msghdr {name,namelen,iov,iovlen,control,controllen,flags} + iovec + cmsg
+        base = SCRATCH_ADDR
+        iov_addr, data_addr, cmsg_addr = base + 64, base + 80, base + 96
+        msghdr = struct.pack("<QQQQQQi4x", 0, 0, iov_addr, 1, cmsg_addr, 24, 0)
+        iov = struct.pack("<QQ", data_addr, 8)
+        self.write(base, msghdr + iov + bytes(16) + bytes(24))
+        res = self.syscall(NR_RECVMSG, STUB_FD_SOCKET, base, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)
+        if res < 0:
+            raise OSError(-res, "stub recvmsg")
+        cmsg = self.read(cmsg_addr, 24)
+        _len, level, typ, fd = struct.unpack("<QiiI4x", cmsg)
+        if level != socket.SOL_SOCKET or typ != socket.SCM_RIGHTS:
+            raise PlatformError("stub did not receive the descriptor")
+        return fd
+
+    def fork(self) -> "PtraceAddressSpace":
+        res = self.syscall(NR_FORK)
+        if res < 0:
+            raise OSError(-res, "fork of stub")
+        child = self.last_event_msg
+        self.platform.await_new(child)
+        return PtraceAddressSpace(self.platform, child, self.syscall_addr)
+
+    def destroy(self) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        os.close(self.mem_fd)
+        self.platform.reap(self.pid)
+
+
+class PtracePlatform(Platform):
+    """Catches system calls with PTRACE_SYSEMU; one stub process per address space."""
+
+    name = "ptrace"
+
+    def __init__(self) -> None:
+        # Orphaned stubs (the template outlives its launcher) are reparented to us to reap.
+        _libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        self.stub_path = stub_binary()
+        self.fd_socket, stub_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.template: PtraceAddressSpace | None = None
+        self.host_vmas: list[tuple[int, int, str]] = []
+        self._start_template(stub_end)
+        stub_end.close()
+
+    # -- the template ------------------------------------------------------------------
+    def _start_template(self, stub_end: socket.socket) -> None:
+        root = tempfile.mkdtemp(prefix="snakevisor-root-")
+        os.chmod(root, 0o555)
+        try:
+            os.set_inheritable(stub_end.fileno(), True)
+            actions = [(os.POSIX_SPAWN_DUP2, stub_end.fileno(), STUB_FD_SOCKET)]
+            actions += [(os.POSIX_SPAWN_OPEN, fd, "/dev/null", os.O_RDWR, 0) for fd in (0, 1, 2)]
+            outer = os.posix_spawn(str(self.stub_path), ["snakevisor-stub", root], {},
+                                   file_actions=actions)
+            _, status = os.waitpid(outer, WALL)
+            if not (os.WIFSTOPPED(status) and os.WSTOPSIG(status) == SIGSTOP):
+                raise PlatformError(f"stub failed to start (status {status:#x}: "
+                                    f"{_stub_exit_reason(status)})")
+            _check(_ptrace(PTRACE_SETOPTIONS, outer, None,
+                           PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK |
+                           PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE), "SETOPTIONS")
+            # uid/gid 0 in the sandbox's user namespace is nobody on the host.
+            with open(f"/proc/{outer}/setgroups", "w") as f:
+                f.write("deny")
+            with open(f"/proc/{outer}/uid_map", "w") as f:
+                f.write("0 65534 1")
+            with open(f"/proc/{outer}/gid_map", "w") as f:
+                f.write("0 65534 1")
+            _ptrace(PTRACE_CONT, outer, None, 0)
+            template_pid = 0
+            while True:
+                pid, status = os.waitpid(-1, WALL)
+                if pid == outer:
+                    if os.WIFSTOPPED(status):
+                        if status >> 16 == PTRACE_EVENT_FORK:
+                            msg = ctypes.c_ulong()
+                            _ptrace(PTRACE_GETEVENTMSG, outer, None, ctypes.byref(msg))
+                            template_pid = msg.value
+                        _ptrace(PTRACE_CONT, outer, None, 0)
+                        continue
+                    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and template_pid:
+                        continue
+                    raise PlatformError(f"stub failed to confine itself: {_stub_exit_reason(status)}")
+                if pid == template_pid:
+                    if os.WIFSTOPPED(status) and os.WSTOPSIG(status) == SIGSTOP:
+                        _ptrace(PTRACE_CONT, pid, None, 0)
+                        continue
+                    if os.WIFSTOPPED(status) and os.WSTOPSIG(status) == SIGTRAP:
+                        break
+                    raise PlatformError(f"stub failed to confine itself: {_stub_exit_reason(status)}")
+        finally:
+            os.rmdir(root)
+        regs = Regs()
+        _check(_ptrace(PTRACE_GETREGS, template_pid, None, ctypes.addressof(regs)), "GETREGS")
+        template = PtraceAddressSpace(self, template_pid, regs.rip - 3)
+        self.template = template
+        # Drop the stub's own stack; keep text, vDSO and vvar; add the scratch page.
+        for start, end, name in _read_maps(template_pid):
+            if name == "[stack]":
+                template.syscall(NR_MUNMAP, start, end - start)
+        res = template.syscall(NR_MMAP, SCRATCH_ADDR, SCRATCH_SIZE, 3, 0x32, -1, 0)
+        if res != SCRATCH_ADDR:
+            raise PlatformError(f"stub scratch mapping failed ({res})")
+        self.host_vmas = _read_maps(template_pid)
+
+    # -- Platform ----------------------------------------------------------------------
+    def new_address_space(self) -> PtraceAddressSpace:
+        assert self.template is not None
+        return self.template.fork()
+
+    def await_new(self, pid: int) -> None:
+        """Wait for the attach stop of a freshly forked stub."""
+        while True:
+            _, status = os.waitpid(pid, WALL)
+            if os.WIFSTOPPED(status):
+                return
+            raise PlatformError(f"new stub {pid} died at birth ({status:#x})")
+
+    def wait(self) -> StopEvent:
+        while True:
+            tid, status = os.waitpid(-1, WALL)
+            if status >> 8 == SYSCALL_STOP and status & 0x7F == 0x7F:
+                return StopEvent(STOP_SYSCALL, tid, 0)
+            if os.WIFSTOPPED(status):
+                sig = os.WSTOPSIG(status)
+                if status >> 16:
+                    return StopEvent(STOP_OTHER, tid, status >> 16)
+                return StopEvent(STOP_SIGNAL, tid, sig)
+            return StopEvent(STOP_EXITED, tid, status)
+
+    def reap(self, pid: int) -> None:
+        try:
+            os.kill(pid, SIGKILL)
+        except ProcessLookupError:
+            return
+        while True:
+            try:
+                _, status = os.waitpid(pid, WALL)
+            except ChildProcessError:
+                return
+            if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+                return
+
+    def shutdown(self) -> None:
+        if self.template is not None:
+            # Killing pid 1 of the sandbox's pid namespace kills every stub in it.
+            self.template.destroy()
+            self.template = None
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, WALL | os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        self.fd_socket.close()
+
+
+def _read_maps(pid: int) -> list[tuple[int, int, str]]:
+    out = []
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            parts = line.split()
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            out.append((start, end, parts[5] if len(parts) > 5 else ""))
+    return out
+
+
+_STUB_STEPS = {1: "bad arguments", 2: "PTRACE_TRACEME", 3: "unshare namespaces", 4: "handshake",
+               5: "fork into pid namespace", 6: "make mounts private", 7: "mount empty root",
+               8: "chdir root", 9: "pivot_root", 10: "detach old root", 11: "chdir /",
+               12: "remount root read-only", 13: "drop capabilities", 14: "no_new_privs",
+               15: "ignore SIGCHLD", 16: "block signals", 17: "install seccomp filter",
+               18: "setresgid", 19: "setresuid"}
+
+
+def _stub_exit_reason(status: int) -> str:
+    if os.WIFEXITED(status):
+        code = os.WEXITSTATUS(status)
+        return f"step '{_STUB_STEPS.get(code - 100, code)}' failed"
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"unexpected stop {status:#x}"
