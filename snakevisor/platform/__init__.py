@@ -73,4 +73,15 @@ class Platform(abc.ABC):
         """Block until some host thread stops."""
 
     @abc.abstractmethod
+    def poll(self) -> tuple[int, int, int] | None:
+        """A pending stop as (kind, tid, value) without blocking, or None."""
+
+    @abc.abstractmethod
+    def stop_fd(self) -> int:
+        """A host fd that polls readable when a stop may be pending (for multiplexed waits)."""
+
+    @abc.abstractmethod
+    def drain_stop_fd(self) -> None: ...
+
+    @abc.abstractmethod
     def shutdown(self) -> None: ...

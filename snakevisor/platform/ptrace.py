@@ -313,6 +313,7 @@ class PtracePlatform(Platform):
         self.fd_socket, stub_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.template: PtraceAddressSpace | None = None
         self.host_vmas: list[tuple[int, int, str]] = []
+        self._sigchld_fd = -1
         self._start_template(stub_end)
         stub_end.close()
 
@@ -391,16 +392,45 @@ class PtracePlatform(Platform):
             raise PlatformError(f"new stub {pid} died at birth ({status:#x})")
 
     def wait(self) -> StopEvent:
-        while True:
-            tid, status = os.waitpid(-1, WALL)
-            if status >> 8 == SYSCALL_STOP and status & 0x7F == 0x7F:
-                return StopEvent(STOP_SYSCALL, tid, 0)
-            if os.WIFSTOPPED(status):
-                sig = os.WSTOPSIG(status)
-                if status >> 16:
-                    return StopEvent(STOP_OTHER, tid, status >> 16)
-                return StopEvent(STOP_SIGNAL, tid, sig)
-            return StopEvent(STOP_EXITED, tid, status)
+        tid, status = os.waitpid(-1, WALL)
+        return self._decode(tid, status)
+
+    @staticmethod
+    def _decode(tid: int, status: int) -> StopEvent:
+        if status >> 8 == SYSCALL_STOP and status & 0x7F == 0x7F:
+            return StopEvent(STOP_SYSCALL, tid, 0)
+        if os.WIFSTOPPED(status):
+            if status >> 16:
+                return StopEvent(STOP_OTHER, tid, status >> 16)
+            return StopEvent(STOP_SIGNAL, tid, os.WSTOPSIG(status))
+        return StopEvent(STOP_EXITED, tid, status)
+
+    def poll(self) -> tuple[int, int, int] | None:
+        """A pending stop as (kind, tid, value), without blocking; None if there is none."""
+        try:
+            tid, status = os.waitpid(-1, WALL | os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if tid == 0:
+            return None
+        return self._decode(tid, status)
+
+    def stop_fd(self) -> int:
+        """A host fd that becomes readable when some traced thread stops (SIGCHLD signalfd)."""
+        if self._sigchld_fd < 0:
+            import signal
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+            mask = ctypes.c_ulong(1 << (signal.SIGCHLD - 1))
+            fd = _libc.syscall(289, -1, ctypes.byref(mask), 8, os.O_NONBLOCK | os.O_CLOEXEC)
+            self._sigchld_fd = _check(fd, "signalfd")
+        return self._sigchld_fd
+
+    def drain_stop_fd(self) -> None:
+        try:
+            while os.read(self._sigchld_fd, 128 * 16):
+                pass
+        except BlockingIOError:
+            pass
 
     def reap(self, pid: int) -> None:
         try:

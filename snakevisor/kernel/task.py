@@ -1,0 +1,115 @@
+"""Tasks (application threads) and thread groups (processes) as sentry objects."""
+from __future__ import annotations
+
+import resource
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from snakevisor.kernel.kernel import Kernel
+    from snakevisor.mm.address_space import AddressSpace
+    from snakevisor.platform.ptrace import PtraceThread
+    from snakevisor.vfs.fdtable import FdTable
+    from snakevisor.vfs.fs_context import FsContext
+
+RLIM_INFINITY = 0xFFFFFFFFFFFFFFFF
+RLIMIT_NAMES = ("CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK",
+                "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME")
+
+
+def host_rlimits() -> list[list[int]]:
+    """Start from the limits the sentry itself runs with, as a container inherits them."""
+    limits = []
+    for i in range(len(RLIMIT_NAMES)):
+        soft, hard = resource.getrlimit(i)
+        limits.append([RLIM_INFINITY if soft < 0 else soft, RLIM_INFINITY if hard < 0 else hard])
+    return limits
+
+
+class Credentials:
+    """Sandbox identities (uid 0 inside maps to nobody on the host)."""
+
+    __slots__ = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid", "groups")
+
+    def __init__(self, uid: int = 0, gid: int = 0) -> None:
+        self.ruid = self.euid = self.suid = self.fsuid = uid
+        self.rgid = self.egid = self.sgid = self.fsgid = gid
+        self.groups: list[int] = []
+
+    def copy(self) -> "Credentials":
+        other = Credentials()
+        for name in self.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.groups = list(self.groups)
+        return other
+
+
+class ThreadGroup:
+    """A process: what threads share (address space, fds, cwd, limits, identity)."""
+
+    def __init__(self, kernel: "Kernel", pid: int, parent: "ThreadGroup | None", mm: "AddressSpace",
+                 fds: "FdTable", fs: "FsContext") -> None:
+        self.kernel = kernel
+        self.pid = pid
+        self.parent = parent
+        self.mm = mm
+        self.fds = fds
+        self.fs = fs
+        self.tasks: list[Task] = []
+        self.children: list[ThreadGroup] = []
+        self.umask = 0o022
+        self.rlimits = host_rlimits() if parent is None else [list(x) for x in parent.rlimits]
+        self.creds = Credentials() if parent is None else parent.creds.copy()
+        self.pgid = parent.pgid if parent else pid
+        self.sid = parent.sid if parent else pid
+        self.exe = ""  # sandbox path of the running image (/proc/self/exe)
+        self.argv: list[bytes] = []
+        self.env: list[bytes] = []
+        self.exit_status: int | None = None  # wait status once the group has exited
+        self.start_time = kernel.now()
+
+    @property
+    def alive(self) -> bool:
+        return self.exit_status is None
+
+    @property
+    def leader(self) -> "Task":
+        return self.tasks[0]
+
+
+class Task:
+    """One application thread: a host thread of its stub plus sentry-side state."""
+
+    __slots__ = ("kernel", "tid", "tg", "thread", "comm", "syscall_state", "pending",
+                 "clear_child_tid", "robust_list", "robust_len", "alive", "fs_base",
+                 "rseq", "rseq_len", "rseq_sig", "__weakref__")
+
+    def __init__(self, kernel: "Kernel", tid: int, tg: ThreadGroup, thread: "PtraceThread") -> None:
+        self.kernel = kernel
+        self.tid = tid
+        self.tg = tg
+        self.thread = thread
+        self.comm = b""
+        self.syscall_state: dict | None = None  # a blocked call's memo until it completes
+        self.pending: tuple | None = None  # (nr, args) of a parked system call
+        self.clear_child_tid = 0
+        self.robust_list = 0
+        self.robust_len = 0
+        self.rseq = self.rseq_len = self.rseq_sig = 0
+        self.fs_base = 0
+        self.alive = True
+
+    # The commonly used pieces of the thread group, one attribute hop away.
+    @property
+    def mm(self) -> "AddressSpace":
+        return self.tg.mm
+
+    @property
+    def fds(self) -> "FdTable":
+        return self.tg.fds
+
+    @property
+    def pid(self) -> int:
+        return self.tg.pid
+
+    def __repr__(self) -> str:
+        return f"Task(tid={self.tid}, pid={self.tg.pid}, comm={self.comm!r})"

@@ -1,0 +1,88 @@
+"""Open file descriptions: what an application file descriptor points at.
+
+A File is shared by every fd (and every process) that dup'ed or inherited it, like
+Linux's struct file: it owns the offset and the status flags.  Concrete kinds live in
+snakevisor.fsimpl (host files beneath the container root, stdio, later tmpfs/proc/pipes).
+Every operation a kind does not support fails with the errno Linux gives for it.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from snakevisor.kernel.errors import EBADF, EINVAL, ENODEV, ENOTDIR, ENOTTY, ESPIPE, SyscallError
+
+if TYPE_CHECKING:
+    from snakevisor.kernel.task import Task
+
+O_ACCMODE = 0o3
+O_RDONLY, O_WRONLY, O_RDWR = 0, 1, 2
+#: status flags F_SETFL may change (Linux: O_APPEND|O_ASYNC|O_DIRECT|O_NOATIME|O_NONBLOCK)
+SETFL_MASK = os.O_APPEND | 0o20000 | os.O_DIRECT | os.O_NOATIME | os.O_NONBLOCK
+
+
+class File:
+    """Base open file description; subclasses override what they support."""
+
+    #: sandbox path this file was opened by (for /proc/self/fd, *at dirfds, strace)
+    path: str = ""
+
+    def __init__(self, flags: int, path: str = "") -> None:
+        self.flags = flags  # access mode and status flags, as open(2) flags
+        self.path = path
+        self.refs = 0  # fds pointing here (across all fd tables)
+
+    # -- access mode -------------------------------------------------------------------
+    @property
+    def readable(self) -> bool:
+        return (self.flags & O_ACCMODE) in (O_RDONLY, O_RDWR) and not self.is_path_only
+
+    @property
+    def writable(self) -> bool:
+        return (self.flags & O_ACCMODE) in (O_WRONLY, O_RDWR) and not self.is_path_only
+
+    @property
+    def is_path_only(self) -> bool:
+        return bool(self.flags & os.O_PATH)
+
+    # -- operations (defaults are Linux's answers for files that lack them) -------------
+    def read(self, task: "Task", count: int) -> bytes:
+        raise SyscallError(EINVAL)
+
+    def write(self, task: "Task", data: bytes) -> int:
+        raise SyscallError(EINVAL)
+
+    def pread(self, task: "Task", count: int, offset: int) -> bytes:
+        raise SyscallError(ESPIPE)
+
+    def pwrite(self, task: "Task", data: bytes, offset: int) -> int:
+        raise SyscallError(ESPIPE)
+
+    def lseek(self, offset: int, whence: int) -> int:
+        raise SyscallError(ESPIPE)
+
+    def stat(self) -> os.stat_result:
+        raise SyscallError(EBADF)
+
+    def getdents(self, count: int) -> bytes:
+        raise SyscallError(ENOTDIR)
+
+    def ioctl(self, task: "Task", request: int, arg: int) -> int:
+        raise SyscallError(ENOTTY)
+
+    def fsync(self) -> None:
+        raise SyscallError(EINVAL)
+
+    def truncate(self, length: int) -> None:
+        raise SyscallError(EINVAL)
+
+    def mmap_fd(self) -> int:
+        """A host fd the platform can map, or ENODEV when this file cannot be mapped."""
+        raise SyscallError(ENODEV)
+
+    def readiness(self) -> tuple[int, int] | None:
+        """(host fd, selector events) to wait on when an operation would block, if any."""
+        return None
+
+    def release(self) -> None:
+        """The last fd pointing here closed."""
