@@ -1,0 +1,74 @@
+"""The embeddable Python API: run a command in a throwaway sandbox.
+
+    from snakevisor.api import Sandbox
+    status = Sandbox(rootfs="/").run(["/bin/echo", "hi"])
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+from snakevisor.kernel.errors import SyscallError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class SandboxError(Exception):
+    """A sandbox could not be started; the message is one line for the user."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Sandbox:
+    """One sandbox: a sentry kernel on a platform, serving one command tree."""
+
+    def __init__(self, rootfs: str = "/", writable_root: bool = False, hostname: str = "snakevisor",
+                 strace: TextIO | None = None, debug: bool = False, platform: str = "ptrace") -> None:
+        if not os.path.isdir(rootfs):
+            raise SandboxError(f"rootfs {rootfs!r} is not a directory")
+        if platform != "ptrace":
+            raise SandboxError(f"unknown platform {platform!r} (available: ptrace)")
+        self.rootfs = os.path.realpath(rootfs)
+        self.writable_root = writable_root
+        self.hostname = hostname
+        self.strace = strace
+        self.debug = debug
+
+    def run(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "/") -> int:
+        """Run argv to completion; returns its exit status (128+N if killed by signal N)."""
+        from snakevisor.fsimpl.hostfs import HostRoot
+        from snakevisor.kernel.boot import boot_init
+        from snakevisor.kernel.kernel import Kernel
+        from snakevisor.platform.ptrace import PlatformError, PtracePlatform
+
+        if not argv:
+            raise SandboxError("no command given")
+        env = dict(os.environ if env is None else env)
+        try:
+            platform = PtracePlatform()
+        except (PlatformError, OSError) as exc:
+            raise SandboxError(f"cannot start the platform: {exc}") from None
+        kernel = Kernel(platform, None, hostname=self.hostname, strace=self.strace, debug=self.debug)
+        try:
+            root = HostRoot(self.rootfs, writable=self.writable_root)
+            kernel.root = root
+            try:
+                boot_init(kernel, [a.encode() for a in argv],
+                          [f"{k}={v}".encode() for k, v in env.items()], cwd,
+                          env.get("PATH", DEFAULT_PATH))
+            except SyscallError as exc:
+                raise SandboxError(_exec_failure(argv[0], exc.errno),
+                                   127 if exc.errno == 2 else 126) from None
+            return kernel.run()
+        finally:
+            kernel.shutdown()
+
+
+def _exec_failure(cmd: str, err: int) -> str:
+    import errno as _errno
+    if err == _errno.ENOENT:
+        return f"{cmd}: command not found in the sandbox"
+    return f"cannot execute {cmd}: {os.strerror(err)}"

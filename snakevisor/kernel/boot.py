@@ -1,0 +1,46 @@
+"""Starting the first process of a sandbox (pid 1)."""
+from __future__ import annotations
+
+import errno
+
+from snakevisor.kernel.errors import SyscallError
+from snakevisor.kernel.kernel import Kernel
+from snakevisor.kernel.task import Task, ThreadGroup
+from snakevisor.mm import loader
+from snakevisor.syscalls.sys_process import exec_into
+from snakevisor.vfs.fdtable import FdTable
+from snakevisor.vfs.fs_context import FsContext
+
+AT_FDCWD = -100
+
+
+def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: str) -> Task:
+    """Create pid 1 with the CLI's stdio and exec argv[0] (searched in PATH when bare)."""
+    from snakevisor.fsimpl.stdio import stdio_files
+
+    fds = FdTable()
+    for fd, file in enumerate(stdio_files()):
+        fds.set(fd, file)
+    tg = ThreadGroup(kernel, kernel.alloc_pid(), None, None, fds, FsContext(kernel.root, cwd))  # type: ignore[arg-type]
+    task = Task(kernel, tg.pid, tg, None)  # type: ignore[arg-type]
+    tg.tasks.append(task)
+    kernel.thread_groups[tg.pid] = tg
+    kernel.init = tg
+    prog = _find_program(task, argv, path)
+    exec_into(task, prog, envp)
+    return task
+
+
+def _find_program(task: Task, argv: list[bytes], path: str) -> loader.Program:
+    name = argv[0]
+    if b"/" in name:
+        return loader.resolve(task, AT_FDCWD, name, argv)
+    first_error: SyscallError | None = None
+    for directory in path.split(":"):
+        candidate = (directory.encode() or b".") + b"/" + name
+        try:
+            return loader.resolve(task, AT_FDCWD, candidate, argv)
+        except SyscallError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR) and first_error is None:
+                first_error = exc
+    raise first_error or SyscallError(errno.ENOENT)

@@ -1,0 +1,106 @@
+"""The `snakevisor` command line (runc-compatible verbs arrive with the OCI issue; `do` now)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+USAGE = "snakevisor do [--rootfs DIR] [--strace] [--debug] [--debug-log DIR] [--cwd DIR] [--env K=V] -- CMD ARGS..."
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad input in one line and exits 2 (no usage dump, no traceback)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        _fail(f"{message} (usage: {USAGE})", 2)
+
+
+def _fail(message: str, status: int = 1) -> None:
+    sys.stderr.write(f"snakevisor: {message}\n")
+    sys.exit(status)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="snakevisor", add_help=True)
+    sub = parser.add_subparsers(dest="verb", parser_class=_Parser)
+    do = sub.add_parser("do", help="run a command in a throwaway sandbox")
+    do.add_argument("--rootfs", default="/", help="root file system of the sandbox (default /)")
+    do.add_argument("--writable-root", action="store_true",
+                    help="let the application write to the rootfs directory (default: read-only)")
+    do.add_argument("--cwd", default=None, help="working directory inside the sandbox")
+    do.add_argument("--env", action="append", default=[], metavar="K=V", help="set an environment variable")
+    do.add_argument("--hostname", default="snakevisor", help="the sandbox's host name")
+    do.add_argument("--strace", action="store_true", help="print the application's system calls")
+    do.add_argument("--debug", action="store_true", help="debug logging to stderr")
+    do.add_argument("--debug-log", metavar="DIR", help="write one log per component into DIR")
+    do.add_argument("--platform", default="ptrace", help="syscall interception platform (ptrace)")
+    do.add_argument("--network", default="none", choices=["none"],
+                    help="network mode (only 'none' until the network issue)")
+    do.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
+    return parser
+
+
+def _setup_logging(debug: bool, debug_log: str | None) -> None:
+    root = logging.getLogger("snakevisor")
+    root.setLevel(logging.DEBUG if (debug or debug_log) else logging.ERROR)
+    fmt = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.DEBUG if debug else logging.ERROR)
+    handler.setFormatter(fmt)
+    root.addHandler(handler)
+    if debug_log:
+        try:
+            os.makedirs(debug_log, exist_ok=True)
+            fh = logging.FileHandler(os.path.join(debug_log, "sentry.log"))
+        except OSError as exc:
+            _fail(f"cannot open debug log in {debug_log}: {exc.strerror}")
+        fh.setFormatter(fmt)
+        root.addHandler(fh)
+
+
+def cmd_do(args: argparse.Namespace) -> int:
+    from snakevisor.api import Sandbox, SandboxError
+
+    command = args.command
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        _fail(f"no command given (usage: {USAGE})", 2)
+    env = dict(os.environ)
+    for item in args.env:
+        if "=" not in item or item.startswith("="):
+            _fail(f"--env expects K=V, got {item!r}", 2)
+        key, value = item.split("=", 1)
+        env[key] = value
+    rootfs = os.path.abspath(args.rootfs)
+    cwd = args.cwd
+    if cwd is None:
+        here = os.getcwd()
+        cwd = here if rootfs == "/" else "/"
+    if not cwd.startswith("/"):
+        _fail(f"--cwd must be an absolute path inside the sandbox, got {cwd!r}", 2)
+    _setup_logging(args.debug, args.debug_log)
+    strace = None
+    if args.strace:
+        strace = sys.stderr
+        if args.debug_log:
+            strace = open(os.path.join(args.debug_log, "strace.log"), "w", buffering=1)
+    try:
+        sandbox = Sandbox(rootfs=rootfs, writable_root=args.writable_root, hostname=args.hostname,
+                          strace=strace, debug=args.debug, platform=args.platform)
+        return sandbox.run(command, env=env, cwd=os.path.normpath(cwd))
+    except SandboxError as exc:
+        _fail(str(exc), exc.status)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.verb == "do":
+        try:
+            return cmd_do(args)
+        except KeyboardInterrupt:
+            return 130
+    _fail(f"a verb is required (usage: {USAGE})", 2)
+    return 2
