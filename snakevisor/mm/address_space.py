@@ -34,7 +34,7 @@ MMAP_MIN_ADDR = 0x10000
 #: one past the highest user address on x86_64 with 4-level paging
 TASK_SIZE = 0x7FFFFFFFF000
 
-NR_MMAP, NR_MPROTECT, NR_MUNMAP, NR_MREMAP, NR_CLOSE = 9, 10, 11, 25, 3
+NR_MMAP, NR_MPROTECT, NR_MUNMAP, NR_MREMAP = 9, 10, 11, 25
 
 
 def page_up(x: int) -> int:
@@ -269,21 +269,19 @@ class AddressSpace:
                 pass
             else:
                 addr = self.find_free(length)
-        hostfd = -1
+        host_flags = (flags & _HOST_FLAGS) | MAP_FIXED
+        if kind == MAP_SHARED_VALIDATE:
+            host_flags = (host_flags & ~0x3) | MAP_SHARED
         if file is not None:
             if not file.readable:
                 raise SyscallError(EACCES)
             if kind != MAP_PRIVATE and prot & PROT_WRITE and not file.writable:
                 raise SyscallError(EACCES)
-            hostfd = self.host.install_fd(file.mmap_fd())
-        host_flags = (flags & _HOST_FLAGS) | MAP_FIXED
-        if kind == MAP_SHARED_VALIDATE:
-            host_flags = (host_flags & ~0x3) | MAP_SHARED
-        try:
-            self._host(NR_MMAP, addr, length, prot, host_flags, hostfd, offset)
-        finally:
-            if hostfd >= 0:
-                self.host.syscall(NR_CLOSE, hostfd)
+            res = self.host.mmap_file(addr, length, prot, host_flags, file.mmap_fd(), offset)
+            if res < 0:
+                raise SyscallError(-res)
+        else:
+            self._host(NR_MMAP, addr, length, prot, host_flags, -1, 0)
         self._carve(addr, addr + length)
         self._insert(Vma(addr, addr + length, prot, flags & 0x3, file, offset, name))
         return addr

@@ -48,8 +48,8 @@ class AddressSpaceHost(abc.ABC):
         """Run host system call `nr` inside this address space; returns raw rax."""
 
     @abc.abstractmethod
-    def install_fd(self, hostfd: int) -> int:
-        """Make a host file descriptor usable by injected calls; returns its number there."""
+    def mmap_file(self, addr: int, length: int, prot: int, flags: int, hostfd: int, offset: int) -> int:
+        """Map host file `hostfd` at `addr` (MAP_FIXED in flags); returns raw result."""
 
     @abc.abstractmethod
     def fork(self) -> "AddressSpaceHost":

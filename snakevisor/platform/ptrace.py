@@ -257,6 +257,7 @@ class PtraceAddressSpace(AddressSpaceHost):
         self.control = PtraceThread(pid, self)
         self.last_event_msg = 0
         self.alive = True
+        self._fd_cache: dict[tuple[int, int, int], int] = {}
 
     def read(self, addr: int, length: int) -> bytes:
         return os.pread(self.mem_fd, length, addr)
@@ -285,13 +286,33 @@ class PtraceAddressSpace(AddressSpaceHost):
             raise PlatformError("stub did not receive the descriptor")
         return fd
 
+    def mmap_file(self, addr: int, length: int, prot: int, flags: int, hostfd: int, offset: int) -> int:
+        """mmap a host file into the stub, reusing the stub's copy of it when it has one.
+
+        Passing a descriptor costs two injected calls (recvmsg, later close), so the stub
+        keeps up to FD_CACHE_SIZE of them, keyed by inode and access mode: a dynamic
+        loader maps each library several times in a row.
+        """
+        st = os.fstat(hostfd)
+        key = (st.st_dev, st.st_ino, _accmode(hostfd))
+        stub_fd = self._fd_cache.pop(key, None)
+        if stub_fd is None:
+            stub_fd = self.install_fd(hostfd)
+            if len(self._fd_cache) >= FD_CACHE_SIZE:
+                old_key = next(iter(self._fd_cache))
+                self.syscall(NR_CLOSE, self._fd_cache.pop(old_key))
+        self._fd_cache[key] = stub_fd
+        return self.syscall(NR_MMAP, addr, length, prot, flags, stub_fd, offset)
+
     def fork(self) -> "PtraceAddressSpace":
         res = self.syscall(NR_FORK)
         if res < 0:
             raise OSError(-res, "fork of stub")
         child = self.last_event_msg
         self.platform.await_new(child)
-        return PtraceAddressSpace(self.platform, child, self.syscall_addr)
+        other = PtraceAddressSpace(self.platform, child, self.syscall_addr)
+        other._fd_cache = dict(self._fd_cache)  # the host fork copied the descriptors too
+        return other
 
     def destroy(self) -> None:
         if not self.alive:
@@ -460,6 +481,14 @@ class PtracePlatform(Platform):
             if pid == 0:
                 break
         self.fd_socket.close()
+
+
+FD_CACHE_SIZE = 32
+
+
+def _accmode(hostfd: int) -> int:
+    import fcntl
+    return fcntl.fcntl(hostfd, fcntl.F_GETFL) & os.O_ACCMODE
 
 
 def _pin_to_one_cpu() -> None:
