@@ -65,6 +65,9 @@ class ThreadGroup:
         self.argv: list[bytes] = []
         self.env: list[bytes] = []
         self.exit_status: int | None = None  # wait status once the group has exited
+        #: signal number -> (handler, flags, restorer, mask) as rt_sigaction stores them
+        self.sigactions: dict[int, tuple[int, int, int, int]] = (
+            dict(parent.sigactions) if parent is not None else {})
         self.start_time = kernel.now()
 
     @property
@@ -81,7 +84,7 @@ class Task:
 
     __slots__ = ("kernel", "tid", "tg", "thread", "comm", "syscall_state", "pending",
                  "clear_child_tid", "robust_list", "robust_len", "alive", "fs_base",
-                 "rseq", "rseq_len", "rseq_sig", "__weakref__")
+                 "rseq", "rseq_len", "rseq_sig", "sigmask", "altstack", "__weakref__")
 
     def __init__(self, kernel: "Kernel", tid: int, tg: ThreadGroup, thread: "PtraceThread") -> None:
         self.kernel = kernel
@@ -96,6 +99,8 @@ class Task:
         self.robust_len = 0
         self.rseq = self.rseq_len = self.rseq_sig = 0
         self.fs_base = 0
+        self.sigmask = 0  # blocked signals, bit (n-1) for signal n
+        self.altstack = (0, 2, 0)  # (ss_sp, ss_flags=SS_DISABLE, ss_size)
         self.alive = True
 
     # The commonly used pieces of the thread group, one attribute hop away.

@@ -25,7 +25,7 @@ class _NoReturn:
 NO_RETURN = _NoReturn()
 
 #: modules that register handlers; each owns one family of calls
-MODULES = ("sys_mm", "sys_file", "sys_info", "sys_time", "sys_process")
+MODULES = ("sys_mm", "sys_file", "sys_info", "sys_time", "sys_process", "sys_futex", "sys_signal")
 
 
 def syscall(*names: str, partial: str = "") -> Callable:

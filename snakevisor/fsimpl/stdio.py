@@ -1,0 +1,191 @@
+"""The sandbox's stdin/stdout/stderr: the `snakevisor do` command line's own descriptors.
+
+`snakevisor do` behaves like running the command directly, so the application's fds 0-2
+are the CLI's (a terminal, a pipe or a redirected file), reached through dups the sentry
+holds.  Reads never block the event loop: a read that would wait parks the task on the
+host fd's readiness (Block).  Writes wait for writability the same way, but once the fd
+is writable a large write to a pipe may still block the loop until the reader drains it
+(short, and only when the reader is slower than us).  The app's O_NONBLOCK is ours alone:
+the host file description is shared with the user's terminal and must not change.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import stat as st_
+from selectors import EVENT_READ, EVENT_WRITE
+from typing import TYPE_CHECKING
+
+from snakevisor.fsimpl.hostfs import host_fstatfs
+from snakevisor.kernel.errors import EAGAIN, ENODEV, ENOTTY, Block, SyscallError
+from snakevisor.vfs.file import File
+
+if TYPE_CHECKING:
+    from snakevisor.kernel.task import Task
+
+TCGETS, TCSETS, TCSETSW, TCSETSF = 0x5401, 0x5402, 0x5403, 0x5404
+TCSBRK, TCXONC, TCFLSH = 0x5409, 0x540A, 0x540B
+TIOCGPGRP, TIOCOUTQ, TIOCGWINSZ, TIOCSWINSZ = 0x540F, 0x5411, 0x5413, 0x5414
+FIONREAD = 0x541B
+TERMIOS_SIZE, WINSIZE_SIZE = 36, 8  # the kernel's struct termios (not glibc's) and winsize
+#: terminal requests passed to the host tty: request -> (bytes read from app, bytes written back)
+_TTY_IN_OUT = {TCGETS: (0, TERMIOS_SIZE), TCSETS: (TERMIOS_SIZE, 0), TCSETSW: (TERMIOS_SIZE, 0),
+               TCSETSF: (TERMIOS_SIZE, 0), TIOCGWINSZ: (0, WINSIZE_SIZE),
+               TIOCSWINSZ: (WINSIZE_SIZE, 0), TIOCOUTQ: (0, 4)}
+#: terminal requests whose argument is a plain integer
+_TTY_INT_ARG = (TCSBRK, TCXONC, TCFLSH)
+
+
+class StdioFile(File):
+    """One of the CLI's stdio descriptors, as an open file description of the sandbox."""
+
+    def __init__(self, hostfd: int) -> None:
+        host_flags = fcntl.fcntl(hostfd, fcntl.F_GETFL)
+        super().__init__(host_flags & ~os.O_CLOEXEC)
+        self.fd = hostfd
+        mode = os.fstat(hostfd).st_mode
+        self.regular = st_.S_ISREG(mode) or st_.S_ISBLK(mode)  # never waits
+        self.tty = os.isatty(hostfd)
+        try:
+            self.path = os.readlink(f"/proc/self/fd/{hostfd}")
+        except OSError:
+            self.path = ""
+        self._in = select.poll()
+        self._in.register(hostfd, select.POLLIN)
+        self._out = select.poll()
+        self._out.register(hostfd, select.POLLOUT)
+
+    def __repr__(self) -> str:
+        return f"StdioFile(fd={self.fd}, path={self.path!r})"
+
+    def _wait(self, events: int) -> None:
+        if self.flags & os.O_NONBLOCK:
+            raise SyscallError(EAGAIN)
+        raise Block(fd=self.fd, events=events)
+
+    # -- I/O ---------------------------------------------------------------------------
+    def read(self, task: "Task", count: int) -> bytes:
+        if not self.regular and not self._in.poll(0):
+            self._wait(EVENT_READ)
+        try:
+            return os.read(self.fd, count)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def write(self, task: "Task", data: bytes) -> int:
+        if not self.regular and not self._out.poll(0):
+            self._wait(EVENT_WRITE)
+        try:
+            return os.write(self.fd, data)
+        except OSError as e:  # EPIPE: the kernel's signal code decides about SIGPIPE
+            raise SyscallError(e.errno) from None
+
+    # A redirected regular file seeks and preads as it would natively; pipes and
+    # terminals get ESPIPE from the host, as Linux answers for them.
+    def pread(self, task: "Task", count: int, offset: int) -> bytes:
+        try:
+            return os.pread(self.fd, count, offset)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def pwrite(self, task: "Task", data: bytes, offset: int) -> int:
+        try:
+            return os.pwrite(self.fd, data, offset)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def lseek(self, offset: int, whence: int) -> int:
+        try:
+            return os.lseek(self.fd, offset, whence)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def stat(self) -> os.stat_result:
+        return os.fstat(self.fd)
+
+    def statfs(self) -> bytes:
+        return host_fstatfs(self.fd)
+
+    def truncate(self, length: int) -> None:
+        try:
+            os.ftruncate(self.fd, length)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def fsync(self) -> None:
+        try:
+            os.fsync(self.fd)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def readiness(self) -> tuple[int, int] | None:
+        return self.fd, EVENT_READ
+
+    def mmap_fd(self) -> int:
+        if not self.regular:
+            raise SyscallError(ENODEV)
+        return self.fd
+
+    # -- terminal control --------------------------------------------------------------
+    def ioctl(self, task: "Task", request: int, arg: int) -> int:
+        if request == FIONREAD:
+            out = self._host_ioctl(request, b"\0" * 4)
+            task.tg.mm.write(arg, out)
+            return 0
+        if not self.tty:
+            raise SyscallError(ENOTTY)
+        if request == TIOCGPGRP:
+            task.tg.mm.write(arg, self._foreground(task).to_bytes(4, "little", signed=True))
+            return 0
+        if request in _TTY_INT_ARG:
+            try:
+                return fcntl.ioctl(self.fd, request, arg & 0xFFFFFFFF)
+            except OSError as e:
+                raise SyscallError(e.errno) from None
+        shape = _TTY_IN_OUT.get(request)
+        if shape is None:
+            task.kernel.warn_once(f"ioctl:tty:{request:#x}",
+                                  f"ioctl({request:#x}) on the terminal is not supported -> ENOTTY")
+            raise SyscallError(ENOTTY)
+        size_in, size_out = shape
+        data = task.tg.mm.read(arg, size_in) if size_in else b"\0" * size_out
+        out = self._host_ioctl(request, data)
+        if size_out:
+            task.tg.mm.write(arg, out[:size_out])
+        return 0
+
+    def _host_ioctl(self, request: int, data: bytes) -> bytes:
+        try:
+            return fcntl.ioctl(self.fd, request, data)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def _foreground(self, task: "Task") -> int:
+        """The terminal's foreground group in sandbox numbering.
+
+        When the sandbox is the terminal's foreground job (its host pgrp is the sentry's),
+        the sandbox's own process group is in front; otherwise a group of the host is,
+        which no sandbox process belongs to (reported as 0x7fffffff).
+        """
+        try:
+            host_fg = os.tcgetpgrp(self.fd)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+        if host_fg == os.getpgrp():
+            return task.tg.pgid
+        return 0x7FFFFFFF
+
+    def release(self) -> None:
+        os.close(self.fd)
+
+
+def stdio_files() -> list[File | None]:
+    """Files for the sandbox's fds 0, 1, 2; None where the CLI itself has that fd closed."""
+    files: list[File | None] = []
+    for fd in (0, 1, 2):
+        try:
+            files.append(StdioFile(os.dup(fd)))
+        except OSError:
+            files.append(None)
+    return files
