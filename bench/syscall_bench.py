@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""Per-syscall cost and start-up time, natively and inside the sandbox, in one run.
+
+The micro-benchmarks are small static C programs (bench/native/*.c) that time their own
+loop with clock_gettime and print nanoseconds per operation, so sandbox boot is not in
+their figures; start-up is the wall time of a whole `true` command.  Each program runs
+natively and as ``python -m snakevisor do --rootfs / -- PROGRAM`` (and, for start-up,
+under runc when it is installed); the table shows the medians and the sandbox/native ratio.
+
+    bench/syscall_bench.py [--json] [--scale 0.1] [--cpus 0] [--native-only]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NATIVE_SRC = ROOT / "bench" / "native"
+DEFAULT_BUILD = ROOT / "bench" / "build"
+DATA_SIZE = 1 << 20  # the file read by the pread loop (and opened by open+close)
+TRUE = "/bin/true"
+TIMEOUT = 600  # seconds for any one command: a hung sandbox must not hang the bench
+
+
+class BenchError(Exception):
+    """One measurement could not be taken; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Micro:
+    """A C loop benchmark: ops name, program (bench/native/<program>.c), iterations."""
+
+    op: str
+    program: str
+    native_iterations: int
+    sandbox_iterations: int
+    takes_path: bool = False
+
+
+MICROS = (
+    Micro("getpid", "getpid", 1_000_000, 20_000),
+    Micro("open+close", "open_close", 100_000, 5_000, takes_path=True),
+    Micro("pread 4KiB", "pread", 200_000, 10_000, takes_path=True),
+)
+STARTUP_OP = "startup true"
+
+
+@dataclass
+class Row:
+    op: str
+    native_ns: float | None = None
+    sandbox_ns: float | None = None
+    runc_ns: float | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.native_ns and self.sandbox_ns is not None:
+            return self.sandbox_ns / self.native_ns
+        return None
+
+
+def log(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# -- building ---------------------------------------------------------------------------
+
+def build(build_dir: Path) -> dict[str, Path]:
+    """Compile each bench/native/*.c (gcc -O2 -static) when missing or stale."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise BenchError("gcc not found: run scripts/install-deps.sh (or apt-get install gcc libc6-dev)")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    header_mtime = (NATIVE_SRC / "bench.h").stat().st_mtime
+    programs = {}
+    for src in sorted(NATIVE_SRC.glob("*.c")):
+        out = build_dir / src.stem
+        fresh = out.exists() and out.stat().st_mtime >= max(src.stat().st_mtime, header_mtime)
+        if not fresh:
+            proc = subprocess.run([gcc, "-O2", "-static", "-Wall", "-o", str(out), str(src)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise BenchError(f"cannot compile {src.relative_to(ROOT)}:\n{proc.stderr.strip()}")
+        programs[src.stem] = out
+    return programs
+
+
+def data_file(build_dir: Path) -> Path:
+    path = build_dir / "data.bin"
+    if not path.exists() or path.stat().st_size != DATA_SIZE:
+        path.write_bytes(os.urandom(DATA_SIZE))
+    return path
+
+
+# -- running ----------------------------------------------------------------------------
+
+def sandbox_prefix(python: str) -> list[str]:
+    return [python, "-m", "snakevisor", "do", "--rootfs", "/", "--"]
+
+
+def run(cmd: list[str], what: str) -> str:
+    """Run cmd to completion; its stdout, or BenchError naming what failed and why."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{what}: no result after {TIMEOUT} s") from None
+    except OSError as exc:
+        raise BenchError(f"{what}: cannot run {cmd[0]}: {exc.strerror}") from None
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-3:] or ["(no output on stderr)"]
+        raise BenchError(f"{what}: exit status {proc.returncode}: " + " / ".join(tail))
+    return proc.stdout
+
+
+def ns_per_op(cmd: list[str], what: str, repeat: int) -> float:
+    """Median over `repeat` runs of the ns/op figure a C benchmark prints."""
+    results = []
+    for _ in range(repeat):
+        out = run(cmd, what).split()
+        try:
+            results.append(float(out[-1]))
+        except (IndexError, ValueError):
+            raise BenchError(f"{what}: expected ns per op on stdout, got {' '.join(out)[:80]!r}") from None
+    return statistics.median(results)
+
+
+def wall_ns(cmd: list[str], what: str, runs: int) -> float:
+    """Median wall time of the whole command, after one untimed warm-up run."""
+    run(cmd, what)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        run(cmd, what)
+        times.append(time.perf_counter_ns() - start)
+    return statistics.median(times)
+
+
+# -- runc -------------------------------------------------------------------------------
+
+def runc_bundle(workdir: Path, runc: str) -> Path:
+    """A bundle whose root holds only `true` and the shared libraries it loads."""
+    bundle = workdir / "bundle"
+    rootfs = bundle / "rootfs"
+    needed = [TRUE]
+    ldd = subprocess.run(["ldd", TRUE], capture_output=True, text=True)
+    for line in ldd.stdout.splitlines():
+        for word in line.split():
+            if word.startswith("/"):
+                needed.append(word)
+    for path in needed:
+        dest = rootfs / path.lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(os.path.realpath(path), dest)
+    run([runc, "spec", "--bundle", str(bundle)], "runc spec")
+    config_path = bundle / "config.json"
+    config = json.loads(config_path.read_text())
+    config["process"]["args"] = [TRUE]
+    config["process"]["terminal"] = False
+    config["root"] = {"path": "rootfs", "readonly": True}
+    config_path.write_text(json.dumps(config))
+    return bundle
+
+
+def runc_startup(runs: int) -> float:
+    runc = shutil.which("runc")
+    if runc is None:
+        raise BenchError("runc is not installed")
+    with tempfile.TemporaryDirectory(prefix="snakevisor-bench-runc-") as tmp:
+        workdir = Path(tmp)
+        bundle = runc_bundle(workdir, runc)
+        state = workdir / "state"
+        counter = iter(range(1 << 30))
+
+        def once() -> None:
+            cid = f"snakevisor-bench-{os.getpid()}-{next(counter)}"
+            run([runc, "--root", str(state), "run", "--bundle", str(bundle), cid], "runc run true")
+
+        once()
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter_ns()
+            once()
+            times.append(time.perf_counter_ns() - start)
+        return statistics.median(times)
+
+
+# -- the whole run ----------------------------------------------------------------------
+
+def measure(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
+    """All rows; plus the reasons a whole column could not be measured."""
+    programs = build(args.build_dir)
+    data = str(data_file(args.build_dir))
+    skipped: dict[str, str] = {}
+    sandbox = sandbox_prefix(args.python)
+    if args.native_only:
+        skipped["sandbox"] = "--native-only"
+    else:
+        log("checking that the sandbox runs /bin/true", args.quiet)
+        try:
+            run(sandbox + [TRUE], "sandbox probe (snakevisor do -- /bin/true)")
+        except BenchError as exc:
+            skipped["sandbox"] = str(exc)
+            log(f"sandbox unavailable, measuring natively only: {exc}", args.quiet)
+
+    rows = []
+    for micro in MICROS:
+        row = Row(micro.op)
+        rows.append(row)
+        if micro.program not in programs:
+            row.errors["native"] = f"bench/native/{micro.program}.c is missing"
+            continue
+        extra = [data] if micro.takes_path else []
+        binary = str(programs[micro.program])
+        n = max(1, int(micro.native_iterations * args.scale))
+        log(f"{micro.op}: native, {n} iterations", args.quiet)
+        try:
+            row.native_ns = ns_per_op([binary, str(n), *extra], f"{micro.op} (native)", args.repeat)
+        except BenchError as exc:
+            row.errors["native"] = str(exc)
+        if "sandbox" in skipped:
+            continue
+        n = max(1, int(micro.sandbox_iterations * args.scale))
+        log(f"{micro.op}: sandbox, {n} iterations", args.quiet)
+        try:
+            row.sandbox_ns = ns_per_op(sandbox + [binary, str(n), *extra],
+                                       f"{micro.op} (sandbox)", args.repeat)
+        except BenchError as exc:
+            row.errors["sandbox"] = str(exc)
+
+    row = Row(STARTUP_OP)
+    rows.append(row)
+    log(f"{STARTUP_OP}: native, {args.startup_runs} runs", args.quiet)
+    try:
+        row.native_ns = wall_ns([TRUE], "true (native)", args.startup_runs)
+    except BenchError as exc:
+        row.errors["native"] = str(exc)
+    if "sandbox" not in skipped:
+        log(f"{STARTUP_OP}: sandbox, {args.startup_runs} runs", args.quiet)
+        try:
+            row.sandbox_ns = wall_ns(sandbox + [TRUE], "true (sandbox)", args.startup_runs)
+        except BenchError as exc:
+            row.errors["sandbox"] = str(exc)
+    if args.no_runc:
+        skipped["runc"] = "--no-runc"
+    elif shutil.which("runc") is None:
+        skipped["runc"] = "runc is not installed"
+    else:
+        log(f"{STARTUP_OP}: runc, {args.startup_runs} runs", args.quiet)
+        try:
+            row.runc_ns = runc_startup(args.startup_runs)
+        except BenchError as exc:
+            skipped["runc"] = str(exc)
+            log(f"runc skipped: {exc}", args.quiet)
+    return rows, skipped
+
+
+def machine() -> dict[str, object]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    return {
+        "kernel": platform.release(),
+        "cpu": model,
+        "cpus_online": os.cpu_count(),
+        "cpus_used": sorted(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "commit": commit or "unknown",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _fmt(ns: float | None) -> str:
+    return "-" if ns is None else f"{ns:,.1f}" if ns < 10_000 else f"{ns:,.0f}"
+
+
+def table(rows: list[Row], skipped: dict[str, str]) -> str:
+    show_runc = any(r.runc_ns is not None for r in rows)
+    header = ["op", "native ns", "sandbox ns", "ratio"] + (["runc ns", "runc ratio"] if show_runc else [])
+    lines = [header]
+    for r in rows:
+        ratio = "-" if r.ratio is None else f"{r.ratio:,.1f}x"
+        cells = [r.op, _fmt(r.native_ns), _fmt(r.sandbox_ns), ratio]
+        if show_runc:
+            runc_ratio = f"{r.runc_ns / r.native_ns:,.1f}x" if r.runc_ns and r.native_ns else "-"
+            cells += [_fmt(r.runc_ns), runc_ratio]
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
+           for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    for what, why in skipped.items():
+        out.append(f"{what}: not measured ({why})")
+    for r in rows:
+        for where, why in r.errors.items():
+            out.append(f"{r.op} ({where}) failed: {why}")
+    return "\n".join(out)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument("--native-only", action="store_true", help="skip the sandbox column")
+    p.add_argument("--no-runc", action="store_true", help="skip runc even when installed")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="multiply every iteration count (0.1 for a quick look; default 1)")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs of each loop benchmark; the median is shown (default 3)")
+    p.add_argument("--startup-runs", type=int, default=5,
+                   help="timed runs of each start-up; the median is shown (default 5)")
+    p.add_argument("--cpus", help="pin this script and everything it starts to these CPUs, e.g. 0 or 0,1")
+    p.add_argument("--python", default=sys.executable,
+                   help="interpreter that runs the sandbox (default: this one)")
+    p.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD,
+                   help="where the C programs are compiled (default bench/build)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    args = p.parse_args(argv)
+    if args.scale <= 0 or args.repeat < 1 or args.startup_runs < 1:
+        p.error("--scale must be positive, --repeat and --startup-runs at least 1")
+    if args.cpus:
+        try:
+            cpus = {int(c) for c in args.cpus.split(",")}
+            os.sched_setaffinity(0, cpus)
+        except (ValueError, OSError) as exc:
+            p.error(f"--cpus {args.cpus}: {exc}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        rows, skipped = measure(args)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        doc = {
+            "machine": machine(),
+            "scale": args.scale,
+            "repeat": args.repeat,
+            "startup_runs": args.startup_runs,
+            "results": [dict(asdict(r), ratio=r.ratio) for r in rows],
+            "skipped": skipped,
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        info = machine()
+        print(table(rows, skipped))
+        print(f"machine: {info['cpu']} ({len(info['cpus_used'])}/{info['cpus_online']} cpus used), "
+              f"Linux {info['kernel']}, Python {info['python']}, commit {info['commit']}")
+    failed = any(r.errors for r in rows) or ("sandbox" in skipped and not args.native_only)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
