@@ -9,9 +9,13 @@ read/write/pread64/pwrite64/close are the hot path (a 4 KiB pread should cost th
 few microseconds on top of the ptrace stop): one dict lookup for the fd, one host call,
 one memory transfer, nothing else.
 
+Copies between files and application memory stop at the first fault the way Linux's do:
+a read into a buffer that runs onto a read-only page is short, not EFAULT.
+
 Known gaps (docs/compatibility.md): /proc paths are ENOENT until the procfs issue; fcntl
 record locks, leases, F_SETOWN/F_SETSIG, pipe sizes and seals answer EINVAL; preadv2/
-pwritev2 honour RWF_HIPRI, RWF_DSYNC and RWF_SYNC only.
+pwritev2 honour RWF_HIPRI, RWF_DSYNC and RWF_SYNC only; extended attributes show only
+user.* and POSIX ACLs (host security labels and trusted.* read as absent).
 """
 from __future__ import annotations
 
@@ -19,14 +23,16 @@ import os
 import struct
 from typing import TYPE_CHECKING
 
-from snakevisor.fsimpl.hostfs import UTIME_OMIT, HostFile, check_search, permitted
-from snakevisor.kernel.errors import (EACCES, EBADF, EFAULT, EINVAL, EMFILE, ENAMETOOLONG,
-                                      ENOENT, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, ERANGE, EROFS,
+from snakevisor.fsimpl.hostfs import (UTIME_OMIT, HostFile, check_search, xattr_change,
+                                      xattr_get, xattr_list)
+from snakevisor.kernel.errors import (E2BIG, EBADF, EFAULT, EINVAL, EMFILE, ENAMETOOLONG,
+                                      ENOENT, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, ERANGE,
                                       Block, SyscallError)
 from snakevisor.syscalls import syscall
 from snakevisor.syscalls.args import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT,
                                       AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, PATH_MAX,
                                       s32, s64, u32)
+from snakevisor.mm.address_space import PROT_READ, PROT_WRITE
 from snakevisor.vfs.file import SETFL_MASK, File
 
 if TYPE_CHECKING:
@@ -106,10 +112,50 @@ def _root(task: "Task"):
 
 def _unread(file: File, n: int) -> None:
     """Give back bytes read into a buffer that then faulted (seekable files only)."""
+    if n:
+        try:
+            file.lseek(-n, SEEK_CUR)
+        except SyscallError:
+            pass
+
+
+def _accessible(task: "Task", addr: int, length: int, prot: int) -> int:
+    """How many bytes from addr are mapped with `prot`: Linux copies up to the fault."""
+    mm = task.tg.mm
+    end, limit = addr, addr + length
+    while end < limit:
+        vma = mm.find(end)
+        if vma is None or vma.prot & prot != prot:
+            break
+        end = vma.end
+    return max(0, min(end, limit) - addr)
+
+
+def _copy_out(task: "Task", file: File, buf: int, data: bytes, seekable_read: bool) -> int:
+    """Write what a read returned to the app; on a fault keep the part before it (a short
+    read, as Linux returns) and give the rest back to a file read at its offset."""
     try:
-        file.lseek(-n, SEEK_CUR)
+        task.tg.mm.write(buf, data)
+        return len(data)
     except SyscallError:
-        pass
+        n = _accessible(task, buf, len(data), PROT_WRITE)
+        if seekable_read:
+            _unread(file, len(data) - n)
+        if not n:
+            raise
+        task.tg.mm.write(buf, data[:n])
+        return n
+
+
+def _copy_in(task: "Task", file: File, buf: int, count: int) -> bytes:
+    """The bytes a write takes from the app: up to the first unreadable byte."""
+    try:
+        return task.tg.mm.read(buf, count)
+    except SyscallError:
+        n = _accessible(task, buf, count, PROT_READ)
+        if not n:
+            raise SyscallError(EFAULT if file.writable else EBADF) from None
+        return task.tg.mm.read(buf, n)
 
 
 def pack_stat(st: os.stat_result) -> bytes:
@@ -184,7 +230,6 @@ def _read_into(task: "Task", file: File, buf: int, count: int, offset: int | Non
     if buf + count > TASK_SIZE:
         raise SyscallError(EFAULT if file.readable else EBADF)
     count = min(count, MAX_RW_COUNT)
-    mm = task.tg.mm
     done = 0
     while True:
         n = min(count - done, CHUNK)
@@ -196,13 +241,13 @@ def _read_into(task: "Task", file: File, buf: int, count: int, offset: int | Non
             raise
         if data:
             try:
-                mm.write(buf + done, data)
+                copied = _copy_out(task, file, buf + done, data, offset is None)
             except SyscallError:
-                if offset is None:
-                    _unread(file, len(data))
                 if done:
                     return done
                 raise
+            if copied < len(data):
+                return done + copied
         done += len(data)
         if len(data) < n or done >= count:
             return done
@@ -211,19 +256,16 @@ def _read_into(task: "Task", file: File, buf: int, count: int, offset: int | Non
 def _write_from(task: "Task", file: File, buf: int, count: int, offset: int | None) -> int:
     """A write of any size, gathered from application memory in CHUNK pieces."""
     count = min(count, MAX_RW_COUNT)
-    mm = task.tg.mm
     done = 0
     while done < count:
         n = min(count - done, CHUNK)
         try:
-            data = mm.read(buf + done, n)
+            data = _copy_in(task, file, buf + done, n)
             wrote = file.write(task, data) if offset is None else file.pwrite(task, data,
                                                                               offset + done)
-        except (SyscallError, Block) as e:
+        except (SyscallError, Block):
             if done:
                 return done
-            if isinstance(e, SyscallError) and e.errno == EFAULT and not file.writable:
-                raise SyscallError(EBADF) from None
             raise
         done += wrote
         if wrote < n:
@@ -244,8 +286,7 @@ def sys_read(task: "Task", fd: int, buf: int, count: int, *_: int) -> int:
         try:
             task.tg.mm.write(buf, data)
         except SyscallError:
-            _unread(file, len(data))
-            raise
+            return _copy_out(task, file, buf, data, True)
     return len(data)
 
 
@@ -260,7 +301,7 @@ def sys_write(task: "Task", fd: int, buf: int, count: int, *_: int) -> int:
     try:
         data = task.tg.mm.read(buf, count)
     except SyscallError:
-        raise SyscallError(EFAULT if file.writable else EBADF) from None
+        data = _copy_in(task, file, buf, count)
     return file.write(task, data)
 
 
@@ -276,7 +317,10 @@ def sys_pread64(task: "Task", fd: int, buf: int, count: int, pos: int, *_: int) 
         return _read_into(task, file, buf, count, pos)
     data = file.pread(task, count, pos)
     if data:
-        task.tg.mm.write(buf, data)
+        try:
+            task.tg.mm.write(buf, data)
+        except SyscallError:
+            return _copy_out(task, file, buf, data, False)
     return len(data)
 
 
@@ -290,7 +334,7 @@ def sys_pwrite64(task: "Task", fd: int, buf: int, count: int, pos: int, *_: int)
     try:
         data = task.tg.mm.read(buf, count)
     except SyscallError:
-        raise SyscallError(EFAULT if file.writable else EBADF) from None
+        data = _copy_in(task, file, buf, count)
     return file.pwrite(task, data, pos)
 
 
@@ -314,21 +358,22 @@ def _readv(task: "Task", file: File, iov: int, cnt: int, offset: int | None) -> 
                 break
         return done
     data = file.read(task, total) if offset is None else file.pread(task, total, offset)
-    view = memoryview(data)
     done = 0
     for base, length in vecs:
         if done >= len(data):
             break
-        piece = view[done:done + length]
+        piece = data[done:done + length]
         try:
-            mm.write(base, piece.tobytes())
+            copied = _copy_out(task, file, base, piece, False)
         except SyscallError:
+            copied = 0
+        done += copied
+        if copied < len(piece):
             if offset is None:
                 _unread(file, len(data) - done)
-            if done:
-                return done
-            raise
-        done += len(piece)
+            if not done:
+                raise SyscallError(EFAULT)
+            return done
     return len(data)
 
 
@@ -352,10 +397,20 @@ def _writev(task: "Task", file: File, iov: int, cnt: int, offset: int | None) ->
             if wrote < length:
                 break
         return done
-    try:
-        data = b"".join([mm.read(base, length) for base, length in vecs if length])
-    except SyscallError:
-        raise SyscallError(EFAULT if file.writable else EBADF) from None
+    pieces = []
+    for base, length in vecs:  # gathered up to the first fault, as Linux copies
+        if not length:
+            continue
+        try:
+            pieces.append(mm.read(base, length))
+        except SyscallError:
+            n = _accessible(task, base, length, PROT_READ)
+            if n:
+                pieces.append(mm.read(base, n))
+            elif not pieces:
+                raise SyscallError(EFAULT if file.writable else EBADF) from None
+            break
+    data = b"".join(pieces)
     return file.write(task, data) if offset is None else file.pwrite(task, data, offset)
 
 
@@ -545,13 +600,7 @@ def _faccessat(task: "Task", dirfd: int, path_addr: int, mode: int, flags: int) 
         st = _root(task).stat(task, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW)
     else:
         st = _empty_path_stat(task, dirfd)
-    creds = task.tg.creds
-    uid, gid = (creds.euid, creds.egid) if flags & AT_EACCESS else (creds.ruid, creds.rgid)
-    if not permitted(st, uid, gid, creds.groups, mode):
-        raise SyscallError(EACCES)
-    if mode & 2 and not _root(task).writable and st.st_mode & S_IFMT in (0o100000, 0o040000,
-                                                                          S_IFLNK):
-        raise SyscallError(EROFS)  # "SuS v2 requires we report a read only fs too"
+    _root(task).access(task, st, mode, bool(flags & AT_EACCESS))
     return 0
 
 
@@ -788,6 +837,7 @@ def sys_truncate(task: "Task", path: int, length: int, *_: int) -> int:
 # -- working directory and creation mask ------------------------------------------------
 @syscall("getcwd")
 def sys_getcwd(task: "Task", buf: int, size: int, *_: int) -> int:
+    os.close(_root(task).lookup(task, AT_FDCWD, b"."))  # ENOENT once the cwd is removed
     cwd = os.fsencode(task.tg.fs.cwd) + b"\0"
     if len(cwd) > size:
         raise SyscallError(ERANGE)
@@ -981,3 +1031,134 @@ def sys_syncfs(task: "Task", fd: int, *_: int) -> int:
     if type(file) is HostFile:
         file.root.sync()
     return 0
+
+
+# -- extended attributes ---------------------------------------------------------------
+XATTR_NAME_MAX, XATTR_SIZE_MAX, XATTR_LIST_MAX = 255, 65536, 65536
+XATTR_CREATE, XATTR_REPLACE = 1, 2
+
+
+def _xattr_name(task: "Task", addr: int) -> bytes:
+    name = task.tg.mm.read_cstring(addr, XATTR_NAME_MAX + 1)
+    if not name or len(name) > XATTR_NAME_MAX:
+        raise SyscallError(ERANGE)
+    return name
+
+
+def _xattr_fd(task: "Task", fd: int) -> int:
+    """The host fd behind an application fd for the f*xattr calls."""
+    file = _file(task, fd)
+    if file.is_path_only:
+        raise SyscallError(EBADF)
+    if type(file) is not HostFile:
+        raise SyscallError(EOPNOTSUPP)  # pipes, the terminal: no attributes of ours
+    return file.fd
+
+
+def _with_target(task: "Task", path_addr: int, follow: bool, fn):
+    """Run fn(host fd) on what an application path names."""
+    fd = _root(task).lookup(task, AT_FDCWD, _path(task, path_addr), follow)
+    try:
+        return fn(fd)
+    finally:
+        os.close(fd)
+
+
+def _put_sized(task: "Task", buf: int, size: int, data: bytes) -> int:
+    """getxattr/listxattr's answer: the length when size is 0, ERANGE when too small."""
+    if size:
+        if len(data) > size:
+            raise SyscallError(ERANGE)
+        task.tg.mm.write(buf, data)
+    return len(data)
+
+
+def _getxattr(task: "Task", target, name_addr: int, buf: int, size: int) -> int:
+    name = _xattr_name(task, name_addr)
+    value = target(lambda fd: xattr_get(fd, name))
+    return _put_sized(task, buf, min(size, XATTR_SIZE_MAX), value)
+
+
+@syscall("getxattr", partial="only user.* and POSIX ACLs are visible")
+def sys_getxattr(task: "Task", path: int, name: int, buf: int, size: int, *_: int) -> int:
+    return _getxattr(task, lambda fn: _with_target(task, path, True, fn), name, buf, size)
+
+
+@syscall("lgetxattr", partial="only user.* and POSIX ACLs are visible")
+def sys_lgetxattr(task: "Task", path: int, name: int, buf: int, size: int, *_: int) -> int:
+    return _getxattr(task, lambda fn: _with_target(task, path, False, fn), name, buf, size)
+
+
+@syscall("fgetxattr", partial="only user.* and POSIX ACLs are visible")
+def sys_fgetxattr(task: "Task", fd: int, name: int, buf: int, size: int, *_: int) -> int:
+    return _getxattr(task, lambda fn: fn(_xattr_fd(task, fd)), name, buf, size)
+
+
+def _listxattr(task: "Task", target, buf: int, size: int) -> int:
+    return _put_sized(task, buf, min(size, XATTR_LIST_MAX), target(xattr_list))
+
+
+@syscall("listxattr", partial="only user.* and POSIX ACLs are listed")
+def sys_listxattr(task: "Task", path: int, buf: int, size: int, *_: int) -> int:
+    return _listxattr(task, lambda fn: _with_target(task, path, True, fn), buf, size)
+
+
+@syscall("llistxattr", partial="only user.* and POSIX ACLs are listed")
+def sys_llistxattr(task: "Task", path: int, buf: int, size: int, *_: int) -> int:
+    return _listxattr(task, lambda fn: _with_target(task, path, False, fn), buf, size)
+
+
+@syscall("flistxattr", partial="only user.* and POSIX ACLs are listed")
+def sys_flistxattr(task: "Task", fd: int, buf: int, size: int, *_: int) -> int:
+    return _listxattr(task, lambda fn: fn(_xattr_fd(task, fd)), buf, size)
+
+
+def _setxattr(task: "Task", target, name_addr: int, value: int, size: int, flags: int) -> int:
+    flags = u32(flags)
+    if flags & ~(XATTR_CREATE | XATTR_REPLACE):
+        raise SyscallError(EINVAL)
+    name = _xattr_name(task, name_addr)
+    if size > XATTR_SIZE_MAX:
+        raise SyscallError(E2BIG)
+    data = task.tg.mm.read(value, size) if size else b""
+    target(lambda fd: xattr_change(_root(task), fd, name, data, flags))
+    return 0
+
+
+@syscall("setxattr", partial="only user.* and POSIX ACLs can be set")
+def sys_setxattr(task: "Task", path: int, name: int, value: int, size: int, flags: int,
+                 *_: int) -> int:
+    return _setxattr(task, lambda fn: _with_target(task, path, True, fn), name, value, size, flags)
+
+
+@syscall("lsetxattr", partial="only user.* and POSIX ACLs can be set")
+def sys_lsetxattr(task: "Task", path: int, name: int, value: int, size: int, flags: int,
+                  *_: int) -> int:
+    return _setxattr(task, lambda fn: _with_target(task, path, False, fn), name, value, size, flags)
+
+
+@syscall("fsetxattr", partial="only user.* and POSIX ACLs can be set")
+def sys_fsetxattr(task: "Task", fd: int, name: int, value: int, size: int, flags: int,
+                  *_: int) -> int:
+    return _setxattr(task, lambda fn: fn(_xattr_fd(task, fd)), name, value, size, flags)
+
+
+def _removexattr(task: "Task", target, name_addr: int) -> int:
+    name = _xattr_name(task, name_addr)
+    target(lambda fd: xattr_change(_root(task), fd, name, None, 0))
+    return 0
+
+
+@syscall("removexattr", partial="only user.* and POSIX ACLs can be removed")
+def sys_removexattr(task: "Task", path: int, name: int, *_: int) -> int:
+    return _removexattr(task, lambda fn: _with_target(task, path, True, fn), name)
+
+
+@syscall("lremovexattr", partial="only user.* and POSIX ACLs can be removed")
+def sys_lremovexattr(task: "Task", path: int, name: int, *_: int) -> int:
+    return _removexattr(task, lambda fn: _with_target(task, path, False, fn), name)
+
+
+@syscall("fremovexattr", partial="only user.* and POSIX ACLs can be removed")
+def sys_fremovexattr(task: "Task", fd: int, name: int, *_: int) -> int:
+    return _removexattr(task, lambda fn: fn(_xattr_fd(task, fd)), name)

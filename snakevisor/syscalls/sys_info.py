@@ -148,9 +148,9 @@ def cpumask_size() -> int:
     return size if size > 0 else fallback
 
 
-@functools.cache
 def allowed_cpus() -> int:
-    """The CPUs the sandbox may use, as a mask: those the sentry itself may run on."""
+    """The CPUs the sandbox may use, as a mask: those the sentry itself may run on (the
+    platform may pin the sentry and its stubs, and then that is where the sandbox runs)."""
     mask = 0
     for cpu in os.sched_getaffinity(0):
         mask |= 1 << cpu
