@@ -58,6 +58,19 @@ if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]]; then
     echo "$want" >"$stamp"
 fi
 
+# The work tree is the package: a .pth puts it on the venv's path and a launcher gives
+# `.venv/bin/snakevisor`, without a build step (the runtime has no dependencies).
+site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+echo "$ROOT" >"$site/snakevisor-worktree.pth"
+cat >"$VENV/bin/snakevisor" <<LAUNCHER
+#!$VENV/bin/python -I
+import sys
+sys.path.insert(0, "$ROOT")
+from snakevisor.runtime.cli import main
+sys.exit(main())
+LAUNCHER
+chmod 755 "$VENV/bin/snakevisor"
+
 # -- 3. the stub -------------------------------------------------------------------------
 cd "$ROOT"
 PYTHONPATH="$ROOT" "$SYSTEM_PYTHON" -c \

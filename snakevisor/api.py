@@ -9,7 +9,6 @@ import os
 import sys
 from typing import TextIO
 
-from snakevisor.kernel.errors import SyscallError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -40,7 +39,7 @@ class Sandbox:
     def run(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "/") -> int:
         """Run argv to completion; returns its exit status (128+N if killed by signal N)."""
         from snakevisor.fsimpl.hostfs import HostRoot
-        from snakevisor.kernel.boot import boot_init
+        from snakevisor.kernel.boot import BootError, boot_init
         from snakevisor.kernel.kernel import Kernel
         from snakevisor.platform.ptrace import PlatformError, PtracePlatform
 
@@ -59,16 +58,9 @@ class Sandbox:
                 boot_init(kernel, [a.encode() for a in argv],
                           [f"{k}={v}".encode() for k, v in env.items()], cwd,
                           env.get("PATH", DEFAULT_PATH))
-            except SyscallError as exc:
-                raise SandboxError(_exec_failure(argv[0], exc.errno),
-                                   127 if exc.errno == 2 else 126) from None
+            except BootError as exc:
+                raise SandboxError(str(exc), exc.status) from None
             return kernel.run()
         finally:
             kernel.shutdown()
 
-
-def _exec_failure(cmd: str, err: int) -> str:
-    import errno as _errno
-    if err == _errno.ENOENT:
-        return f"{cmd}: command not found in the sandbox"
-    return f"cannot execute {cmd}: {os.strerror(err)}"

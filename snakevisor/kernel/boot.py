@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import errno
+import os
 
-from snakevisor.kernel.errors import SyscallError
+from snakevisor.kernel.errors import MissingInterpreter, SyscallError
 from snakevisor.kernel.kernel import Kernel
 from snakevisor.kernel.task import Task, ThreadGroup
 from snakevisor.mm import loader
@@ -12,6 +13,14 @@ from snakevisor.vfs.fdtable import FdTable
 from snakevisor.vfs.fs_context import FsContext
 
 AT_FDCWD = -100
+
+
+class BootError(Exception):
+    """The sandbox's first process cannot start; the message is one line for the user."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: str) -> Task:
@@ -26,8 +35,22 @@ def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, pa
     tg.tasks.append(task)
     kernel.thread_groups[tg.pid] = tg
     kernel.init = tg
-    prog = _find_program(task, argv, path)
-    exec_into(task, prog, envp)
+    try:
+        tg.fs.cwd = kernel.root.resolve_dir(task, cwd.encode())
+    except SyscallError as exc:
+        raise BootError(f"working directory {cwd}: {os.strerror(exc.errno)}", 126) from None
+    try:
+        prog = _find_program(task, argv, path)
+        exec_into(task, prog, envp)
+    except MissingInterpreter as exc:
+        interp = exc.path.decode(errors="replace")
+        raise BootError(f"{argv[0].decode(errors='replace')}: interpreter {interp} not found "
+                        "in the sandbox", 127) from None
+    except SyscallError as exc:
+        name = argv[0].decode(errors="replace")
+        if exc.errno == errno.ENOENT:
+            raise BootError(f"{name}: command not found in the sandbox", 127) from None
+        raise BootError(f"cannot execute {name}: {os.strerror(exc.errno)}", 126) from None
     return task
 
 

@@ -16,6 +16,16 @@ class SyscallError(Exception):
         return f"SyscallError({_errno.errorcode.get(self.errno, self.errno)})"
 
 
+class MissingInterpreter(SyscallError):
+    """execve's ENOENT because the `#!` or PT_INTERP interpreter is absent (names it for the CLI)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: bytes) -> None:
+        super().__init__(_errno.ENOENT)
+        self.path = path
+
+
 class Block(Exception):
     """Raised by a handler that must wait.
 

@@ -224,10 +224,12 @@ class Kernel:
         for task in tg.tasks:
             task.alive = False
             task.pending = None
-            self.by_host_tid.pop(task.thread.tid, None)
-        tg.mm.users -= len(tg.tasks)
-        if tg.mm.users <= 0:
-            tg.mm.destroy()
+            if task.thread is not None:  # None when boot failed before the first exec
+                self.by_host_tid.pop(task.thread.tid, None)
+        if tg.mm is not None:
+            tg.mm.users -= len(tg.tasks)
+            if tg.mm.users <= 0:
+                tg.mm.destroy()
         tg.fds.close_all()
         if tg is self.init:
             if wait_status & 0x7F:

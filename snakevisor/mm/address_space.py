@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from typing import TYPE_CHECKING
 
-from snakevisor.kernel.errors import EACCES, EEXIST, EFAULT, EINVAL, ENOMEM, EPERM, SyscallError
+from snakevisor.kernel.errors import EACCES, EEXIST, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EPERM, SyscallError
 
 if TYPE_CHECKING:
     from snakevisor.platform import AddressSpaceHost
@@ -238,11 +238,17 @@ class AddressSpace:
     def map(self, addr: int, length: int, prot: int, flags: int, file: "File | None" = None,
             offset: int = 0, name: str = "") -> int:
         """mmap(2) after argument checks; returns the address chosen."""
-        if length <= 0 or flags & ~_KNOWN_FLAGS:
-            raise SyscallError(EINVAL)
         kind = flags & 0x3
-        if kind == 0 or (kind == MAP_SHARED_VALIDATE and flags & ~_KNOWN_FLAGS):
+        if length <= 0 or kind == 0:
             raise SyscallError(EINVAL)
+        if kind == MAP_SHARED_VALIDATE:
+            # Only the validating type rejects what it does not know; MAP_SYNC needs DAX,
+            # which no sandbox file has. Anonymous memory has no validating variant.
+            if file is None:
+                raise SyscallError(EINVAL)
+            if flags & ~_KNOWN_FLAGS or flags & MAP_SYNC:
+                raise SyscallError(EOPNOTSUPP)
+        flags &= _KNOWN_FLAGS & ~MAP_SYNC  # the legacy types ignore unknown flags
         if offset % PAGE or offset < 0:
             raise SyscallError(EINVAL)
         length = page_up(length)
@@ -361,7 +367,10 @@ class AddressSpace:
         else:
             raise SyscallError(ENOMEM)
         proto = vma
-        self._host(NR_MREMAP, old, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED, target)
+        if target == old:
+            self._host(NR_MREMAP, old, old_len, new_len, 0, 0)  # grows in place
+        else:
+            self._host(NR_MREMAP, old, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED, target)
         moved = self._carve(old, old + old_len)
         self._carve(target, target + new_len)
         offset = proto.offset + (old - proto.start) if proto.file else 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from snakevisor.kernel.errors import (
+    MissingInterpreter,
     E2BIG, EACCES, ELOOP, ENOENT, ENOEXEC, SyscallError,
 )
 from snakevisor.mm import elf
@@ -95,29 +96,48 @@ def resolve(task: "Task", dirfd: int, filename: bytes, argv: list[bytes], flags:
     try:
         header = file.pread(task, BINPRM_BUF_SIZE, 0)
         if header[:2] == b"#!":
-            line = header[2:].split(b"\n", 1)[0].strip(b" \t")
-            if not line:
-                raise SyscallError(ENOEXEC)
-            parts = line.replace(b"\t", b" ").split(b" ", 1)
-            interp = parts[0]
-            new_argv = [interp] + ([parts[1].strip(b" \t")] if len(parts) > 1 and parts[1].strip(b" \t") else [])
-            new_argv += [filename] + argv[1:]
-            file.release()
-            return resolve(task, AT_FDCWD, interp, new_argv, 0, depth + 1)
-        image = elf.parse(_read_whole(file, task), header)
-        interp = None
-        if image.interp is not None:
-            ifile = task.tg.fs.root.open(task, AT_FDCWD, image.interp, O_RDONLY | O_CLOEXEC, 0)
-            try:
-                iheader = ifile.pread(task, BINPRM_BUF_SIZE, 0)
-                interp = (ifile, elf.parse(_read_whole(ifile, task), iheader, interpreter=True))
-            except BaseException:
-                ifile.release()
-                raise
-        return Program(file, file.path, filename, argv, image, interp)
-    except SyscallError:
-        if file.refs <= 0:
-            file.release()
+            interp, new_argv = _parse_shebang(header, filename, argv)
+        else:
+            image = elf.parse(_read_whole(file, task), header)
+            interp_part = _open_interpreter(task, image.interp) if image.interp is not None else None
+            return Program(file, file.path, filename, argv, image, interp_part)
+    except BaseException:
+        file.release()
+        raise
+    file.release()
+    try:
+        return resolve(task, AT_FDCWD, interp, new_argv, 0, depth + 1)
+    except MissingInterpreter:
+        raise
+    except SyscallError as exc:
+        if exc.errno == ENOENT:
+            raise MissingInterpreter(interp) from None
+        raise
+
+
+def _parse_shebang(header: bytes, filename: bytes, argv: list[bytes]) -> tuple[bytes, list[bytes]]:
+    """Split a `#!interp [arg]` line as Linux does: one optional argument, the rest verbatim."""
+    line = header[2:].split(b"\n", 1)[0].strip(b" \t")
+    if not line:
+        raise SyscallError(ENOEXEC)
+    parts = line.replace(b"\t", b" ").split(b" ", 1)
+    interp = parts[0]
+    extra = parts[1].strip(b" \t") if len(parts) > 1 else b""
+    return interp, [interp] + ([extra] if extra else []) + [filename] + argv[1:]
+
+
+def _open_interpreter(task: "Task", path: bytes) -> tuple["File", elf.ElfImage]:
+    try:
+        ifile = task.tg.fs.root.open(task, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0)
+    except SyscallError as exc:
+        if exc.errno == ENOENT:
+            raise MissingInterpreter(path) from None
+        raise
+    try:
+        iheader = ifile.pread(task, BINPRM_BUF_SIZE, 0)
+        return ifile, elf.parse(_read_whole(ifile, task), iheader, interpreter=True)
+    except BaseException:
+        ifile.release()
         raise
 
 
