@@ -180,12 +180,33 @@ class StdioFile(File):
         os.close(self.fd)
 
 
-def stdio_files() -> list[File | None]:
-    """Files for the sandbox's fds 0, 1, 2; None where the CLI itself has that fd closed."""
-    files: list[File | None] = []
+#: fds among 0-2 that the caller of the sentry had closed (found by reserve_closed_stdio)
+_closed_stdio: set[int] | None = None
+
+
+def reserve_closed_stdio() -> None:
+    """Note which of fds 0-2 the caller closed and park /dev/null there, so the sentry's own
+    descriptors (signalfd, sockets, host files) never land on 0-2 and pose as stdio.
+    Call before the sentry opens anything; later calls keep the first answer."""
+    global _closed_stdio
+    if _closed_stdio is not None:
+        return
+    closed = set()
     for fd in (0, 1, 2):
         try:
-            files.append(StdioFile(os.dup(fd)))
+            os.fstat(fd)
         except OSError:
-            files.append(None)
-    return files
+            closed.add(fd)
+    for fd in sorted(closed):
+        got = os.open("/dev/null", os.O_RDWR)
+        if got != fd:
+            os.dup2(got, fd, inheritable=False)
+            os.close(got)
+    _closed_stdio = closed
+
+
+def stdio_files() -> list[File | None]:
+    """Files for the sandbox's fds 0, 1, 2; None where the caller had that fd closed."""
+    reserve_closed_stdio()
+    assert _closed_stdio is not None
+    return [None if fd in _closed_stdio else StdioFile(os.dup(fd)) for fd in (0, 1, 2)]

@@ -29,7 +29,8 @@ def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, pa
 
     fds = FdTable()
     for fd, file in enumerate(stdio_files()):
-        fds.set(fd, file)
+        if file is not None:  # a closed stdio fd stays closed for the application
+            fds.set(fd, file)
     tg = ThreadGroup(kernel, kernel.alloc_pid(), None, None, fds, FsContext(kernel.root, cwd))  # type: ignore[arg-type]
     task = Task(kernel, tg.pid, tg, None)  # type: ignore[arg-type]
     tg.tasks.append(task)

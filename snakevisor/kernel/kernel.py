@@ -12,7 +12,6 @@ import logging
 import os
 import selectors
 import signal
-import sys
 import time
 import traceback
 from collections import deque
@@ -35,6 +34,9 @@ class Kernel:
 
     def __init__(self, platform: Platform, root: object, hostname: str = "snakevisor",
                  strace: TextIO | None = None, debug: bool = False) -> None:
+        from snakevisor.kernel.task import raise_sentry_nofile
+
+        raise_sentry_nofile()
         self.platform = platform
         self.root = root
         self.hostname = hostname.encode()
@@ -178,7 +180,8 @@ class Kernel:
             return
         timeout = None
         if self._timers:
-            timeout = max(0.0, self._timers[0][0] - time.monotonic())
+            # capped: epoll's timeout is an int of ms; a far deadline just loops again
+            timeout = min(max(0.0, self._timers[0][0] - time.monotonic()), 86400.0)
         if self._selector is None:
             self._selector = selectors.DefaultSelector()
         wake_fd = self.platform.stop_fd()

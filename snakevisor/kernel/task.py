@@ -16,13 +16,31 @@ RLIMIT_NAMES = ("CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE
                 "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME")
 
 
+_host_limits: list[tuple[int, int]] | None = None
+
+
 def host_rlimits() -> list[list[int]]:
-    """Start from the limits the sentry itself runs with, as a container inherits them."""
-    limits = []
-    for i in range(len(RLIMIT_NAMES)):
-        soft, hard = resource.getrlimit(i)
-        limits.append([RLIM_INFINITY if soft < 0 else soft, RLIM_INFINITY if hard < 0 else hard])
-    return limits
+    """Start from the limits the sentry was started with, as a container inherits them
+    (a snapshot: the sentry raises its own RLIMIT_NOFILE afterwards)."""
+    global _host_limits
+    if _host_limits is None:
+        _host_limits = []
+        for i in range(len(RLIMIT_NAMES)):
+            soft, hard = resource.getrlimit(i)
+            _host_limits.append((RLIM_INFINITY if soft < 0 else soft,
+                                 RLIM_INFINITY if hard < 0 else hard))
+    return [list(x) for x in _host_limits]
+
+
+def raise_sentry_nofile() -> None:
+    """The sentry holds a host fd per open application file: give it the hard limit."""
+    host_rlimits()  # snapshot what the application should see first
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass  # keep the soft limit; opens fail with EMFILE later, as they would natively
 
 
 class Credentials:

@@ -179,6 +179,27 @@ class AddressSpace:
             raise SyscallError(EFAULT)
         return data
 
+    def accessible(self, addr: int, length: int, prot: int) -> int:
+        """How many bytes from addr are mapped with `prot`: Linux copies up to the fault."""
+        end, limit = addr, addr + length
+        while end < limit:
+            vma = self.find(end)
+            if vma is None or vma.prot & prot != prot:
+                break
+            end = vma.end
+        return max(0, min(end, limit) - addr)
+
+    def write_prefix(self, addr: int, data: bytes) -> int:
+        """copy_to_user: store what fits before the first unwritable byte; returns the count."""
+        try:
+            self.write(addr, data)
+            return len(data)
+        except SyscallError:
+            n = self.accessible(addr, len(data), PROT_WRITE)
+        if n:
+            self.write(addr, data[:n])
+        return n
+
     def write(self, addr: int, data: bytes) -> None:
         if not data:
             return

@@ -63,6 +63,9 @@ class Platform(abc.ABC):
     """Creates address spaces and reports what their threads do."""
 
     name: str
+    #: the host CPUs the sandbox was given (before any pinning the platform does for speed);
+    #: what sched_getaffinity and nproc report inside
+    cpus: frozenset[int]
 
     @abc.abstractmethod
     def new_address_space(self) -> AddressSpaceHost:

@@ -14,9 +14,7 @@ system call from any other instruction.
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -24,7 +22,6 @@ import tempfile
 from pathlib import Path
 
 from snakevisor.platform import (
-    STOP_BADARCH,
     STOP_EXITED,
     STOP_OTHER,
     STOP_SIGNAL,
@@ -328,6 +325,7 @@ class PtracePlatform(Platform):
     name = "ptrace"
 
     def __init__(self, pin: bool = True) -> None:
+        self.cpus = frozenset(os.sched_getaffinity(0))
         if pin:
             _pin_to_one_cpu()
         # Orphaned stubs (the template outlives its launcher) are reparented to us to reap.

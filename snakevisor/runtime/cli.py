@@ -96,6 +96,9 @@ def cmd_do(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from snakevisor.fsimpl.stdio import reserve_closed_stdio
+
+    reserve_closed_stdio()  # first: nothing of ours may take a closed fd 0-2
     args = _parser().parse_args(argv)
     if args.verb == "do":
         try:

@@ -119,18 +119,6 @@ def _unread(file: File, n: int) -> None:
             pass
 
 
-def _accessible(task: "Task", addr: int, length: int, prot: int) -> int:
-    """How many bytes from addr are mapped with `prot`: Linux copies up to the fault."""
-    mm = task.tg.mm
-    end, limit = addr, addr + length
-    while end < limit:
-        vma = mm.find(end)
-        if vma is None or vma.prot & prot != prot:
-            break
-        end = vma.end
-    return max(0, min(end, limit) - addr)
-
-
 def _copy_out(task: "Task", file: File, buf: int, data: bytes, seekable_read: bool) -> int:
     """Write what a read returned to the app; on a fault keep the part before it (a short
     read, as Linux returns) and give the rest back to a file read at its offset."""
@@ -138,7 +126,7 @@ def _copy_out(task: "Task", file: File, buf: int, data: bytes, seekable_read: bo
         task.tg.mm.write(buf, data)
         return len(data)
     except SyscallError:
-        n = _accessible(task, buf, len(data), PROT_WRITE)
+        n = task.tg.mm.accessible(buf, len(data), PROT_WRITE)
         if seekable_read:
             _unread(file, len(data) - n)
         if not n:
@@ -152,7 +140,7 @@ def _copy_in(task: "Task", file: File, buf: int, count: int) -> bytes:
     try:
         return task.tg.mm.read(buf, count)
     except SyscallError:
-        n = _accessible(task, buf, count, PROT_READ)
+        n = task.tg.mm.accessible(buf, count, PROT_READ)
         if not n:
             raise SyscallError(EFAULT if file.writable else EBADF) from None
         return task.tg.mm.read(buf, n)
@@ -404,7 +392,7 @@ def _writev(task: "Task", file: File, iov: int, cnt: int, offset: int | None) ->
         try:
             pieces.append(mm.read(base, length))
         except SyscallError:
-            n = _accessible(task, base, length, PROT_READ)
+            n = task.tg.mm.accessible(base, length, PROT_READ)
             if n:
                 pieces.append(mm.read(base, n))
             elif not pieces:
@@ -710,12 +698,7 @@ def sys_linkat(task: "Task", olddirfd: int, old: int, newdirfd: int, new: int, f
 # -- descriptors -------------------------------------------------------------------------
 def _set_status_flags(file: File, flags: int) -> None:
     """F_SETFL/FIONBIO: files backed by a host fd mirror what affects the host."""
-    new = (file.flags & ~SETFL_MASK) | (flags & SETFL_MASK)
-    setter = getattr(file, "set_status_flags", None)
-    if setter is not None:
-        setter(new)
-    else:
-        file.flags = new
+    file.set_status_flags((file.flags & ~SETFL_MASK) | (flags & SETFL_MASK))
 
 
 _FCNTL_ON_PATH = (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL)

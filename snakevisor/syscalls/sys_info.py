@@ -94,25 +94,6 @@ def live_tasks(kernel: "Kernel"):
                     yield t
 
 
-def write_until_fault(task: "Task", addr: int, data: bytes) -> int:
-    """Copy out like copy_to_user: as many bytes as fit before the first bad page."""
-    try:
-        task.mm.write(addr, data)
-        return len(data)
-    except SyscallError as e:
-        if e.errno != EFAULT:
-            raise
-    done = 0
-    while done < len(data):
-        step = min(PAGE - (addr + done) % PAGE, len(data) - done)
-        try:
-            task.mm.write(addr + done, data[done:done + step])
-        except SyscallError:
-            break
-        done += step
-    return done
-
-
 # --------------------------------------------------------------------------- host facts
 
 @functools.cache
@@ -148,11 +129,11 @@ def cpumask_size() -> int:
     return size if size > 0 else fallback
 
 
-def allowed_cpus() -> int:
-    """The CPUs the sandbox may use, as a mask: those the sentry itself may run on (the
-    platform may pin the sentry and its stubs, and then that is where the sandbox runs)."""
+def allowed_cpus(task: "Task") -> int:
+    """The CPUs the sandbox was given, as a mask (not the one CPU the platform may pin its
+    threads to: programs size their thread pools from this, as they would in a container)."""
     mask = 0
-    for cpu in os.sched_getaffinity(0):
+    for cpu in task.kernel.platform.cpus:
         mask |= 1 << cpu
     return mask
 
@@ -217,7 +198,7 @@ def _initial_nice() -> int:
 def sched_of(task: "Task") -> SchedState:
     state = _sched.get(task)
     if state is None:
-        state = _sched[task] = SchedState(allowed_cpus(), _initial_nice(), PER_LINUX)
+        state = _sched[task] = SchedState(allowed_cpus(task), _initial_nice(), PER_LINUX)
     return state
 
 
@@ -364,7 +345,7 @@ def sys_getrandom(task: "Task", buf: int, count: int, flags: int, *_: int) -> in
         count, done = state["count"], state["done"]
     # A big request is filled a slice per dispatch so other tasks run in between.
     step = min(count - done, GETRANDOM_SLICE)
-    wrote = write_until_fault(task, buf + done, os.urandom(step)) if step else 0
+    wrote = task.mm.write_prefix(buf + done, os.urandom(step)) if step else 0
     done += wrote
     if wrote == step and done < count:
         task.syscall_state = {"count": count, "done": done}
@@ -448,7 +429,7 @@ def sys_sched_getaffinity(task: "Task", pid: int, length: int, mask: int, *_: in
         raise SyscallError(EINVAL)
     target = lookup_task(task, s32(pid))
     size = min(length, cpumask_size())
-    bits = sched_of(target).cpus & allowed_cpus()
+    bits = sched_of(target).cpus & allowed_cpus(task)
     task.mm.write(mask, bits.to_bytes(size, "little"))
     return size
 
@@ -460,7 +441,7 @@ def sys_sched_setaffinity(task: "Task", pid: int, length: int, mask: int, *_: in
     target = lookup_task(task, s32(pid))
     if not _same_owner(task, target) and not capable(task):
         raise SyscallError(EPERM)
-    bits &= allowed_cpus()
+    bits &= allowed_cpus(task)
     if not bits:
         raise SyscallError(EINVAL)
     sched_of(target).cpus = bits

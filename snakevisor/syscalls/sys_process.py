@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from snakevisor.kernel.errors import EFAULT, EINVAL, ENAMETOOLONG, EPERM, ESRCH, SyscallError, E2BIG
+from snakevisor.kernel.errors import EINVAL, ENAMETOOLONG, EPERM, ESRCH, SyscallError, E2BIG
 from snakevisor.mm import loader
 from snakevisor.mm.address_space import TASK_SIZE
 from snakevisor.syscalls import NO_RETURN, syscall

@@ -316,7 +316,7 @@ def _continue_sleep(task: "Task") -> int:
     wait = (target - now) / NSEC
     if state["sleep_cpu"]:
         # CPU time advances at most one second per second per CPU: poll at that pace
-        wait = max(wait / max(1, allowed_cpus().bit_count()), 0.001)
+        wait = max(wait / max(1, allowed_cpus(task).bit_count()), 0.001)
     raise Block(deadline=time.monotonic() + min(wait, MAX_PARK))
 
 

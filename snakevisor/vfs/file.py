@@ -76,6 +76,10 @@ class File:
     def truncate(self, length: int) -> None:
         raise SyscallError(EINVAL)
 
+    def set_status_flags(self, flags: int) -> None:
+        """F_SETFL: the new open(2) flags; files backed by a host fd mirror what matters."""
+        self.flags = flags
+
     def mmap_fd(self) -> int:
         """A host fd the platform can map, or ENODEV when this file cannot be mapped."""
         raise SyscallError(ENODEV)

@@ -224,3 +224,21 @@ def test_unwritable_debug_log_dir_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert_one_line_error(run_cli("do", "--debug-log", str(blocker / "sub"), "--", "/bin/true"))
+
+
+@pytest.mark.parametrize("fd,argv,message", [
+    (0, ["/bin/cat"], "Bad file descriptor"),
+    (1, ["/bin/echo", "hi"], "Bad file descriptor"),
+])
+def test_closed_stdio_stays_closed(fd: int, argv: list[str], message: str) -> None:
+    """A stdio fd the caller closed is closed in the sandbox too (EBADF, as natively), and
+    none of the sentry's own descriptors takes its place."""
+    import subprocess
+    script = f'exec "$@" {fd}>&-'
+    res = subprocess.run(["bash", "-c", script, "bash", PYTHON, "-m", "snakevisor", "do", "--",
+                          *argv], cwd=REPO, env=sandbox_env(), capture_output=True, text=True,
+                         timeout=60)
+    native = subprocess.run(["bash", "-c", script, "bash", *argv], capture_output=True, text=True,
+                            timeout=60)
+    assert res.returncode == native.returncode == 1, describe(res)
+    assert message in res.stderr and message in native.stderr, describe(res)

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+import types
 from typing import Any, Sequence
 
 import pytest
@@ -36,6 +37,8 @@ class FakeKernel:
 
     def __init__(self) -> None:
         self.warnings: dict[str, str] = {}
+        # the CPUs the sandbox was given: two, whatever this machine has
+        self.platform = types.SimpleNamespace(cpus=frozenset({0, 1}))
 
     def warn_once(self, key: str, message: str) -> None:
         self.warnings.setdefault(key, message)

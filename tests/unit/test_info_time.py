@@ -261,7 +261,7 @@ def test_sched_getaffinity_matches_host() -> None:
 
 def test_sched_setaffinity_records_subsets() -> None:
     p = sandbox()
-    allowed = sys_info.allowed_cpus()
+    allowed = sys_info.allowed_cpus(p.task)
     lowest = allowed & -allowed
     assert p.call("sched_setaffinity", 0, 8, In(lowest.to_bytes(8, "little"))) == 0
     ret, buf = p.run([("sched_getaffinity", 0, 8, Out(8))])[0]
@@ -280,7 +280,7 @@ def test_sched_setaffinity_records_subsets() -> None:
 def test_affinity_is_per_thread_and_inherited() -> None:
     p = sandbox()
     other = add_process(p, 3, p.tg)
-    allowed = sys_info.allowed_cpus()
+    allowed = sys_info.allowed_cpus(p.task)
     lowest = allowed & -allowed
     assert p.call("sched_setaffinity", 3, 8, In(lowest.to_bytes(8, "little"))) == 0
     assert sys_info.sched_of(other).cpus == lowest
@@ -294,7 +294,7 @@ def test_getcpu_reports_an_allowed_cpu() -> None:
     p = sandbox()
     ret, cpu, node = p.run([("getcpu", Out(4), Out(4), 0)])[0]
     assert ret == 0
-    assert sys_info.allowed_cpus() >> struct.unpack("<I", cpu)[0] & 1
+    assert sys_info.allowed_cpus(p.task) >> struct.unpack("<I", cpu)[0] & 1
     assert struct.unpack("<I", node)[0] >= 0
     assert p.call("getcpu", 0, 0, 0) == 0
     assert p.call("getcpu", BAD, 0, 0) == -errno.EFAULT
