@@ -35,6 +35,7 @@ from snakevisor.kernel.errors import (EACCES, EBADF, EBUSY, EEXIST, EINVAL, EISD
                                       EXDEV, SyscallError)
 ENODATA = errno.ENODATA
 from snakevisor.syscalls.args import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW
+from snakevisor.fsimpl.hostfd import HostFdFile
 from snakevisor.vfs.file import File
 
 if TYPE_CHECKING:
@@ -853,7 +854,7 @@ def xattr_change(root: "HostRoot", fd: int, name: bytes, value: bytes | None, fl
         raise SyscallError(e.errno) from None
 
 
-class HostFile(File):
+class HostFile(HostFdFile):
     """An open file description backed by one host fd beneath the container root."""
 
     def __init__(self, root: HostRoot, fd: int, flags: int, mode: int, opaque: bool) -> None:
@@ -880,40 +881,7 @@ class HostFile(File):
     def __repr__(self) -> str:
         return f"HostFile(fd={self.fd}, flags={self.flags:#o})"
 
-    # -- I/O: the host fd enforces access modes and file types with Linux's own errnos ---
-    def read(self, task: "Task", count: int) -> bytes:
-        try:
-            return os.read(self.fd, count)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
-
-    def write(self, task: "Task", data: bytes) -> int:
-        try:
-            return os.write(self.fd, data)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
-
-    def pread(self, task: "Task", count: int, offset: int) -> bytes:
-        try:
-            return os.pread(self.fd, count, offset)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
-
-    def pwrite(self, task: "Task", data: bytes, offset: int) -> int:
-        try:
-            return os.pwrite(self.fd, data, offset)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
-
-    def lseek(self, offset: int, whence: int) -> int:
-        try:
-            return os.lseek(self.fd, offset, whence)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
-
-    def stat(self) -> os.stat_result:
-        return os.fstat(self.fd)
-
+    # -- I/O is HostFdFile's; what follows knows about the container root -----------------
     def statx(self, flags: int, mask: int) -> bytes:
         return self.root.host_statx(self.fd, flags, mask)
 
@@ -949,16 +917,7 @@ class HostFile(File):
     def fsync(self) -> None:
         if not self.root.writable and not self.is_path_only:
             return  # nothing of ours can be dirty
-        try:
-            os.fsync(self.fd)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
-
-    def truncate(self, length: int) -> None:
-        try:
-            os.ftruncate(self.fd, length)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
+        super().fsync()
 
     def set_status_flags(self, flags: int) -> None:
         """F_SETFL: O_APPEND/O_DIRECT/O_NOATIME change what the host does with our writes."""
@@ -992,9 +951,3 @@ class HostFile(File):
         check_times(times)
         self._modifiable()
         host_utimens(self.fd, times)
-
-    def mmap_fd(self) -> int:
-        return self.fd
-
-    def release(self) -> None:
-        os.close(self.fd)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from snakevisor.fsimpl.hostfs import host_fstatfs
 from snakevisor.kernel.errors import EAGAIN, ENODEV, ENOTTY, Block, SyscallError
+from snakevisor.fsimpl.hostfd import HostFdFile
 from snakevisor.vfs.file import File
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ _TTY_IN_OUT = {TCGETS: (0, TERMIOS_SIZE), TCSETS: (TERMIOS_SIZE, 0), TCSETSW: (T
 _TTY_INT_ARG = (TCSBRK, TCXONC, TCFLSH)
 
 
-class StdioFile(File):
+class StdioFile(HostFdFile):
     """One of the CLI's stdio descriptors, as an open file description of the sandbox."""
 
     def __init__(self, hostfd: int) -> None:
@@ -68,56 +69,17 @@ class StdioFile(File):
     def read(self, task: "Task", count: int) -> bytes:
         if not self.regular and not self._in.poll(0):
             self._wait(EVENT_READ)
-        try:
-            return os.read(self.fd, count)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
+        return super().read(task, count)
 
     def write(self, task: "Task", data: bytes) -> int:
         if not self.regular and not self._out.poll(0):
             self._wait(EVENT_WRITE)
-        try:
-            return os.write(self.fd, data)
-        except OSError as e:  # EPIPE: the kernel's signal code decides about SIGPIPE
-            raise SyscallError(e.errno) from None
+        return super().write(task, data)
 
-    # A redirected regular file seeks and preads as it would natively; pipes and
-    # terminals get ESPIPE from the host, as Linux answers for them.
-    def pread(self, task: "Task", count: int, offset: int) -> bytes:
-        try:
-            return os.pread(self.fd, count, offset)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
-
-    def pwrite(self, task: "Task", data: bytes, offset: int) -> int:
-        try:
-            return os.pwrite(self.fd, data, offset)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
-
-    def lseek(self, offset: int, whence: int) -> int:
-        try:
-            return os.lseek(self.fd, offset, whence)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
-
-    def stat(self) -> os.stat_result:
-        return os.fstat(self.fd)
-
+    # pread/lseek/...: a redirected regular file seeks as it would natively; pipes and
+    # terminals get ESPIPE from the host, as Linux answers for them (HostFdFile).
     def statfs(self) -> bytes:
         return host_fstatfs(self.fd)
-
-    def truncate(self, length: int) -> None:
-        try:
-            os.ftruncate(self.fd, length)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
-
-    def fsync(self) -> None:
-        try:
-            os.fsync(self.fd)
-        except OSError as e:
-            raise SyscallError(e.errno) from None
 
     def readiness(self) -> tuple[int, int] | None:
         return self.fd, EVENT_READ
@@ -175,10 +137,6 @@ class StdioFile(File):
         if host_fg == os.getpgrp():
             return task.tg.pgid
         return 0x7FFFFFFF
-
-    def release(self) -> None:
-        os.close(self.fd)
-
 
 #: fds among 0-2 that the caller of the sentry had closed (found by reserve_closed_stdio)
 _closed_stdio: set[int] | None = None

@@ -1,0 +1,74 @@
+"""Files whose data operations are one host system call on one host fd the sentry holds.
+
+Both the container root's files (hostfs) and the CLI's stdio are such files: the host fd
+already enforces access modes and answers with Linux's own errnos (ESPIPE for a pipe's
+pread, EBADF for a read on O_WRONLY), so the sentry only translates OSError to the
+application's -errno.  Subclasses add what differs: waiting, permissions, directories.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from snakevisor.kernel.errors import SyscallError
+from snakevisor.vfs.file import File
+
+if TYPE_CHECKING:
+    from snakevisor.kernel.task import Task
+
+
+class HostFdFile(File):
+    """An open file description backed by `self.fd`, a host descriptor the sentry owns."""
+
+    fd: int
+
+    def read(self, task: "Task", count: int) -> bytes:
+        try:
+            return os.read(self.fd, count)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def write(self, task: "Task", data: bytes) -> int:
+        try:
+            return os.write(self.fd, data)
+        except OSError as e:  # EPIPE: the kernel's signal code decides about SIGPIPE
+            raise SyscallError(e.errno) from None
+
+    def pread(self, task: "Task", count: int, offset: int) -> bytes:
+        try:
+            return os.pread(self.fd, count, offset)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def pwrite(self, task: "Task", data: bytes, offset: int) -> int:
+        try:
+            return os.pwrite(self.fd, data, offset)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def lseek(self, offset: int, whence: int) -> int:
+        try:
+            return os.lseek(self.fd, offset, whence)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def stat(self) -> os.stat_result:
+        return os.fstat(self.fd)
+
+    def truncate(self, length: int) -> None:
+        try:
+            os.ftruncate(self.fd, length)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def fsync(self) -> None:
+        try:
+            os.fsync(self.fd)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def mmap_fd(self) -> int:
+        return self.fd
+
+    def release(self) -> None:
+        os.close(self.fd)
