@@ -32,7 +32,9 @@ def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, pa
         if file is not None:  # a closed stdio fd stays closed for the application
             fds.set(fd, file)
     tg = ThreadGroup(kernel, kernel.alloc_pid(), None, None, fds, FsContext(kernel.root, cwd))  # type: ignore[arg-type]
+    fds.users = 1
     task = Task(kernel, tg.pid, tg, None)  # type: ignore[arg-type]
+    kernel.tasks[tg.pid] = task
     tg.tasks.append(task)
     kernel.thread_groups[tg.pid] = tg
     kernel.init = tg

@@ -18,6 +18,7 @@ from collections import deque
 from typing import Callable, TextIO
 
 from snakevisor import syscalls
+from snakevisor.kernel import process, signals
 from snakevisor.kernel.errors import ENOSYS, Block, SyscallError
 from snakevisor.kernel.task import Task, ThreadGroup
 from snakevisor.platform import STOP_EXITED, STOP_SIGNAL, STOP_SYSCALL, Platform
@@ -26,6 +27,7 @@ from snakevisor.syscalls.numbers import syscall_name
 log = logging.getLogger("snakevisor.sentry")
 
 AUDIT_ARCH_X86_64 = 0xC000003E
+PID_MAX = 4194304  # /proc/sys/kernel/pid_max
 EIO = 5
 
 
@@ -45,13 +47,14 @@ class Kernel:
         self.debug = debug
         self.handlers = syscalls.load_all()
         self.by_host_tid: dict[int, Task] = {}
-        self.thread_groups: dict[int, ThreadGroup] = {}
+        self.tasks: dict[int, Task] = {}  #: sandbox tid -> live task
+        self.thread_groups: dict[int, ThreadGroup] = {}  #: pid -> process (zombies too)
         self._next_pid = 1
         self.init: ThreadGroup | None = None
         self.boot_monotonic = time.monotonic()
         self.boot_time = time.time()
         self._ready: deque[Task] = deque()
-        self._timers: list[tuple[float, int, Task]] = []
+        self._timers: list[tuple[float, int, "Task | Timer"]] = []
         self._timer_seq = 0
         self._selector: selectors.BaseSelector | None = None
         self._fd_waiters: dict[int, list[Task]] = {}
@@ -63,11 +66,27 @@ class Kernel:
         return time.monotonic()
 
     def alloc_pid(self) -> int:
+        """The next free number (pids and tids share one space, as in Linux)."""
         pid = self._next_pid
-        while pid in self.thread_groups:
+        while pid in self.thread_groups or pid in self.tasks:
             pid += 1
-        self._next_pid = pid + 1
+            if pid >= PID_MAX:
+                pid = 2
+        self._next_pid = pid + 1 if pid + 1 < PID_MAX else 2
         return pid
+
+    def call_at(self, deadline: float, fn: Callable[[], None]) -> "Timer":
+        """Run fn from the loop at time.monotonic() >= deadline (timers, itimers)."""
+        timer = Timer(fn)
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (deadline, self._timer_seq, timer))
+        return timer
+
+    def send_signal(self, target: "Task | ThreadGroup", sig: int, info: bytes | None = None) -> None:
+        signals.send_signal(self, target, sig, info)
+
+    def child_state_changed(self, tg: ThreadGroup, code: int, sig: int) -> None:
+        process.child_state_changed(self, tg, code, sig)
 
     def warn_once(self, key: str, message: str) -> None:
         """Log an unimplemented/refused path once per key (named in compatibility.md)."""
@@ -100,12 +119,14 @@ class Kernel:
         task = self.by_host_tid.get(tid)
         if task is None:
             return  # a stub we already let go of
+        task.in_user = False
         if kind == STOP_SYSCALL:
-            arch, _ip, _sp, nr, a0, a1, a2, a3, a4, a5 = task.thread.syscall_info()
+            thread = task.thread
+            thread.aspace.control = thread  # host calls for this call run in this thread
+            arch, _ip, _sp, nr, a0, a1, a2, a3, a4, a5 = thread.syscall_info()
             if arch != AUDIT_ARCH_X86_64:
                 self.warn_once("arch", f"refused a 32-bit system call entry (int 0x80, nr {nr})")
-                task.thread.set_return(-ENOSYS)
-                task.thread.resume()
+                self.finish(task, -ENOSYS)
                 return
             self._dispatch(task, nr, (a0, a1, a2, a3, a4, a5))
         elif kind == STOP_SIGNAL:
@@ -113,7 +134,7 @@ class Kernel:
         elif kind == STOP_EXITED:
             self.on_host_exit(task, value)
         else:
-            task.thread.resume()
+            self.finish(task, None)
 
     def _dispatch(self, task: Task, nr: int, args: tuple) -> None:
         handler = self.handlers[nr] if 0 <= nr < 512 else None
@@ -124,9 +145,32 @@ class Kernel:
             result = self._call(task, nr, args, handler)
         if result is syscalls.NO_RETURN:
             return
+        tg = task.tg
+        if tg.stopped or (task.sigpending.mask | tg.shared_pending.mask) & ~task.sigmask:
+            self.finish(task, result)  # type: ignore[arg-type]
+            return
         thread = task.thread
         thread.set_return(result)
+        task.in_user = True
         thread.resume()
+
+    def finish(self, task: Task, result: int | None) -> None:
+        """Return a stopped thread to the application: the result of its system call (None:
+        it was not in one), after taking pending signals; held back while its process is
+        stopped by job control."""
+        if not task.alive:
+            return
+        if task.tg.stopped:
+            task.frozen = (result,)
+            return
+        if signals.has_deliverable(task):
+            if not signals.deliver(self, task, result):
+                return
+        elif result is not None:
+            task.thread.set_return(result)
+        if task.alive:
+            task.in_user = True
+            task.thread.resume()
 
     def _call(self, task: Task, nr: int, args: tuple, handler: Callable | None) -> object:
         """Run one handler; returns the result or NO_RETURN (parked, exec'd, exited)."""
@@ -168,9 +212,48 @@ class Kernel:
             block.queue.waiters.append(task)
 
     def wake(self, task: Task) -> None:
-        """Make a parked task re-run its system call soon."""
+        """Make a parked task re-run its system call soon (spurious wake-ups are allowed:
+        a handler re-checks its condition and blocks again)."""
         if task.pending is not None and task not in self._ready:
             self._ready.append(task)
+
+    def interrupt(self, task: Task) -> None:
+        """A signal arrived for a task parked in a system call: end the call (EINTR, or a
+        restart after the handler) if the signal will run a handler; a fatal one ends the
+        process, a stop stops it, an ignored one leaves the call waiting."""
+        if task.pending is None:
+            return
+        ready = (task.sigpending.mask | task.tg.shared_pending.mask) & ~task.sigmask
+        if not ready:
+            return
+        sig = (ready & -ready).bit_length()
+        handler, flags = signals.action(task.tg, sig)[:2]
+        if handler == signals.SIG_IGN or (handler == signals.SIG_DFL and sig in signals.DEFAULT_IGNORE):
+            return
+        if handler == signals.SIG_DFL:
+            if sig in signals.STOP_SIGNALS:
+                if task.tg.shared_pending.mask & signals.sig_bit(sig):
+                    task.tg.shared_pending.discard(sig)
+                else:
+                    task.sigpending.discard(sig)
+                signals.stop_group(self, task.tg, sig)
+                return
+            self.exit_group(task.tg, sig | (0x80 if sig in signals.DEFAULT_CORE else 0))
+            return
+        nr, _args = task.pending
+        task.pending = None
+        task.syscall_state = None
+        task.park_seq += 1
+        futexes = getattr(self, "futexes", None)
+        if futexes is not None and hasattr(futexes, "cancel"):
+            futexes.cancel(task)
+        result = signals.restart_result(task, syscall_name(nr), flags)
+        if result is None:
+            regs = task.thread.get_regs()
+            regs.rip -= 2  # back onto the syscall instruction, to run it again
+            regs.rax = nr
+            task.thread.set_regs(regs)
+        self.finish(task, result)
 
     def _wait_multiplexed(self) -> None:
         """Wait for a host stop, a timer or a host fd, whichever comes first."""
@@ -200,18 +283,24 @@ class Kernel:
             self._selector.unregister(key.fd)
         now = time.monotonic()
         while self._timers and self._timers[0][0] <= now:
-            _, _, task = heapq.heappop(self._timers)
-            self.wake(task)
+            _, _, what = heapq.heappop(self._timers)
+            if isinstance(what, Timer):
+                if not what.cancelled:
+                    what.fn()
+            else:
+                self.wake(what)
 
     # -- process lifecycle --------------------------------------------------------------
     def on_host_signal(self, task: Task, sig: int) -> None:
-        """A CPU fault or host signal hit application code: default action (terminate)."""
+        """A host signal stop: our own kick (SIGSTOP) or a CPU fault in application code."""
         if sig == signal.SIGSTOP:
-            task.thread.resume()
+            self.finish(task, None)  # the kick: take pending signals, or stay stopped
             return
-        core = sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
-                       signal.SIGTRAP, signal.SIGABRT, signal.SIGSYS, signal.SIGQUIT)
-        self.exit_group(task.tg, sig | (0x80 if core else 0))
+        try:
+            info = task.thread.siginfo()
+        except OSError:
+            info = signals.basic_siginfo(sig, signals.SI_KERNEL)
+        signals.fault(self, task, sig, info)
 
     def on_host_exit(self, task: Task, status: int) -> None:
         """The host thread vanished without us asking (e.g. killed from outside)."""
@@ -221,27 +310,39 @@ class Kernel:
 
     def exit_group(self, tg: ThreadGroup, wait_status: int) -> None:
         """End every thread of `tg`; wait_status is the wait(2) status word."""
-        if not tg.alive:
-            return
-        tg.exit_status = wait_status
-        for task in tg.tasks:
-            task.alive = False
-            task.pending = None
-            if task.thread is not None:  # None when boot failed before the first exec
-                self.by_host_tid.pop(task.thread.tid, None)
-        if tg.mm is not None:
-            tg.mm.users -= len(tg.tasks)
-            if tg.mm.users <= 0:
-                tg.mm.destroy()
-        tg.fds.close_all()
-        if tg is self.init:
-            if wait_status & 0x7F:
-                self.exit_status = 128 + (wait_status & 0x7F)
-            else:
-                self.exit_status = (wait_status >> 8) & 0xFF
+        process.exit_group(self, tg, wait_status)
+
+    def platform_kill(self, host_pid: int) -> None:
+        try:
+            os.kill(host_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def init_exited(self, wait_status: int) -> None:
+        """pid 1 ended: like a pid namespace, the sandbox ends; the CLI reports its status."""
+        if wait_status & 0x7F:
+            self.exit_status = 128 + (wait_status & 0x7F)
+        else:
+            self.exit_status = (wait_status >> 8) & 0xFF
+        for tg in list(self.thread_groups.values()):
+            if tg.alive:
+                self.exit_group(tg, signal.SIGKILL)
 
     def shutdown(self) -> None:
         for tg in list(self.thread_groups.values()):
             if tg.alive:
                 self.exit_group(tg, signal.SIGKILL)
         self.platform.shutdown()
+
+
+class Timer:
+    """A callback scheduled with Kernel.call_at; cancel() before it fires to drop it."""
+
+    __slots__ = ("fn", "cancelled")
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True

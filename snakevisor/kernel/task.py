@@ -4,6 +4,8 @@ from __future__ import annotations
 import resource
 from typing import TYPE_CHECKING
 
+from snakevisor.kernel.errors import WaitQueue
+
 if TYPE_CHECKING:
     from snakevisor.kernel.kernel import Kernel
     from snakevisor.mm.address_space import AddressSpace
@@ -43,6 +45,46 @@ def raise_sentry_nofile() -> None:
             pass  # keep the soft limit; opens fail with EMFILE later, as they would natively
 
 
+class SigPending:
+    """Signals generated but not delivered: standard ones at most once (a bit), real-time
+    ones queued with their siginfo, as Linux keeps them."""
+
+    __slots__ = ("mask", "queue")
+
+    def __init__(self) -> None:
+        self.mask = 0  #: bit (n-1) for each pending signal n
+        self.queue: list[tuple[int, bytes]] = []  #: (signo, siginfo) in arrival order
+
+    def add(self, sig: int, info: bytes) -> bool:
+        """Queue sig; False when a standard signal was already pending (merged)."""
+        bit = 1 << (sig - 1)
+        if sig < 32 and self.mask & bit:
+            return False
+        self.mask |= bit
+        self.queue.append((sig, info))
+        return True
+
+    def take(self, blocked: int) -> tuple[int, bytes] | None:
+        """The next deliverable signal: lowest standard number first, then RT in order."""
+        ready = self.mask & ~blocked
+        if not ready:
+            return None
+        sig = (ready & -ready).bit_length()
+        for i, (s, info) in enumerate(self.queue):
+            if s == sig:
+                del self.queue[i]
+                break
+        else:  # pragma: no cover - mask and queue always agree
+            info = b""
+        if not any(s == sig for s, _ in self.queue):
+            self.mask &= ~(1 << (sig - 1))
+        return sig, info
+
+    def discard(self, sig: int) -> None:
+        self.mask &= ~(1 << (sig - 1))
+        self.queue = [(s, i) for s, i in self.queue if s != sig]
+
+
 class Credentials:
     """Sandbox identities (uid 0 inside maps to nobody on the host)."""
 
@@ -80,13 +122,30 @@ class ThreadGroup:
         self.pgid = parent.pgid if parent else pid
         self.sid = parent.sid if parent else pid
         self.exe = ""  # sandbox path of the running image (/proc/self/exe)
+        self.exe_count = 0  #: execs since the fork (setpgid's EACCES)
         self.argv: list[bytes] = []
         self.env: list[bytes] = []
         self.exit_status: int | None = None  # wait status once the group has exited
-        #: signal number -> (handler, flags, restorer, mask) as rt_sigaction stores them
+        #: signal number -> (handler, flags, restorer, mask) as rt_sigaction stores them;
+        #: one dict shared by every group cloned with CLONE_SIGHAND
         self.sigactions: dict[int, tuple[int, int, int, int]] = (
             dict(parent.sigactions) if parent is not None else {})
         self.start_time = kernel.now()
+        #: process-directed signals not yet taken by any thread
+        self.shared_pending = SigPending()
+        #: the signal the parent gets when this process ends (clone's CSIGNAL; 0 = none)
+        self.exit_signal = 17
+        self.host_pid = 0  #: host pid of the stub process running this group
+        self.reaped = False  #: a zombie the parent has collected (or auto-reaped)
+        self.child_wait = WaitQueue()  #: wait4/waitid callers of this process
+        self.signal_wait = WaitQueue()  #: rt_sigtimedwait callers (woken by any new signal)
+        #: job control: "stopped" while stopped; the report wait(WUNTRACED/WCONTINUED) owes
+        self.stopped = False
+        self.stop_signal = 0
+        self.wait_report: str | None = None  # "stopped" / "continued" until collected
+        self.subreaper = False  #: PR_SET_CHILD_SUBREAPER
+        self.vfork_waiters: list = []
+        self.final_usage: object = None  #: resource usage captured at exit, for the parent
 
     @property
     def alive(self) -> bool:
@@ -102,7 +161,9 @@ class Task:
 
     __slots__ = ("kernel", "tid", "tg", "thread", "comm", "syscall_state", "pending",
                  "clear_child_tid", "robust_list", "robust_len", "alive", "fs_base",
-                 "rseq", "rseq_len", "rseq_sig", "sigmask", "altstack", "__weakref__")
+                 "rseq", "rseq_len", "rseq_sig", "sigmask", "altstack", "sigpending",
+                 "saved_sigmask", "pdeathsig", "vfork_parent", "in_user", "frozen",
+                 "park_seq", "__weakref__")
 
     def __init__(self, kernel: "Kernel", tid: int, tg: ThreadGroup, thread: "PtraceThread") -> None:
         self.kernel = kernel
@@ -119,6 +180,16 @@ class Task:
         self.fs_base = 0
         self.sigmask = 0  # blocked signals, bit (n-1) for signal n
         self.altstack = (0, 2, 0)  # (ss_sp, ss_flags=SS_DISABLE, ss_size)
+        self.sigpending = SigPending()  #: thread-directed signals
+        #: the mask to restore after a handler interrupted sigsuspend/ppoll/pselect
+        self.saved_sigmask: int | None = None
+        self.pdeathsig = 0  #: PR_SET_PDEATHSIG
+        self.vfork_parent: "Task | None" = None  #: parked in vfork until we exec or exit
+        #: True while the host thread runs application code (not stopped for the sentry)
+        self.in_user = False
+        #: a stopped task's deferred resumption: (result,) when job control froze it
+        self.frozen: tuple | None = None
+        self.park_seq = 0  #: bumped at every park, so stale wake-ups are told apart
         self.alive = True
 
     # The commonly used pieces of the thread group, one attribute hop away.

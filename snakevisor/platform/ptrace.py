@@ -83,6 +83,13 @@ SCRATCH_SIZE = 0x1000
 STUB_FD_SOCKET = 3
 
 NR_READ, NR_CLOSE, NR_MMAP, NR_MUNMAP, NR_GETPID, NR_FORK = 0, 3, 9, 11, 39, 57
+NR_CLONE, NR_EXIT = 56, 60
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
+CLONE_THREAD, CLONE_SYSVSEM = 0x10000, 0x40000
+#: a host thread of the same stub process: what an application thread is on the host
+HOST_THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
+#: a separate host process sharing the stub's memory (vfork, clone(CLONE_VM) children)
+HOST_SHARED_VM_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | 17  # exit signal SIGCHLD
 NR_RECVMSG = 47
 MSG_DONTWAIT = 0x40
 MSG_CMSG_CLOEXEC = 0x40000000
@@ -137,10 +144,11 @@ def stub_binary() -> Path:
 class PtraceThread:
     """One traced host thread.  Cheap accessors for the per-syscall hot path."""
 
-    __slots__ = ("tid", "aspace", "_info", "_regs")
+    __slots__ = ("tid", "tgid", "aspace", "_info", "_regs")
 
-    def __init__(self, tid: int, aspace: "PtraceAddressSpace") -> None:
+    def __init__(self, tid: int, aspace: "PtraceAddressSpace", tgid: int = 0) -> None:
         self.tid = tid
+        self.tgid = tgid or tid  #: host pid of the stub process the thread belongs to
         self.aspace = aspace
         self._info = ctypes.create_string_buffer(_SYSCALL_INFO.size + 16)
         self._regs = Regs()
@@ -235,6 +243,47 @@ class PtraceThread:
         self.set_regs(saved)
         res = done.rax
         return res - (1 << 64) if res >= 1 << 63 else res
+
+    def clone_thread(self) -> "PtraceThread":
+        """A new host thread of this stub process (an application thread), stopped before it
+        runs anything; the caller gives it registers."""
+        return PtraceThread(self._clone(HOST_THREAD_FLAGS, "thread"), self.aspace, self.tgid)
+
+    def clone_shared_vm(self) -> "PtraceThread":
+        """A new host process sharing this one's memory (vfork / clone(CLONE_VM) children).
+        Its thread belongs to the same PtraceAddressSpace: same memory, same stub fds."""
+        return PtraceThread(self._clone(HOST_SHARED_VM_FLAGS, "process"), self.aspace)
+
+    def _clone(self, flags: int, what: str) -> int:
+        res = self.inject(NR_CLONE, (flags, 0, 0, 0, 0))
+        if res < 0:
+            raise OSError(-res, f"clone of a stub {what}")
+        tid = self.aspace.last_event_msg  # the host's number (res is the stub pidns's)
+        self.aspace.platform.await_new(tid)
+        return tid
+
+    def exit_thread(self) -> None:
+        """End this host thread alone (an application thread's exit); others keep running."""
+        regs = self.get_regs()
+        regs.rip = self.aspace.syscall_addr
+        regs.rax = NR_EXIT
+        regs.rdi = 0
+        regs.orig_rax = 0xFFFFFFFFFFFFFFFF
+        self.set_regs(regs)
+        _check(_ptrace(PTRACE_CONT, self.tid, None, 0), "CONT")
+        while True:
+            try:
+                _, status = os.waitpid(self.tid, WALL)
+            except ChildProcessError:
+                return
+            if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+                return
+            _ptrace(PTRACE_CONT, self.tid, None, 0)  # stray stop on the way out
+
+    def interrupt(self) -> None:
+        """Make a thread running application code stop soon (a host SIGSTOP the sentry will
+        see and swallow), so that it can take a signal."""
+        _libc.syscall(234, self.tgid, self.tid, SIGSTOP)  # tgkill; ESRCH if already gone
 
     def siginfo(self) -> bytes:
         buf = ctypes.create_string_buffer(128)

@@ -1759,9 +1759,12 @@ _UNFINISHED: "weakref.WeakKeyDictionary[object, _Call]" = weakref.WeakKeyDiction
 
 
 def _prefix(kernel: object, task: object) -> str:
-    """'[pid N] ' once the sandbox has more than one thread (strace -f style)."""
+    """'[pid N] ' from the moment the sandbox has had more than one thread (strace -f)."""
     try:
+        if getattr(kernel, "_strace_multi", False):
+            return f"[pid {task.tid}] "
         if len(kernel.thread_groups) > 1 or len(task.tg.tasks) > 1:
+            kernel._strace_multi = True
             return f"[pid {task.tid}] "
     except Exception:
         pass
@@ -1805,7 +1808,7 @@ def traced_call(kernel: object, task: object, nr: int, args: tuple, handler: obj
             _UNFINISHED[task] = record
             return result
         note(kernel, task, record.finish(result, resumed))
-        if record.name in ("exit", "exit_group") and not getattr(task, "alive", True):
+        if record.name in ("exit", "exit_group") and task.tg.exit_status is not None:
             status = task.tg.exit_status
             note(kernel, task, exit_text(status if status is not None else (args[0] & 0xFF) << 8))
     except Exception:

@@ -3,14 +3,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from snakevisor.kernel.errors import EINVAL, ENAMETOOLONG, EPERM, ESRCH, SyscallError, E2BIG
+import struct
+
+from snakevisor.kernel.errors import (E2BIG, EACCES, EINVAL, ENAMETOOLONG, EPERM, ESRCH, Block,
+                                      SyscallError)
+from snakevisor.kernel.process import (CLONE_VFORK, CLONE_VM, P_ALL, P_PGID, P_PID, P_PIDFD,
+                                       WALL, WCLONE, WCONTINUED, WEXITED, WNOHANG, WNOTHREAD,
+                                       WNOWAIT, WSTOPPED, WUNTRACED, do_clone, do_wait,
+                                       exit_thread, release_task)
+from snakevisor.kernel.signals import SIG_IGN, SIGCHLD, basic_siginfo
 from snakevisor.mm import loader
 from snakevisor.mm.address_space import TASK_SIZE
 from snakevisor.syscalls import NO_RETURN, syscall
-from snakevisor.syscalls.args import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, PATH_MAX, s32
+from snakevisor.syscalls.args import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, PATH_MAX, s32, u32
 
 if TYPE_CHECKING:
-    from snakevisor.kernel.task import Task
+    from snakevisor.kernel.task import Task, ThreadGroup
 
 MAX_ARG_STRINGS = 0x7FFFFFFF
 
@@ -30,22 +38,50 @@ def read_string_array(task: "Task", addr: int, limit: int = 1 << 17) -> list[byt
 
 
 def exec_into(task: "Task", prog: loader.Program, envp: list[bytes]) -> None:
-    """Replace task's process image with `prog` and start it running."""
+    """Replace task's process image with `prog` and start it running: the other threads
+    go, the calling one takes the process's pid, caught signals return to SIG_DFL."""
     kernel = task.kernel
     new_mm = loader.load(task, prog, envp)
     tg = task.tg
     old_mm = tg.mm
+    old_host_pid = tg.host_pid
+    old_users = len(tg.tasks)  # each thread of the group counted one user of old_mm
+    for other in [t for t in tg.tasks if t is not task]:
+        release_task(other)
+    tg.tasks[:] = [task]
+    if task.tid != tg.pid:  # a non-leader exec takes over the leader's identity
+        kernel.tasks.pop(task.tid, None)
+        task.tid = tg.pid
+        kernel.tasks[tg.pid] = task
     if task.thread is not None:
         kernel.by_host_tid.pop(task.thread.tid, None)
     task.thread = new_mm.host.control
     kernel.by_host_tid[task.thread.tid] = task
     tg.mm = new_mm
+    tg.host_pid = task.thread.tgid
     if old_mm is not None:
-        old_mm.users -= 1
+        old_mm.users -= old_users
         if old_mm.users <= 0:
             old_mm.destroy()
+        elif old_host_pid:
+            kernel.platform_kill(old_host_pid)  # a vfork child leaves the shared memory
+    if task.vfork_parent is not None:
+        kernel.wake(task.vfork_parent)
+        task.vfork_parent = None
+    for waiter in tg.vfork_waiters:
+        kernel.wake(waiter)
+    tg.vfork_waiters = []
+    actions = {sig: act for sig, act in tg.sigactions.items() if act[0] == SIG_IGN}
+    tg.sigactions = actions  # a fresh table: no longer shared with a CLONE_SIGHAND peer
+    task.altstack = (0, 2, 0)
+    tg.exit_signal = SIGCHLD
+    if tg.fds.users > 1:  # unshare a CLONE_FILES table before closing on exec
+        tg.fds.users -= 1
+        tg.fds = tg.fds.fork()
+        tg.fds.users = 1
     tg.fds.close_on_exec()
     tg.exe = prog.path
+    tg.exe_count += 1
     tg.argv = list(prog.argv)
     tg.env = list(envp)
     task.comm = prog.filename.rsplit(b"/", 1)[-1][:15]
@@ -89,10 +125,193 @@ def sys_exit_group(task: "Task", status: int, *_: int) -> object:
     return NO_RETURN
 
 
-@syscall("exit", partial="single-threaded processes only until the threads issue")
+@syscall("exit")
 def sys_exit(task: "Task", status: int, *_: int) -> object:
-    task.kernel.exit_group(task.tg, (status & 0xFF) << 8)
+    exit_thread(task, status)
     return NO_RETURN
+
+
+# -- clone, fork, vfork -------------------------------------------------------------------
+def _start_child(task: "Task", flags: int, stack: int, ptid: int, ctid: int, tls: int) -> object:
+    state = task.syscall_state
+    if state is not None and "vfork_child" in state:
+        child = state["vfork_child"]
+        if child.vfork_parent is task and child.alive:
+            raise Block()  # woken when the child execs or exits
+        return child.tid
+    child = do_clone(task, flags, stack, ptid, ctid, tls)
+    kernel = task.kernel
+    if flags & CLONE_VFORK:
+        child.vfork_parent = task
+        task.syscall_state = {"vfork_child": child}
+        kernel.finish(child, None)
+        raise Block()
+    kernel.finish(child, None)
+    return child.tid
+
+
+@syscall("clone")
+def sys_clone(task: "Task", flags: int, stack: int, ptid: int, ctid: int, tls: int, *_: int) -> object:
+    return _start_child(task, flags & 0xFFFFFFFF, stack, ptid, ctid, tls)
+
+
+@syscall("fork")
+def sys_fork(task: "Task", *_: int) -> object:
+    return _start_child(task, SIGCHLD, 0, 0, 0, 0)
+
+
+@syscall("vfork")
+def sys_vfork(task: "Task", *_: int) -> object:
+    return _start_child(task, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0)
+
+
+_CLONE_ARGS = struct.Struct("<11Q")
+
+
+@syscall("clone3", partial="no CLONE_PIDFD, set_tid or cgroup placement")
+def sys_clone3(task: "Task", args_addr: int, size: int, *_: int) -> object:
+    if size < 64 or size > 4096:
+        raise SyscallError(EINVAL)
+    raw = task.mm.read(args_addr, min(size, _CLONE_ARGS.size))
+    raw += bytes(_CLONE_ARGS.size - len(raw))
+    if size > _CLONE_ARGS.size and any(task.mm.read(args_addr + _CLONE_ARGS.size, size - _CLONE_ARGS.size)):
+        raise SyscallError(E2BIG)
+    (flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+     set_tid_size, cgroup) = _CLONE_ARGS.unpack(raw)
+    if flags & 0xFF or exit_signal > 64 or set_tid_size or set_tid or cgroup:
+        if set_tid_size or set_tid:
+            task.kernel.warn_once("clone3:set_tid", "clone3 with set_tid -> EINVAL")
+        raise SyscallError(EINVAL)
+    if (stack == 0) != (stack_size == 0) and stack_size:
+        raise SyscallError(EINVAL)
+    top = stack + stack_size if stack else 0
+    return _start_child(task, flags | exit_signal, top, parent_tid, child_tid, tls)
+
+
+# -- wait -------------------------------------------------------------------------------------
+_WAIT4_OPTIONS = WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE
+_WAITID_OPTIONS = WNOHANG | WSTOPPED | WEXITED | WCONTINUED | WNOWAIT | WNOTHREAD | WALL | WCLONE
+
+
+def _wait(task: "Task", idtype: int, ident: int, options: int):
+    found = do_wait(task, idtype, ident, options)
+    if found is None:
+        if options & WNOHANG:
+            return None
+        raise Block(queue=task.tg.child_wait)
+    return found
+
+
+@syscall("wait4")
+def sys_wait4(task: "Task", pid: int, status_addr: int, options: int, rusage: int, *_: int) -> object:
+    pid, options = s32(pid), u32(options)
+    if options & ~_WAIT4_OPTIONS:
+        raise SyscallError(EINVAL)
+    if pid == -0x80000000:
+        raise SyscallError(ESRCH)
+    if pid > 0:
+        idtype, ident = P_PID, pid
+    elif pid == 0:
+        idtype, ident = P_PGID, task.tg.pgid
+    elif pid == -1:
+        idtype, ident = P_ALL, 0
+    else:
+        idtype, ident = P_PGID, -pid
+    found = _wait(task, idtype, ident, options | WEXITED)
+    if found is None:
+        return 0
+    if status_addr:
+        task.mm.write(status_addr, (found.status & 0xFFFFFFFF).to_bytes(4, "little"))
+    if rusage:
+        task.mm.write(rusage, _child_rusage(found.tg))
+    return found.tg.pid
+
+
+@syscall("waitid", partial="P_PIDFD waits arrive with pidfds")
+def sys_waitid(task: "Task", idtype: int, ident: int, infop: int, options: int, rusage: int, *_: int) -> object:
+    idtype, ident, options = s32(idtype), s32(ident), u32(options)
+    if options & ~_WAITID_OPTIONS or not options & (WEXITED | WSTOPPED | WCONTINUED):
+        raise SyscallError(EINVAL)
+    if idtype not in (P_ALL, P_PID, P_PGID):
+        if idtype == P_PIDFD:
+            task.kernel.warn_once("waitid:pidfd", "waitid(P_PIDFD) -> EINVAL until pidfds land")
+        raise SyscallError(EINVAL)
+    if idtype == P_PGID and ident == 0:
+        ident = task.tg.pgid
+    if idtype != P_ALL and ident <= 0:
+        raise SyscallError(EINVAL)
+    found = _wait(task, idtype, ident, options)
+    if infop:
+        if found is None:
+            task.mm.write(infop, bytes(128))
+        else:
+            task.mm.write(infop, basic_siginfo(SIGCHLD, found.code, pid=found.tg.pid,
+                                               uid=found.tg.creds.ruid, status=found.value))
+    if rusage and found is not None:
+        task.mm.write(rusage, _child_rusage(found.tg))
+    return 0
+
+
+def _child_rusage(tg: "ThreadGroup") -> bytes:
+    """struct rusage of a collected child (zeros when its usage is not known)."""
+    usage = tg.final_usage
+    pack = getattr(usage, "pack", None)
+    return pack() if callable(pack) else bytes(144)
+
+
+# -- process groups and sessions ------------------------------------------------------------
+@syscall("setpgid")
+def sys_setpgid(task: "Task", pid: int, pgid: int, *_: int) -> int:
+    pid, pgid = s32(pid), s32(pgid)
+    if pgid < 0:
+        raise SyscallError(EINVAL)
+    me = task.tg
+    target = me if pid in (0, me.pid) else task.kernel.thread_groups.get(pid)
+    if target is None or not target.alive or (target is not me and target.parent is not me):
+        raise SyscallError(ESRCH)
+    if target is not me and target.exe_count:
+        raise SyscallError(EACCES)  # the child has exec'd since the fork
+    if target.sid == target.pid or target.sid != me.sid:
+        raise SyscallError(EPERM)  # a session leader, or another session
+    pgid = pgid or target.pid
+    if pgid != target.pid and not any(g.alive and g.pgid == pgid and g.sid == me.sid
+                                      for g in task.kernel.thread_groups.values()):
+        raise SyscallError(EPERM)
+    target.pgid = pgid
+    return 0
+
+
+@syscall("getpgid")
+def sys_getpgid(task: "Task", pid: int, *_: int) -> int:
+    return _find_group(task, s32(pid)).pgid
+
+
+@syscall("getpgrp")
+def sys_getpgrp(task: "Task", *_: int) -> int:
+    return task.tg.pgid
+
+
+@syscall("getsid")
+def sys_getsid(task: "Task", pid: int, *_: int) -> int:
+    return _find_group(task, s32(pid)).sid
+
+
+@syscall("setsid")
+def sys_setsid(task: "Task", *_: int) -> int:
+    me = task.tg
+    if any(g.alive and g.pgid == me.pid for g in task.kernel.thread_groups.values()):
+        raise SyscallError(EPERM)  # already a group leader (or its id is a group's)
+    me.sid = me.pgid = me.pid
+    return me.pid
+
+
+def _find_group(task: "Task", pid: int) -> "ThreadGroup":
+    if pid == 0:
+        return task.tg
+    t = task.kernel.tasks.get(pid)
+    if t is None or not t.alive:
+        raise SyscallError(ESRCH)
+    return t.tg
 
 
 ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004

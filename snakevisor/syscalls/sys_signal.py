@@ -1,36 +1,29 @@
-"""Signal dispositions, masks and self-directed signals.
-
-Until the signals issue lands, the sentry records actions and masks exactly (so libraries
-that install handlers or block signals work) and carries out *default* actions of signals a
-process sends itself (abort() → SIGABRT terminates with status 134).  Delivering a signal to
-a handler is not done yet: such a kill answers ENOSYS with a log line, never a silent success.
+"""Signal system calls: dispositions, masks, the alternate stack, sending (kill, tgkill,
+sigqueue), waiting (sigsuspend, pause, sigtimedwait) and rt_sigreturn.  Generation and
+delivery themselves live in snakevisor.kernel.signals.
 """
 from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
 
-from snakevisor.kernel.errors import EINVAL, ENOMEM, ENOSYS, ESRCH, SyscallError
+from snakevisor.kernel.errors import (EAGAIN, EINTR, EINVAL, ENOMEM, EPERM, ESRCH, Block,
+                                      SyscallError, WaitQueue)
+from snakevisor.kernel.signals import (DEFAULT_IGNORE, NSIG, SI_TKILL, SI_USER, SIG_DFL,
+                                       SIG_IGN, SIGCONT, SIGKILL, SIGSTOP, UNBLOCKABLE,
+                                       basic_siginfo, has_deliverable, sigreturn)
 from snakevisor.syscalls import NO_RETURN, syscall
 from snakevisor.syscalls.args import s32
 
 if TYPE_CHECKING:
-    from snakevisor.kernel.task import Task
+    from snakevisor.kernel.task import Task, ThreadGroup
 
-SIGKILL, SIGSTOP, SIGCHLD, SIGCONT, SIGURG, SIGWINCH = 9, 19, 17, 18, 23, 28
-NSIG = 64
-SIG_DFL, SIG_IGN = 0, 1
-UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
-#: signals whose default action is to do nothing
-DEFAULT_IGNORE = {SIGCHLD, SIGCONT, SIGURG, SIGWINCH}
-#: signals whose default action also dumps core (the 0x80 bit of the wait status)
-DEFAULT_CORE = {3, 4, 5, 6, 7, 8, 11, 24, 25, 31}
 SS_ONSTACK, SS_DISABLE, MINSIGSTKSZ = 1, 2, 2048
 _SIGACTION = struct.Struct("<QQQQ")
 _STACK_T = struct.Struct("<Qi4xQ")
 
 
-@syscall("rt_sigaction", partial="actions are recorded; delivery to handlers comes with the signals issue")
+@syscall("rt_sigaction")
 def sys_rt_sigaction(task: "Task", signum: int, act: int, oldact: int, sigsetsize: int, *_: int) -> int:
     signum = s32(signum)
     if sigsetsize != 8:
@@ -48,6 +41,11 @@ def sys_rt_sigaction(task: "Task", signum: int, act: int, oldact: int, sigsetsiz
     if new is not None:
         handler, flags, restorer, mask = new
         actions[signum] = (handler, flags, restorer, mask & ~UNBLOCKABLE)
+        if handler == SIG_IGN or (handler == SIG_DFL and signum in DEFAULT_IGNORE):
+            # POSIX: setting a pending signal to be ignored discards it, in every thread
+            task.tg.shared_pending.discard(signum)
+            for t in task.tg.tasks:
+                t.sigpending.discard(signum)
     return 0
 
 
@@ -80,7 +78,8 @@ def sys_rt_sigprocmask(task: "Task", how: int, nset: int, oset: int, sigsetsize:
 def sys_rt_sigpending(task: "Task", set_ptr: int, sigsetsize: int, *_: int) -> int:
     if sigsetsize > 8:
         raise SyscallError(EINVAL)
-    task.mm.write(set_ptr, bytes(sigsetsize))
+    pending = (task.sigpending.mask | task.tg.shared_pending.mask) & task.sigmask
+    task.mm.write(set_ptr, pending.to_bytes(8, "little")[:sigsetsize])
     return 0
 
 
@@ -88,9 +87,16 @@ def sys_rt_sigpending(task: "Task", set_ptr: int, sigsetsize: int, *_: int) -> i
 def sys_sigaltstack(task: "Task", ss: int, old_ss: int, *_: int) -> int:
     if ss:
         sp, flags, size = _STACK_T.unpack(task.mm.read(ss, _STACK_T.size))
+    sp0, flags0, size0 = task.altstack
+    on_stack = False
+    if size0 and not flags0 & SS_DISABLE:
+        rsp = task.thread.get_regs().rsp if task.thread is not None else 0
+        on_stack = sp0 < rsp <= sp0 + size0
     if old_ss:
-        sp0, flags0, size0 = task.altstack
-        task.mm.write(old_ss, _STACK_T.pack(sp0, flags0, size0))
+        shown = SS_ONSTACK if on_stack else (flags0 & (1 << 31)) | (SS_DISABLE if flags0 & SS_DISABLE else 0)
+        task.mm.write(old_ss, _STACK_T.pack(sp0, shown, size0))
+    if ss and on_stack:
+        raise SyscallError(EPERM)
     if ss:
         if flags & ~(SS_DISABLE | (1 << 31)):
             raise SyscallError(EINVAL)
@@ -103,51 +109,194 @@ def sys_sigaltstack(task: "Task", ss: int, old_ss: int, *_: int) -> int:
     return 0
 
 
-def _self_signal(task: "Task", pid: int, sig: int) -> int:
-    """kill/tgkill aimed at the caller's own process: sig 0 probes, default actions run."""
+def _may_signal(task: "Task", target: "ThreadGroup", sig: int) -> bool:
+    """kill(2)'s permission rule: root, or a real/effective uid matching the target's real
+    or saved uid; SIGCONT within the same session is always allowed."""
+    me, them = task.tg.creds, target.creds
+    if me.euid == 0 or (sig == SIGCONT and task.tg.sid == target.sid):
+        return True
+    return bool({me.ruid, me.euid} & {them.ruid, them.suid})
+
+
+def _check_sig(sig: int) -> None:
     if not 0 <= sig <= NSIG:
         raise SyscallError(EINVAL)
-    if pid != task.tg.pid:
+
+
+def _user_info(task: "Task", sig: int, code: int) -> bytes:
+    return basic_siginfo(sig, code, pid=task.tg.pid, uid=task.tg.creds.ruid)
+
+
+def _signal_groups(task: "Task", groups: list["ThreadGroup"], sig: int) -> int:
+    """Send to each permitted group; ESRCH when none exists, EPERM when none permitted."""
+    if not groups:
         raise SyscallError(ESRCH)
-    if sig == 0:
-        return 0
-    handler = task.tg.sigactions.get(sig, (SIG_DFL,))[0]
-    if sig not in (SIGKILL, SIGSTOP) and (handler == SIG_IGN or (handler == SIG_DFL and sig in DEFAULT_IGNORE)):
-        return 0
-    if sig in (SIGKILL,) or handler == SIG_DFL:
-        if sig == SIGSTOP or sig in (20, 21, 22):
-            task.kernel.warn_once("stop", f"job-control stop signal {sig} to self not supported -> ENOSYS")
-            raise SyscallError(ENOSYS)
-        if task.sigmask & (1 << (sig - 1)) and sig != SIGKILL:
-            task.kernel.warn_once("pending", f"blocked signal {sig} sent to self: queuing not supported -> ENOSYS")
-            raise SyscallError(ENOSYS)
-        task.kernel.exit_group(task.tg, sig | (0x80 if sig in DEFAULT_CORE else 0))
-        return NO_RETURN  # type: ignore[return-value]
-    task.kernel.warn_once(f"deliver:{sig}", f"kill({pid}, {sig}) to a handler: delivery not supported yet -> ENOSYS")
-    raise SyscallError(ENOSYS)
+    allowed = [g for g in groups if _may_signal(task, g, sig)]
+    if not allowed:
+        raise SyscallError(EPERM)
+    if sig:
+        for g in allowed:
+            task.kernel.send_signal(g, sig, _user_info(task, sig, SI_USER))
+    return 0
 
 
-@syscall("kill", partial="only the caller's own process")
+@syscall("kill")
 def sys_kill(task: "Task", pid: int, sig: int, *_: int) -> object:
-    pid = s32(pid)
-    return _self_signal(task, task.tg.pid if pid == 0 else pid, s32(sig))
+    pid, sig = s32(pid), s32(sig)
+    _check_sig(sig)
+    kernel = task.kernel
+    live = [g for g in kernel.thread_groups.values() if g.alive]
+    if pid > 0:
+        t = kernel.tasks.get(pid)
+        zombie = kernel.thread_groups.get(pid)
+        if t is None:
+            if zombie is not None and not zombie.reaped:
+                return 0 if _may_signal(task, zombie, sig) else -EPERM  # a zombie: nothing to do
+            raise SyscallError(ESRCH)
+        return _signal_groups(task, [t.tg], sig)
+    if pid == 0:
+        return _signal_groups(task, [g for g in live if g.pgid == task.tg.pgid], sig)
+    if pid == -1:
+        targets = [g for g in live if g is not kernel.init and g is not task.tg]
+        if not targets:
+            raise SyscallError(ESRCH)
+        for g in targets:
+            if sig and _may_signal(task, g, sig):
+                kernel.send_signal(g, sig, _user_info(task, sig, SI_USER))
+        return 0
+    if pid == -0x80000000:
+        raise SyscallError(ESRCH)
+    return _signal_groups(task, [g for g in live if g.pgid == -pid], sig)
 
 
-@syscall("tgkill", partial="only the caller's own thread group")
+def _thread(task: "Task", tgid: int, tid: int) -> "Task":
+    if tid <= 0 or tgid == 0 or tgid < -1:
+        raise SyscallError(EINVAL)
+    t = task.kernel.tasks.get(tid)
+    if t is None or not t.alive or (tgid > 0 and t.tg.pid != tgid):
+        raise SyscallError(ESRCH)
+    return t
+
+
+def _signal_thread(task: "Task", target: "Task", sig: int, info: bytes) -> int:
+    _check_sig(sig)
+    if not _may_signal(task, target.tg, sig):
+        raise SyscallError(EPERM)
+    if sig:
+        task.kernel.send_signal(target, sig, info)
+    return 0
+
+
+@syscall("tgkill")
 def sys_tgkill(task: "Task", tgid: int, tid: int, sig: int, *_: int) -> object:
-    tgid, tid = s32(tgid), s32(tid)
-    if tgid <= 0 or tid <= 0:
-        raise SyscallError(EINVAL)
-    if tgid != task.tg.pid or all(t.tid != tid for t in task.tg.tasks):
-        raise SyscallError(ESRCH)
-    return _self_signal(task, tgid, s32(sig))
+    sig = s32(sig)
+    _check_sig(sig)
+    target = _thread(task, s32(tgid) if s32(tgid) > 0 else 0, s32(tid))
+    return _signal_thread(task, target, sig, _user_info(task, sig, SI_TKILL))
 
 
-@syscall("tkill", partial="only the caller's own threads")
+@syscall("tkill")
 def sys_tkill(task: "Task", tid: int, sig: int, *_: int) -> object:
-    tid = s32(tid)
-    if tid <= 0:
-        raise SyscallError(EINVAL)
-    if all(t.tid != tid for t in task.tg.tasks):
+    sig = s32(sig)
+    _check_sig(sig)
+    target = _thread(task, -1, s32(tid))
+    return _signal_thread(task, target, sig, _user_info(task, sig, SI_TKILL))
+
+
+def _queued_info(task: "Task", target_pid: int, sig: int, uinfo: int) -> bytes:
+    info = bytearray(task.mm.read(uinfo, 128))
+    code = int.from_bytes(info[8:12], "little", signed=True)
+    if (code >= 0 or code == SI_TKILL) and target_pid != task.tg.pid:
+        raise SyscallError(EPERM)  # only the kernel may forge kernel codes for others
+    info[0:4] = sig.to_bytes(4, "little")
+    return bytes(info)
+
+
+@syscall("rt_sigqueueinfo")
+def sys_rt_sigqueueinfo(task: "Task", tgid: int, sig: int, uinfo: int, *_: int) -> object:
+    tgid, sig = s32(tgid), s32(sig)
+    _check_sig(sig)
+    t = task.kernel.tasks.get(tgid)
+    if tgid <= 0 or t is None:
         raise SyscallError(ESRCH)
-    return _self_signal(task, task.tg.pid, s32(sig))
+    info = _queued_info(task, tgid, sig, uinfo)
+    if not _may_signal(task, t.tg, sig):
+        raise SyscallError(EPERM)
+    if sig:
+        task.kernel.send_signal(t.tg, sig, info)
+    return 0
+
+
+@syscall("rt_tgsigqueueinfo")
+def sys_rt_tgsigqueueinfo(task: "Task", tgid: int, tid: int, sig: int, uinfo: int, *_: int) -> object:
+    tgid, sig = s32(tgid), s32(sig)
+    _check_sig(sig)
+    if tgid <= 0:
+        raise SyscallError(EINVAL)
+    target = _thread(task, tgid, s32(tid))
+    return _signal_thread(task, target, sig, _queued_info(task, tgid, sig, uinfo))
+
+
+# -- waiting for signals ----------------------------------------------------------------------
+@syscall("rt_sigsuspend")
+def sys_rt_sigsuspend(task: "Task", mask: int, size: int, *_: int) -> object:
+    if size != 8:
+        raise SyscallError(EINVAL)
+    state = task.syscall_state
+    if state is None:
+        new = task.mm.read_u64(mask) & ~UNBLOCKABLE
+        task.syscall_state = {"old": task.sigmask}
+        task.saved_sigmask = task.sigmask
+        task.sigmask = new
+    if has_deliverable(task):
+        return -EINTR  # the handler runs with the suspend mask; the frame keeps the old one
+    raise Block(queue=_NEVER)
+
+
+@syscall("pause")
+def sys_pause(task: "Task", *_: int) -> object:
+    if has_deliverable(task):
+        return -EINTR
+    raise Block(queue=_NEVER)
+
+
+_NEVER = WaitQueue()  # nothing notifies it: only a signal ends these waits
+
+_TIMESPEC = struct.Struct("<qq")
+
+
+@syscall("rt_sigtimedwait")
+def sys_rt_sigtimedwait(task: "Task", uthese: int, uinfo: int, uts: int, size: int, *_: int) -> object:
+    if size != 8:
+        raise SyscallError(EINVAL)
+    state = task.syscall_state
+    if state is None:
+        these = task.mm.read_u64(uthese) & ~UNBLOCKABLE
+        deadline = None
+        if uts:
+            sec, nsec = _TIMESPEC.unpack(task.mm.read(uts, 16))
+            if sec < 0 or not 0 <= nsec < 1_000_000_000:
+                raise SyscallError(EINVAL)
+            deadline = task.kernel.now() + sec + nsec / 1e9
+        state = task.syscall_state = {"these": these, "deadline": deadline}
+    these = state["these"]
+    # Signals in `these` are taken even if blocked (the usual way to use it).
+    got = task.sigpending.take(~these & ((1 << 64) - 1)) or \
+        task.tg.shared_pending.take(~these & ((1 << 64) - 1))
+    if got is not None:
+        sig, info = got
+        if uinfo:
+            task.mm.write(uinfo, info)
+        return sig
+    deadline = state["deadline"]
+    if deadline is not None and task.kernel.now() >= deadline:
+        raise SyscallError(EAGAIN)
+    raise Block(deadline=deadline, queue=task.tg.signal_wait)
+
+
+@syscall("rt_sigreturn")
+def sys_rt_sigreturn(task: "Task", *_: int) -> object:
+    sigreturn(task)
+    if task.alive:
+        task.kernel.finish(task, None)
+    return NO_RETURN

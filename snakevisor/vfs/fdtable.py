@@ -11,6 +11,7 @@ class FdTable:
     def __init__(self) -> None:
         self.files: dict[int, File] = {}
         self.cloexec: set[int] = set()
+        self.users = 0  #: thread groups using this table (CLONE_FILES shares it)
 
     def get(self, fd: int) -> File:
         try:

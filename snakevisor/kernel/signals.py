@@ -1,0 +1,302 @@
+"""Signals, served by the sentry: generation, the choice of a thread, delivery to handlers
+(an rt_sigframe on the application stack), default actions and job control.
+
+The host never delivers a signal to application code: stubs block every host signal, so
+what reaches a stub is only SIGKILL, the SIGSTOP the sentry uses to *kick* a thread that is
+running application code, and synchronous CPU faults (which ptrace reports before the host
+acts on them).  Everything else is bookkeeping here:
+
+* generation (`send_signal`) queues the signal on a thread or its process and makes one
+  eligible thread notice: a thread parked in a blocking call is interrupted, one running
+  application code is kicked, one being served right now notices on its way out;
+* delivery (`deliver`) runs when a thread is about to return to application code: it takes
+  the next unblocked signal and either ignores it, carries out the default action, or
+  builds a frame and points the thread at the handler.
+"""
+from __future__ import annotations
+
+import logging
+import struct
+from typing import TYPE_CHECKING
+
+from snakevisor.kernel.errors import EFAULT, EINTR, SyscallError
+
+if TYPE_CHECKING:
+    from snakevisor.kernel.kernel import Kernel
+    from snakevisor.kernel.task import Task, ThreadGroup
+
+log = logging.getLogger("snakevisor.signals")
+
+SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE = 1, 2, 3, 4, 5, 6, 7, 8
+SIGKILL, SIGUSR1, SIGSEGV, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM = 9, 10, 11, 12, 13, 14, 15
+SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU = 17, 18, 19, 20, 21, 22
+SIGURG, SIGXCPU, SIGXFSZ, SIGWINCH, SIGSYS = 23, 24, 25, 28, 31
+NSIG = 64
+SIG_DFL, SIG_IGN = 0, 1
+
+SA_NOCLDSTOP, SA_NOCLDWAIT, SA_SIGINFO = 1, 2, 4
+SA_ONSTACK, SA_RESTART, SA_NODEFER, SA_RESETHAND = 0x08000000, 0x10000000, 0x40000000, 0x80000000
+SA_RESTORER = 0x04000000
+
+SI_USER, SI_KERNEL, SI_QUEUE, SI_TKILL = 0, 0x80, -1, -6
+CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_TRAPPED, CLD_STOPPED, CLD_CONTINUED = 1, 2, 3, 4, 5, 6
+
+UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
+STOP_SIGNALS = frozenset({SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU})
+DEFAULT_IGNORE = frozenset({SIGCHLD, SIGCONT, SIGURG, SIGWINCH})
+DEFAULT_CORE = frozenset({SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGXCPU,
+                          SIGXFSZ, SIGSYS})
+#: synchronous CPU faults: never ignorable, never left blocked (Linux's force_sig)
+FAULTS = frozenset({SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV, SIGSYS})
+_STOP_MASK = sum(1 << (s - 1) for s in STOP_SIGNALS)
+_CONT_BIT = 1 << (SIGCONT - 1)
+
+#: system calls Linux never restarts after a handler (signal(7)): they fail with EINTR
+NEVER_RESTART = frozenset({
+    "pause", "rt_sigsuspend", "rt_sigtimedwait", "nanosleep", "clock_nanosleep", "poll",
+    "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2",
+    "io_getevents", "semop", "semtimedop", "msgrcv", "msgsnd", "futex_waitv",
+})
+
+
+def sig_bit(sig: int) -> int:
+    return 1 << (sig - 1)
+
+
+def basic_siginfo(signo: int, code: int, pid: int = 0, uid: int = 0, status: int = 0,
+                  addr: int | None = None) -> bytes:
+    """A 128-byte siginfo for the kinds the kernel itself generates."""
+    try:
+        from snakevisor.kernel.sigframe import pack_siginfo
+    except ImportError:  # TEMPORARY until sigframe lands
+        return struct.pack("<iii4xiii", signo, 0, code, pid, uid, status).ljust(128, b"\0")
+    if addr is not None:
+        return pack_siginfo(signo, code, addr=addr)
+    return pack_siginfo(signo, code, pid=pid, uid=uid, status=status)
+
+
+def action(tg: "ThreadGroup", sig: int) -> tuple[int, int, int, int]:
+    return tg.sigactions.get(sig, (SIG_DFL, 0, 0, 0))
+
+
+def is_ignored(tg: "ThreadGroup", sig: int) -> bool:
+    """Would delivery do nothing at all (so generation may drop it)?"""
+    if sig in (SIGKILL, SIGSTOP):
+        return False
+    handler = action(tg, sig)[0]
+    return handler == SIG_IGN or (handler == SIG_DFL and sig in DEFAULT_IGNORE)
+
+
+# -- generation -----------------------------------------------------------------------------
+def send_signal(kernel: "Kernel", target: "Task | ThreadGroup", sig: int,
+                info: bytes | None = None) -> None:
+    """Generate `sig` for a thread (Task) or a process (ThreadGroup)."""
+    from snakevisor.kernel.task import Task
+    if isinstance(target, Task):
+        task: "Task | None" = target
+        tg = target.tg
+        pending = target.sigpending
+    else:
+        task, tg, pending = None, target, target.shared_pending
+    if not tg.alive or sig == 0:
+        return
+    if info is None:
+        info = basic_siginfo(sig, SI_KERNEL)
+    # Side effects at generation time (Linux's prepare_signal): SIGCONT and stop signals
+    # cancel each other, SIGCONT resumes a stopped group even if it is blocked or ignored.
+    if sig in STOP_SIGNALS:
+        for t in tg.tasks:
+            t.sigpending.discard(SIGCONT)
+        tg.shared_pending.discard(SIGCONT)
+    elif sig == SIGCONT:
+        for t in tg.tasks:
+            for s in STOP_SIGNALS:
+                t.sigpending.discard(s)
+        for s in STOP_SIGNALS:
+            tg.shared_pending.discard(s)
+        if tg.stopped:
+            continue_group(kernel, tg)
+    if sig == SIGKILL:
+        kernel.exit_group(tg, SIGKILL)
+        return
+    blocked_everywhere = all(t.sigmask & sig_bit(sig) for t in tg.tasks if t.alive)
+    if is_ignored(tg, sig) and not (task.sigmask & sig_bit(sig) if task else blocked_everywhere):
+        return
+    if not pending.add(sig, info):
+        return
+    tg.signal_wait.notify()
+    chosen = task if task is not None else _choose_thread(tg, sig)
+    if chosen is not None:
+        notify(kernel, chosen)
+
+
+def _choose_thread(tg: "ThreadGroup", sig: int) -> "Task | None":
+    """A thread that does not block sig, preferring one parked in a system call (it can be
+    interrupted at once) over one running application code."""
+    candidates = [t for t in tg.tasks if t.alive and not t.sigmask & sig_bit(sig)]
+    for t in candidates:
+        if t.pending is not None:
+            return t
+    return candidates[0] if candidates else None
+
+
+def notify(kernel: "Kernel", task: "Task") -> None:
+    """Make `task` look at its pending signals soon."""
+    if not task.alive or task.thread is None:
+        return
+    if task.pending is not None:
+        kernel.interrupt(task)
+    elif task.in_user:
+        task.thread.interrupt()
+    # else: it is being served right now; delivery happens on its way back to the app
+
+
+def has_deliverable(task: "Task") -> bool:
+    return bool((task.sigpending.mask | task.tg.shared_pending.mask) & ~task.sigmask)
+
+
+def next_signal(task: "Task") -> tuple[int, bytes] | None:
+    """Dequeue the next unblocked signal, thread-directed first (Linux's dequeue_signal)."""
+    got = task.sigpending.take(task.sigmask)
+    if got is None:
+        got = task.tg.shared_pending.take(task.sigmask)
+    return got
+
+
+# -- job control ----------------------------------------------------------------------------
+def stop_group(kernel: "Kernel", tg: "ThreadGroup", sig: int) -> None:
+    """Default action of a stop signal: every thread stops; the parent hears of it."""
+    if tg.stopped:
+        return
+    tg.stopped = True
+    tg.stop_signal = sig
+    tg.wait_report = "stopped"
+    for t in tg.tasks:
+        if t.alive and t.in_user:
+            t.thread.interrupt()
+    kernel.child_state_changed(tg, CLD_STOPPED, sig)
+
+
+def continue_group(kernel: "Kernel", tg: "ThreadGroup") -> None:
+    tg.stopped = False
+    tg.wait_report = "continued"
+    for t in list(tg.tasks):
+        if t.alive and t.frozen is not None:
+            frozen, t.frozen = t.frozen, None
+            kernel.finish(t, *frozen)
+    kernel.child_state_changed(tg, CLD_CONTINUED, SIGCONT)
+
+
+# -- delivery -------------------------------------------------------------------------------
+def deliver(kernel: "Kernel", task: "Task", result: int | None) -> bool:
+    """Called with the thread stopped and about to return to the application, `result` being
+    the value of the system call it is in (None: not in one).  Returns True when the thread
+    has been set up (result written, maybe a handler frame) and may be resumed; False when
+    it must not be resumed (the process died or stopped)."""
+    while True:
+        got = next_signal(task)
+        if got is None:
+            if result is not None:
+                task.thread.set_return(result)
+            return True
+        sig, info = got
+        handler, flags, restorer, mask = action(task.tg, sig)
+        if handler == SIG_IGN and sig not in FAULTS:
+            continue
+        if handler == SIG_DFL or (handler == SIG_IGN and sig in FAULTS):
+            if sig in DEFAULT_IGNORE:
+                continue
+            if sig in STOP_SIGNALS:
+                stop_group(kernel, task.tg, sig)
+                task.frozen = (result,)
+                return False
+            kernel.exit_group(task.tg, sig | (0x80 if sig in DEFAULT_CORE else 0))
+            return False
+        try:
+            _setup_frame(task, sig, info, handler, flags, restorer, mask, result)
+        except SyscallError:
+            # No room for the frame: Linux forces SIGSEGV (and kills if that fails too).
+            kernel.exit_group(task.tg, SIGSEGV | 0x80)
+            return False
+        if flags & SA_RESETHAND:
+            task.tg.sigactions[sig] = (SIG_DFL, 0, 0, 0)
+        return True
+
+
+def restart_result(task: "Task", nr_name: str, sa_flags: int) -> int | None:
+    """What an interrupted blocking call returns when a handler runs: None = restart it."""
+    if sa_flags & SA_RESTART and nr_name not in NEVER_RESTART:
+        return None
+    return -EINTR
+
+
+def _setup_frame(task: "Task", sig: int, info: bytes, handler: int, flags: int,
+                 restorer: int, mask: int, result: int | None) -> None:
+    from snakevisor.kernel.sigframe import FrameError, build_rt_frame
+    thread = task.thread
+    regs = thread.get_regs()
+    if result is not None:
+        regs.rax = result & 0xFFFFFFFFFFFFFFFF
+    xstate = thread.get_xstate()
+    saved_mask = task.saved_sigmask if task.saved_sigmask is not None else task.sigmask
+    task.saved_sigmask = None
+    sp_now = regs.rsp
+    ss_sp, ss_flags, ss_size = task.altstack
+    on_alt = ss_size > 0 and ss_sp < sp_now <= ss_sp + ss_size
+    try:
+        plan = build_rt_frame(regs, xstate, info, saved_mask, task.altstack, on_alt,
+                              bool(flags & SA_ONSTACK), handler, flags, restorer)
+    except FrameError:
+        raise SyscallError(EFAULT) from None
+    for addr, data in plan.writes:
+        task.mm.write(addr, data)
+    thread.set_regs(plan.regs)
+    if plan.fpu_reset is not None:
+        thread.set_xstate(plan.fpu_reset)
+    blocked = task.sigmask | mask
+    if not flags & SA_NODEFER:
+        blocked |= sig_bit(sig)
+    task.sigmask = blocked & ~UNBLOCKABLE
+
+
+def sigreturn(task: "Task") -> None:
+    """rt_sigreturn: restore what the frame saved (registers, FP state, mask, altstack)."""
+    from snakevisor.kernel.sigframe import FrameError, parse_rt_frame
+    thread = task.thread
+    regs = thread.get_regs()
+    try:
+        new_regs, xstate, mask, altstack = parse_rt_frame(task.mm.read, regs.rsp - 8, regs)
+    except (FrameError, SyscallError):
+        task.kernel.exit_group(task.tg, SIGSEGV | 0x80)
+        return
+    new_regs.orig_rax = 0xFFFFFFFFFFFFFFFF
+    thread.set_regs(new_regs)
+    if xstate:
+        thread.set_xstate(xstate)
+    task.sigmask = mask & ~UNBLOCKABLE
+    if altstack is not None:
+        sp, fl, size = altstack
+        cur_sp, cur_fl, cur_size = task.altstack
+        if not (cur_size and cur_sp < regs.rsp <= cur_sp + cur_size):
+            task.altstack = (sp, fl & ~1, size)
+
+
+def fault(kernel: "Kernel", task: "Task", sig: int, info: bytes) -> None:
+    """A synchronous CPU fault hit application code (the thread is in a signal stop): it is
+    taken before anything else; blocked or ignored, it kills (Linux's force_sig)."""
+    handler, flags, restorer, mask = action(task.tg, sig)
+    if task.sigmask & sig_bit(sig) or handler in (SIG_DFL, SIG_IGN):
+        kernel.exit_group(task.tg, sig | (0x80 if sig in DEFAULT_CORE else 0))
+        return
+    try:
+        _setup_frame(task, sig, info, handler, flags, restorer, mask, None)
+    except SyscallError:
+        kernel.exit_group(task.tg, SIGSEGV | 0x80)
+        return
+    if flags & SA_RESETHAND:
+        task.tg.sigactions[sig] = (SIG_DFL, 0, 0, 0)
+    kernel.finish(task, None)
+
+
+def unpack_sigaction(raw: bytes) -> tuple[int, int, int, int]:
+    return struct.unpack("<QQQQ", raw)
