@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from snakevisor.kernel.task import SigPending
+
 from snakevisor import syscalls
 from snakevisor.kernel.errors import EFAULT, SyscallError
 from snakevisor.syscalls import strace
@@ -72,6 +74,8 @@ class FakeTG:
         self.pid = pid
         self.tasks: list = []
         self.exit_status: int | None = None
+        self.stopped = False  # job control, as Kernel._dispatch checks it
+        self.shared_pending = SigPending()
 
 
 class FakeTask:
@@ -79,6 +83,9 @@ class FakeTask:
         self.tid, self.tg, self.mm = tid, tg, mm
         self.alive = True
         self.pending: tuple | None = None
+        self.sigpending = SigPending()
+        self.sigmask = 0
+        self.in_user = False
         tg.tasks.append(self)
 
 
