@@ -106,14 +106,30 @@ class Kernel:
                 if task.alive and task.pending is not None:
                     nr, args = task.pending
                     task.pending = None
-                    self._dispatch(task, nr, args)
+                    try:
+                        self._dispatch(task, nr, args)
+                    except Exception:
+                        self._internal_error(task.thread.tid)
                 continue
             if self._timers or self._fd_waiters:
                 self._wait_multiplexed()
                 continue
             kind, tid, value, _ = wait()
-            handle(kind, tid, value)
+            try:
+                handle(kind, tid, value)
+            except Exception:
+                self._internal_error(tid)
         return self.exit_status
+
+    def _internal_error(self, host_tid: int) -> None:
+        """A bug or a host failure outside any handler: fail closed by killing the process
+        whose stop we were serving (never by leaving its thread in an unknown state)."""
+        log.error("internal error serving host thread %d: %s", host_tid, traceback.format_exc())
+        if self.debug:
+            raise
+        task = self.by_host_tid.get(host_tid)
+        if task is not None:
+            self.exit_group(task.tg, signal.SIGKILL)
 
     def _handle_stop(self, kind: int, tid: int, value: int) -> None:
         task = self.by_host_tid.get(tid)
@@ -259,7 +275,10 @@ class Kernel:
         """Wait for a host stop, a timer or a host fd, whichever comes first."""
         event = self.platform.poll()
         if event is not None:
-            self._handle_stop(event[0], event[1], event[2])
+            try:
+                self._handle_stop(event[0], event[1], event[2])
+            except Exception:
+                self._internal_error(event[1])
             return
         timeout = None
         if self._timers:
@@ -286,7 +305,10 @@ class Kernel:
             _, _, what = heapq.heappop(self._timers)
             if isinstance(what, Timer):
                 if not what.cancelled:
-                    what.fn()
+                    try:
+                        what.fn()
+                    except Exception:
+                        self._internal_error(0)
             else:
                 self.wake(what)
 

@@ -15,7 +15,10 @@ A platform hands the kernel three kinds of object:
 from __future__ import annotations
 
 import abc
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from snakevisor.platform.regs import Regs
 
 
 class StopEvent(NamedTuple):
@@ -57,6 +60,58 @@ class AddressSpaceHost(abc.ABC):
 
     @abc.abstractmethod
     def destroy(self) -> None: ...
+
+
+class ThreadHost(abc.ABC):
+    """The host side of one application thread (stopped whenever the sentry holds it)."""
+
+    tid: int  #: host thread id
+    tgid: int  #: host process id of the thread's stub
+
+    @abc.abstractmethod
+    def get_regs(self) -> "Regs": ...
+
+    @abc.abstractmethod
+    def set_regs(self, regs: "Regs") -> None: ...
+
+    @abc.abstractmethod
+    def set_return(self, value: int) -> None:
+        """The result of the system call the thread is stopped in (the hot path)."""
+
+    @abc.abstractmethod
+    def get_xstate(self) -> bytes:
+        """The full XSAVE image (FP/SSE/AVX state), for signal frames."""
+
+    @abc.abstractmethod
+    def set_xstate(self, image: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def syscall_info(self) -> tuple:
+        """(arch, ip, sp, nr, a0..a5) of the system call the thread stopped in."""
+
+    @abc.abstractmethod
+    def resume(self, sig: int = 0) -> None:
+        """Run application code until the next system call or fault."""
+
+    @abc.abstractmethod
+    def siginfo(self) -> bytes:
+        """The host's siginfo of the fault the thread stopped with."""
+
+    @abc.abstractmethod
+    def clone_thread(self) -> "ThreadHost":
+        """A new thread in the same host process, stopped before running anything."""
+
+    @abc.abstractmethod
+    def clone_shared_vm(self) -> "ThreadHost":
+        """A new host process sharing this one's memory (vfork/CLONE_VM children)."""
+
+    @abc.abstractmethod
+    def exit_thread(self) -> None:
+        """End this host thread alone."""
+
+    @abc.abstractmethod
+    def interrupt(self) -> None:
+        """Stop the thread soon if it is running application code (to deliver a signal)."""
 
 
 class Platform(abc.ABC):

@@ -29,6 +29,7 @@ from snakevisor.platform import (
     AddressSpaceHost,
     Platform,
     StopEvent,
+    ThreadHost,
 )
 from snakevisor.platform.regs import FXSAVE_SIZE, REG_OFFSET, Regs
 
@@ -141,7 +142,7 @@ def stub_binary() -> Path:
     raise PlatformError("no writable place to build the stub")
 
 
-class PtraceThread:
+class PtraceThread(ThreadHost):
     """One traced host thread.  Cheap accessors for the per-syscall hot path."""
 
     __slots__ = ("tid", "tgid", "aspace", "_info", "_regs")
