@@ -256,6 +256,9 @@ class Kernel:
                 return
             self.exit_group(task.tg, sig | (0x80 if sig in signals.DEFAULT_CORE else 0))
             return
+        state = task.syscall_state
+        if state is not None and "vfork_child" in state:
+            return  # a vfork parent waits uninterruptibly (only fatal signals end it)
         nr, _args = task.pending
         task.pending = None
         task.syscall_state = None

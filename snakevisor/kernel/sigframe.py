@@ -35,11 +35,14 @@ SIGINFO_SIZE = 128
 KERNEL_SIGINFO_SIZE = 48
 
 SI_USER, SI_KERNEL = 0, 0x80
-SI_QUEUE, SI_TIMER, SI_MESGQ, SI_ASYNCIO, SI_SIGIO, SI_TKILL, SI_DETHREAD = -1, -2, -3, -4, -5, -6, -7
+SI_QUEUE, SI_TIMER, SI_MESGQ, SI_ASYNCIO = -1, -2, -3, -4
+SI_SIGIO, SI_TKILL, SI_DETHREAD = -5, -6, -7
 SI_ASYNCNL = -60
 
-ILL_ILLOPC, ILL_ILLOPN, ILL_ILLADR, ILL_ILLTRP, ILL_PRVOPC, ILL_PRVREG, ILL_COPROC, ILL_BADSTK = range(1, 9)
-FPE_INTDIV, FPE_INTOVF, FPE_FLTDIV, FPE_FLTOVF, FPE_FLTUND, FPE_FLTRES, FPE_FLTINV, FPE_FLTSUB = range(1, 9)
+ILL_ILLOPC, ILL_ILLOPN, ILL_ILLADR, ILL_ILLTRP = 1, 2, 3, 4
+ILL_PRVOPC, ILL_PRVREG, ILL_COPROC, ILL_BADSTK = 5, 6, 7, 8
+FPE_INTDIV, FPE_INTOVF, FPE_FLTDIV, FPE_FLTOVF = 1, 2, 3, 4
+FPE_FLTUND, FPE_FLTRES, FPE_FLTINV, FPE_FLTSUB = 5, 6, 7, 8
 SEGV_MAPERR, SEGV_ACCERR, SEGV_BNDERR, SEGV_PKUERR = 1, 2, 3, 4
 BUS_ADRALN, BUS_ADRERR, BUS_OBJERR, BUS_MCEERR_AR, BUS_MCEERR_AO = 1, 2, 3, 4, 5
 TRAP_BRKPT, TRAP_TRACE, TRAP_BRANCH, TRAP_HWBKPT, TRAP_UNK, TRAP_PERF = 1, 2, 3, 4, 5, 6
@@ -105,12 +108,20 @@ def siginfo_layout(signo: int, code: int) -> str:
     return "kill"
 
 
-def pack_siginfo(signo: int, code: int, errno: int = 0, **fields: int) -> bytes:
-    """A 128-byte siginfo.  Keyword fields are those of the union member the (signo, code)
-    pair selects (see SIGINFO_FIELDS): pid, uid, status, utime, stime, value, addr,
-    addr_lsb, lower, upper, pkey, perf_data, perf_type, perf_flags, timerid, overrun, band,
-    fd, call_addr, syscall, arch.  A nonzero field of another member is a caller bug (it
-    would overlap a field that is there) and raises ValueError."""
+def pack_siginfo(signo: int, code: int, errno: int = 0, *, pid: int = 0, uid: int = 0,
+                 status: int = 0, utime: int = 0, stime: int = 0, value: int = 0, addr: int = 0,
+                 addr_lsb: int = 0, lower: int = 0, upper: int = 0, pkey: int = 0,
+                 perf_data: int = 0, perf_type: int = 0, perf_flags: int = 0,
+                 timerid: int = 0, overrun: int = 0, band: int = 0, fd: int = 0,
+                 call_addr: int = 0, syscall: int = 0, arch: int = 0) -> bytes:
+    """A 128-byte siginfo.  Only the fields of the union member that (signo, code) selects
+    are stored (see SIGINFO_FIELDS); a nonzero field of another member is a caller bug (it
+    would overlap one that is there) and raises ValueError."""
+    fields = {"pid": pid, "uid": uid, "status": status, "utime": utime, "stime": stime,
+              "value": value, "addr": addr, "addr_lsb": addr_lsb, "lower": lower,
+              "upper": upper, "pkey": pkey, "perf_data": perf_data, "perf_type": perf_type,
+              "perf_flags": perf_flags, "timerid": timerid, "overrun": overrun, "band": band,
+              "fd": fd, "call_addr": call_addr, "syscall": syscall, "arch": arch}
     layout = siginfo_layout(signo, code)
     spec = SIGINFO_FIELDS[layout]
     names = {name for name, _, _ in spec}
@@ -121,10 +132,8 @@ def pack_siginfo(signo: int, code: int, errno: int = 0, **fields: int) -> bytes:
     buf = bytearray(SIGINFO_SIZE)
     _SIGINFO_HEAD.pack_into(buf, 0, signo, errno, code)
     for name, off, fmt in spec:
-        value = fields.get(name, 0)
-        if fmt in "QI":
-            value &= (1 << (8 * struct.calcsize(fmt))) - 1
-        struct.pack_into("<" + fmt, buf, off, value)
+        size = struct.calcsize(fmt)
+        struct.pack_into("<" + fmt.upper(), buf, off, fields[name] & ((1 << (8 * size)) - 1))
     return bytes(buf)
 
 
@@ -576,6 +585,7 @@ def parse_rt_frame(read: Reader, frame: int, current_regs: Regs, current_xstate:
     to the 64-bit user selectors), the XSTATE image to SETREGSET, the blocked mask
     (without SIGKILL/SIGSTOP) and the stored altstack.  Raises BadFrame where Linux sends
     SIGSEGV; it carries the part of the state Linux had already applied."""
+    frame &= _U64
     if frame + FRAME_SIZE > TASK_SIZE_MAX:
         raise BadFrame(f"rt_sigreturn frame {frame:#x} outside user space")
     uc_addr = frame + FRAME_UC

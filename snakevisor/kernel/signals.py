@@ -16,7 +16,6 @@ acts on them).  Everything else is bookkeeping here:
 from __future__ import annotations
 
 import logging
-import struct
 from typing import TYPE_CHECKING
 
 from snakevisor.kernel.errors import EFAULT, EINTR, SyscallError
@@ -37,6 +36,10 @@ SIG_DFL, SIG_IGN = 0, 1
 SA_NOCLDSTOP, SA_NOCLDWAIT, SA_SIGINFO = 1, 2, 4
 SA_ONSTACK, SA_RESTART, SA_NODEFER, SA_RESETHAND = 0x08000000, 0x10000000, 0x40000000, 0x80000000
 SA_RESTORER = 0x04000000
+SA_EXPOSE_TAGBITS = 0x800
+#: the sa_flags Linux keeps (others, including SA_UNSUPPORTED 0x400, read back as clear)
+SA_KNOWN = (SA_NOCLDSTOP | SA_NOCLDWAIT | SA_SIGINFO | SA_EXPOSE_TAGBITS | SA_ONSTACK |
+            SA_RESTART | SA_NODEFER | SA_RESETHAND | SA_RESTORER)
 
 SI_USER, SI_KERNEL, SI_QUEUE, SI_TKILL = 0, 0x80, -1, -6
 CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_TRAPPED, CLD_STOPPED, CLD_CONTINUED = 1, 2, 3, 4, 5, 6
@@ -66,10 +69,7 @@ def sig_bit(sig: int) -> int:
 def basic_siginfo(signo: int, code: int, pid: int = 0, uid: int = 0, status: int = 0,
                   addr: int | None = None) -> bytes:
     """A 128-byte siginfo for the kinds the kernel itself generates."""
-    try:
-        from snakevisor.kernel.sigframe import pack_siginfo
-    except ImportError:  # TEMPORARY until sigframe lands
-        return struct.pack("<iii4xiii", signo, 0, code, pid, uid, status).ljust(128, b"\0")
+    from snakevisor.kernel.sigframe import pack_siginfo
     if addr is not None:
         return pack_siginfo(signo, code, addr=addr)
     return pack_siginfo(signo, code, pid=pid, uid=uid, status=status)
@@ -215,12 +215,13 @@ def deliver(kernel: "Kernel", task: "Task", result: int | None) -> bool:
         try:
             _setup_frame(task, sig, info, handler, flags, restorer, mask, result)
         except SyscallError:
-            # No room for the frame: Linux forces SIGSEGV (and kills if that fails too).
-            kernel.exit_group(task.tg, SIGSEGV | 0x80)
+            force_sigsegv(kernel, task, sig)
             return False
         if flags & SA_RESETHAND:
-            task.tg.sigactions[sig] = (SIG_DFL, 0, 0, 0)
-        return True
+            task.tg.sigactions[sig] = (SIG_DFL, flags, restorer, mask)
+        # Like Linux's exit-to-user loop: every deliverable signal gets its frame now, each
+        # on top of the last; the newest handler runs first and returns into the next.
+        result = None
 
 
 def restart_result(task: "Task", nr_name: str, sa_flags: int) -> int | None:
@@ -232,53 +233,64 @@ def restart_result(task: "Task", nr_name: str, sa_flags: int) -> int | None:
 
 def _setup_frame(task: "Task", sig: int, info: bytes, handler: int, flags: int,
                  restorer: int, mask: int, result: int | None) -> None:
+    """Point the thread at its handler with an rt_sigframe on its stack (SyscallError(EFAULT)
+    when the frame cannot be placed or written: the caller forces SIGSEGV)."""
     from snakevisor.kernel.sigframe import FrameError, build_rt_frame
     thread = task.thread
     regs = thread.get_regs()
     if result is not None:
         regs.rax = result & 0xFFFFFFFFFFFFFFFF
-    xstate = thread.get_xstate()
     saved_mask = task.saved_sigmask if task.saved_sigmask is not None else task.sigmask
     task.saved_sigmask = None
-    sp_now = regs.rsp
-    ss_sp, ss_flags, ss_size = task.altstack
-    on_alt = ss_size > 0 and ss_sp < sp_now <= ss_sp + ss_size
+    fault_regs = {}
+    if sig in FAULTS and len(info) >= 24:
+        fault_regs["cr2"] = int.from_bytes(info[16:24], "little") if sig in (SIGSEGV, SIGBUS) else 0
     try:
-        plan = build_rt_frame(regs, xstate, info, saved_mask, task.altstack, on_alt,
-                              bool(flags & SA_ONSTACK), handler, flags, restorer)
-    except FrameError:
+        plan = build_rt_frame(regs, thread.get_xstate(), info, saved_mask, task.altstack, None,
+                              None, handler, flags, restorer, **fault_regs)
+        for addr, data in plan.writes:
+            task.mm.write(addr, data)
+    except (FrameError, SyscallError):
         raise SyscallError(EFAULT) from None
-    for addr, data in plan.writes:
-        task.mm.write(addr, data)
     thread.set_regs(plan.regs)
-    if plan.fpu_reset is not None:
-        thread.set_xstate(plan.fpu_reset)
+    thread.set_xstate(plan.fpu_reset)
+    task.altstack = tuple(plan.altstack_after)
     blocked = task.sigmask | mask
     if not flags & SA_NODEFER:
         blocked |= sig_bit(sig)
     task.sigmask = blocked & ~UNBLOCKABLE
 
 
+def force_sigsegv(kernel: "Kernel", task: "Task", sig: int) -> None:
+    """Delivery failed: Linux's force_sigsegv.  SIGSEGV is taken with its current action
+    (reset to default first if it was the one failing); we end the process, as a second
+    failure would."""
+    if sig == SIGSEGV:
+        task.tg.sigactions[SIGSEGV] = (SIG_DFL, 0, 0, 0)
+    kernel.exit_group(task.tg, SIGSEGV | 0x80)
+
+
 def sigreturn(task: "Task") -> None:
-    """rt_sigreturn: restore what the frame saved (registers, FP state, mask, altstack)."""
-    from snakevisor.kernel.sigframe import FrameError, parse_rt_frame
+    """rt_sigreturn: restore what the frame saved (registers including rax, FP state, mask,
+    altstack); a frame Linux rejects leaves what it had applied and forces SIGSEGV."""
+    from snakevisor.kernel.sigframe import BadFrame, parse_rt_frame
     thread = task.thread
     regs = thread.get_regs()
     try:
-        new_regs, xstate, mask, altstack = parse_rt_frame(task.mm.read, regs.rsp - 8, regs)
-    except (FrameError, SyscallError):
-        task.kernel.exit_group(task.tg, SIGSEGV | 0x80)
+        st = parse_rt_frame(task.mm.read, regs.rsp - 8, regs, thread.get_xstate(), task.altstack)
+    except BadFrame as bad:
+        if bad.mask is not None:
+            task.sigmask = bad.mask
+        if bad.regs is not None:
+            thread.set_regs(bad.regs)
+        if bad.xstate is not None:
+            thread.set_xstate(bad.xstate)
+        force_sigsegv(task.kernel, task, 0)
         return
-    new_regs.orig_rax = 0xFFFFFFFFFFFFFFFF
-    thread.set_regs(new_regs)
-    if xstate:
-        thread.set_xstate(xstate)
-    task.sigmask = mask & ~UNBLOCKABLE
-    if altstack is not None:
-        sp, fl, size = altstack
-        cur_sp, cur_fl, cur_size = task.altstack
-        if not (cur_size and cur_sp < regs.rsp <= cur_sp + cur_size):
-            task.altstack = (sp, fl & ~1, size)
+    thread.set_regs(st.regs)
+    thread.set_xstate(st.xstate)
+    task.sigmask = st.mask & ~UNBLOCKABLE
+    task.altstack = tuple(st.altstack)
 
 
 def fault(kernel: "Kernel", task: "Task", sig: int, info: bytes) -> None:
@@ -291,12 +303,8 @@ def fault(kernel: "Kernel", task: "Task", sig: int, info: bytes) -> None:
     try:
         _setup_frame(task, sig, info, handler, flags, restorer, mask, None)
     except SyscallError:
-        kernel.exit_group(task.tg, SIGSEGV | 0x80)
+        force_sigsegv(kernel, task, sig)
         return
     if flags & SA_RESETHAND:
-        task.tg.sigactions[sig] = (SIG_DFL, 0, 0, 0)
+        task.tg.sigactions[sig] = (SIG_DFL, flags, restorer, mask)
     kernel.finish(task, None)
-
-
-def unpack_sigaction(raw: bytes) -> tuple[int, int, int, int]:
-    return struct.unpack("<QQQQ", raw)

@@ -73,7 +73,7 @@ def exec_into(task: "Task", prog: loader.Program, envp: list[bytes]) -> None:
     tg.vfork_waiters = []
     actions = {sig: act for sig, act in tg.sigactions.items() if act[0] == SIG_IGN}
     tg.sigactions = actions  # a fresh table: no longer shared with a CLONE_SIGHAND peer
-    task.altstack = (0, 2, 0)
+    task.altstack = (0, 0, 0)  # Linux after execve (new threads get SS_DISABLE)
     tg.exit_signal = SIGCHLD
     if tg.fds.users > 1:  # unshare a CLONE_FILES table before closing on exec
         tg.fds.users -= 1

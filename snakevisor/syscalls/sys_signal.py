@@ -7,11 +7,12 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from snakevisor.kernel.errors import (EAGAIN, EINTR, EINVAL, ENOMEM, EPERM, ESRCH, Block,
+from snakevisor.kernel.errors import (EAGAIN, EINTR, EINVAL, EPERM, ESRCH, Block,
                                       SyscallError, WaitQueue)
-from snakevisor.kernel.signals import (DEFAULT_IGNORE, NSIG, SI_TKILL, SI_USER, SIG_DFL,
+from snakevisor.kernel.signals import (DEFAULT_IGNORE, NSIG, SA_KNOWN, SI_TKILL, SI_USER, SIG_DFL,
                                        SIG_IGN, SIGCONT, SIGKILL, SIGSTOP, UNBLOCKABLE,
                                        basic_siginfo, has_deliverable, sigreturn)
+from snakevisor.kernel.sigframe import AltStack, do_sigaltstack, sigaltstack_report
 from snakevisor.syscalls import NO_RETURN, syscall
 from snakevisor.syscalls.args import s32
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 SS_ONSTACK, SS_DISABLE, MINSIGSTKSZ = 1, 2, 2048
 _SIGACTION = struct.Struct("<QQQQ")
-_STACK_T = struct.Struct("<Qi4xQ")
+_STACK_T = struct.Struct("<QI4xQ")
 
 
 @syscall("rt_sigaction")
@@ -40,7 +41,7 @@ def sys_rt_sigaction(task: "Task", signum: int, act: int, oldact: int, sigsetsiz
         task.mm.write(oldact, _SIGACTION.pack(*actions.get(signum, (0, 0, 0, 0))))
     if new is not None:
         handler, flags, restorer, mask = new
-        actions[signum] = (handler, flags, restorer, mask & ~UNBLOCKABLE)
+        actions[signum] = (handler, flags & SA_KNOWN, restorer, mask & ~UNBLOCKABLE)
         if handler == SIG_IGN or (handler == SIG_DFL and signum in DEFAULT_IGNORE):
             # POSIX: setting a pending signal to be ignored discards it, in every thread
             task.tg.shared_pending.discard(signum)
@@ -85,27 +86,17 @@ def sys_rt_sigpending(task: "Task", set_ptr: int, sigsetsize: int, *_: int) -> i
 
 @syscall("sigaltstack")
 def sys_sigaltstack(task: "Task", ss: int, old_ss: int, *_: int) -> int:
+    sp = task.thread.get_regs().rsp if task.thread is not None else 0
+    current = AltStack(*task.altstack)
+    new = None
     if ss:
-        sp, flags, size = _STACK_T.unpack(task.mm.read(ss, _STACK_T.size))
-    sp0, flags0, size0 = task.altstack
-    on_stack = False
-    if size0 and not flags0 & SS_DISABLE:
-        rsp = task.thread.get_regs().rsp if task.thread is not None else 0
-        on_stack = sp0 < rsp <= sp0 + size0
-    if old_ss:
-        shown = SS_ONSTACK if on_stack else (flags0 & (1 << 31)) | (SS_DISABLE if flags0 & SS_DISABLE else 0)
-        task.mm.write(old_ss, _STACK_T.pack(sp0, shown, size0))
-    if ss and on_stack:
-        raise SyscallError(EPERM)
-    if ss:
-        if flags & ~(SS_DISABLE | (1 << 31)):
-            raise SyscallError(EINVAL)
-        if flags & SS_DISABLE:
-            task.altstack = (0, SS_DISABLE, 0)
-        else:
-            if size < MINSIGSTKSZ:
-                raise SyscallError(ENOMEM)
-            task.altstack = (sp, flags, size)
+        new_sp, flags, size = _STACK_T.unpack(task.mm.read(ss, _STACK_T.size))
+        new = AltStack(new_sp, flags & 0xFFFFFFFF, size)
+    report = sigaltstack_report(current, sp)
+    if new is not None:
+        task.altstack = tuple(do_sigaltstack(current, new, sp))
+    if old_ss:  # written only when the change succeeded, as Linux does
+        task.mm.write(old_ss, _STACK_T.pack(*report))
     return 0
 
 
