@@ -301,6 +301,20 @@ class HostRoot:
             raise SyscallError(ENOTDIR)
         return file
 
+    def reopen(self, task: "Task", fd: int) -> "HostFile":
+        """A new read-only description of the file `fd` names (execveat AT_EMPTY_PATH, even
+        on an O_PATH fd); EACCES for files that are not ours to execute (pipes, stdio)."""
+        file = task.tg.fds.get(fd)
+        if type(file) is not HostFile:
+            raise SyscallError(EACCES)
+        try:
+            new = os.open(f"/proc/self/fd/{file.fd}", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+        reopened = HostFile(self, new, os.O_RDONLY, os.fstat(new).st_mode, False)
+        reopened.path = file.path
+        return reopened
+
     def _check_visible(self, st: os.stat_result, mount_root_ok: bool = True) -> bool:
         """ENOENT for anything on a hidden mount; True if it is a hidden mount's (empty) root."""
         roots = self._hidden.get(st.st_dev)

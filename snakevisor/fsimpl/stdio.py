@@ -84,6 +84,36 @@ class StdioFile(HostFdFile):
     def readiness(self) -> tuple[int, int] | None:
         return self.fd, EVENT_READ
 
+    def poll_events(self) -> int:
+        """What the host says of our fd right now (a terminal or pipe changes under us),
+        POLLHUP/POLLERR included: the same answer the application would get natively."""
+        probe = select.poll()
+        probe.register(self.fd, select.POLLIN | select.POLLPRI | select.POLLOUT | select.POLLRDNORM
+                       | select.POLLRDBAND | select.POLLWRNORM | select.POLLWRBAND | select.POLLRDHUP)
+        ready = probe.poll(0)
+        return ready[0][1] if ready else 0
+
+    def poll_host(self) -> tuple[int, int] | None:
+        """Our fd for the event loop, in the directions our access mode allows.  None when
+        epoll refuses it (regular files, /dev/null): such files are always ready anyway."""
+        pollable = getattr(self, "_epollable", None)
+        if pollable is None:
+            pollable = False
+            if not self.regular:
+                probe = select.epoll()
+                try:
+                    probe.register(self.fd, select.EPOLLIN)
+                    pollable = True
+                except OSError:
+                    pass
+                finally:
+                    probe.close()
+            self._epollable = pollable
+        if not pollable:
+            return None
+        mask = (EVENT_READ if self.readable else 0) | (EVENT_WRITE if self.writable else 0)
+        return self.fd, mask or EVENT_READ
+
     def mmap_fd(self) -> int:
         if not self.regular:
             raise SyscallError(ENODEV)

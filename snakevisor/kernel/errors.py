@@ -34,14 +34,18 @@ class Block(Exception):
     in ``task.syscall_state`` (cleared when the call finally completes).
     """
 
-    __slots__ = ("deadline", "fd", "events", "queue")
+    __slots__ = ("deadline", "fd", "events", "queue", "queues", "fds")
 
     def __init__(self, deadline: float | None = None, fd: int | None = None, events: int = 0,
-                 queue: "WaitQueue | None" = None) -> None:
+                 queue: "WaitQueue | None" = None, queues: "list[WaitQueue] | None" = None,
+                 fds: "list[tuple[int, int]] | None" = None) -> None:
         self.deadline = deadline  #: time.monotonic() value at which to retry
         self.fd = fd  #: a host fd whose readiness (selectors.EVENT_*) wakes the task
         self.events = events
         self.queue = queue  #: a sentry wait queue whose notify() wakes the task
+        #: waiting on many things at once (poll, select): any of them wakes the task
+        self.queues = queues or ()
+        self.fds = fds or ()  #: (host fd, selectors.EVENT_* mask) pairs
 
 
 class WaitQueue:

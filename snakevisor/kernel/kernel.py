@@ -59,6 +59,8 @@ class Kernel:
         self._selector: selectors.BaseSelector | None = None
         self._fd_waiters: dict[int, list[Task]] = {}
         self._warned: set[str] = set()
+        from snakevisor.kernel.futex import FutexTable
+        self.futexes = FutexTable()
         self.exit_status = 0
 
     # -- small services for handlers -----------------------------------------------------
@@ -218,14 +220,31 @@ class Kernel:
             self._timer_seq += 1
             heapq.heappush(self._timers, (block.deadline, self._timer_seq, task))
         if block.fd is not None:
-            if self._selector is None:
-                self._selector = selectors.DefaultSelector()
-            waiters = self._fd_waiters.setdefault(block.fd, [])
-            if not waiters:
-                self._selector.register(block.fd, block.events or selectors.EVENT_READ)
-            waiters.append(task)
+            self._wait_host_fd(task, block.fd, block.events or selectors.EVENT_READ)
+        for fd, events in block.fds:
+            self._wait_host_fd(task, fd, events)
         if block.queue is not None:
             block.queue.waiters.append(task)
+        for queue in block.queues:
+            queue.waiters.append(task)
+
+    def _wait_host_fd(self, task: Task, fd: int, events: int) -> None:
+        if self._selector is None:
+            self._selector = selectors.DefaultSelector()
+        waiters = self._fd_waiters.setdefault(fd, [])
+        if task not in waiters:
+            waiters.append(task)
+        try:
+            key = self._selector.get_key(fd)
+        except KeyError:
+            self._selector.register(fd, events)
+            return
+        try:
+            if events & ~key.events:
+                self._selector.modify(fd, key.events | events)
+        except OSError:  # the number was closed and reused since: start afresh
+            self._selector.unregister(fd)
+            self._selector.register(fd, events)
 
     def wake(self, task: Task) -> None:
         """Make a parked task re-run its system call soon (spurious wake-ups are allowed:
@@ -254,19 +273,20 @@ class Kernel:
                     task.sigpending.discard(sig)
                 signals.stop_group(self, task.tg, sig)
                 return
-            self.exit_group(task.tg, sig | (0x80 if sig in signals.DEFAULT_CORE else 0))
+            self.exit_group(task.tg, signals.fatal_status(sig))
             return
         state = task.syscall_state
         if state is not None and "vfork_child" in state:
             return  # a vfork parent waits uninterruptibly (only fatal signals end it)
-        nr, _args = task.pending
+        nr, args = task.pending
         task.pending = None
+        # A write that already queued bytes returns that count (Linux), never EINTR or a
+        # restart that would write them twice.
+        partial = (state.get("written", 0) + state.get("transferred", 0)) if state else 0
         task.syscall_state = None
         task.park_seq += 1
-        futexes = getattr(self, "futexes", None)
-        if futexes is not None and hasattr(futexes, "cancel"):
-            futexes.cancel(task)
-        result = signals.restart_result(task, syscall_name(nr), flags)
+        self.futexes.cancel(task)
+        result = partial or signals.restart_result(task, syscall_name(nr), args, flags)
         if result is None:
             regs = task.thread.get_regs()
             regs.rip -= 2  # back onto the syscall instruction, to run it again

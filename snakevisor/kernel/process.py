@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from snakevisor.kernel.errors import ECHILD, EINVAL, SyscallError
+from snakevisor.kernel.futex import futex_exit, futex_table
 from snakevisor.kernel.signals import (CLD_DUMPED, CLD_EXITED, CLD_KILLED, SA_NOCLDSTOP,
                                        SA_NOCLDWAIT, SIG_IGN, SIGCHLD, action, basic_siginfo)
 from snakevisor.kernel.task import Task, ThreadGroup
@@ -149,6 +150,7 @@ def release_task(task: Task) -> None:
     kernel.tasks.pop(task.tid, None)
     if task.thread is not None:
         kernel.by_host_tid.pop(task.thread.tid, None)
+    futex_table(kernel).cancel(task)
     _futex_exit(task)
     parent = task.vfork_parent
     if parent is not None:
@@ -158,21 +160,15 @@ def release_task(task: Task) -> None:
 
 def _futex_exit(task: Task) -> None:
     """Robust-list cleanup and CLONE_CHILD_CLEARTID (when the memory outlives the thread)."""
-    mm = task.tg.mm
-    if mm is None or not (task.clear_child_tid or task.robust_list):
+    if task.tg.mm is None or not (task.clear_child_tid or task.robust_list):
         return
-    try:
-        from snakevisor.kernel.futex import futex_exit
-    except ImportError:  # TEMPORARY until the futex work lands: CLEARTID only
-        def futex_exit(t: Task) -> None:
-            if t.clear_child_tid:
-                t.tg.mm.write(t.clear_child_tid, bytes(4))
-                from snakevisor.syscalls.sys_futex import sys_futex
-                sys_futex(t, t.clear_child_tid, 1, 1, 0, 0, 0)
-    try:
-        futex_exit(task)
-    except Exception:  # a broken robust list is the application's problem, not ours
-        pass
+    futex_exit(task)
+
+
+def futex_exit_for_exec(task: Task) -> None:
+    """execve runs the caller's robust list and CLONE_CHILD_CLEARTID against the old memory
+    (it matters when others still use it, e.g. a vfork parent)."""
+    _futex_exit(task)
 
 
 def exit_thread(task: Task, code: int) -> None:
@@ -256,7 +252,9 @@ def _notify_parent_of_exit(kernel: "Kernel", tg: ThreadGroup) -> None:
     autoreap = tg.exit_signal == SIGCHLD and (handler == SIG_IGN or flags & SA_NOCLDWAIT)
     if tg.exit_signal:
         code, value = _cld_code(status)
-        info = basic_siginfo(tg.exit_signal, code, pid=tg.pid, uid=tg.creds.ruid, status=value)
+        # Linux fills the SIGCHLD fields whatever the exit signal is (clone's CSIGNAL)
+        info = basic_siginfo(SIGCHLD, code, pid=tg.pid, uid=tg.creds.ruid, status=value)
+        info = tg.exit_signal.to_bytes(4, "little") + info[4:]
         kernel.send_signal(parent, tg.exit_signal, info)
     if autoreap:
         reap(kernel, tg)

@@ -75,6 +75,13 @@ def basic_siginfo(signo: int, code: int, pid: int = 0, uid: int = 0, status: int
     return pack_siginfo(signo, code, pid=pid, uid=uid, status=status)
 
 
+def fatal_status(sig: int) -> int:
+    """The wait status of a process a signal killed.  The sandbox writes no core dumps, so
+    the core flag (0x80) is never set, as on Linux when no dump was written (e.g. with
+    RLIMIT_CORE 0); DEFAULT_CORE signals still report CLD_KILLED, not CLD_DUMPED."""
+    return sig
+
+
 def action(tg: "ThreadGroup", sig: int) -> tuple[int, int, int, int]:
     return tg.sigactions.get(sig, (SIG_DFL, 0, 0, 0))
 
@@ -210,7 +217,7 @@ def deliver(kernel: "Kernel", task: "Task", result: int | None) -> bool:
                 stop_group(kernel, task.tg, sig)
                 task.frozen = (result,)
                 return False
-            kernel.exit_group(task.tg, sig | (0x80 if sig in DEFAULT_CORE else 0))
+            kernel.exit_group(task.tg, fatal_status(sig))
             return False
         try:
             _setup_frame(task, sig, info, handler, flags, restorer, mask, result)
@@ -224,11 +231,15 @@ def deliver(kernel: "Kernel", task: "Task", result: int | None) -> bool:
         result = None
 
 
-def restart_result(task: "Task", nr_name: str, sa_flags: int) -> int | None:
+def restart_result(task: "Task", nr_name: str, args: tuple, sa_flags: int) -> int | None:
     """What an interrupted blocking call returns when a handler runs: None = restart it."""
-    if sa_flags & SA_RESTART and nr_name not in NEVER_RESTART:
-        return None
-    return -EINTR
+    if not sa_flags & SA_RESTART or nr_name in NEVER_RESTART:
+        return -EINTR
+    if nr_name == "futex":
+        from snakevisor.syscalls.sys_futex import restarts_after_handler
+        if not restarts_after_handler(args):
+            return -EINTR  # a timed wait: ERESTART_RESTARTBLOCK, EINTR once a handler ran
+    return None
 
 
 def _setup_frame(task: "Task", sig: int, info: bytes, handler: int, flags: int,
@@ -244,7 +255,8 @@ def _setup_frame(task: "Task", sig: int, info: bytes, handler: int, flags: int,
     task.saved_sigmask = None
     fault_regs = {}
     if sig in FAULTS and len(info) >= 24:
-        fault_regs["cr2"] = int.from_bytes(info[16:24], "little") if sig in (SIGSEGV, SIGBUS) else 0
+        fault_regs = _fault_context(sig, int.from_bytes(info[8:12], "little", signed=True),
+                                    int.from_bytes(info[16:24], "little"))
     try:
         plan = build_rt_frame(regs, thread.get_xstate(), info, saved_mask, task.altstack, None,
                               None, handler, flags, restorer, **fault_regs)
@@ -261,13 +273,31 @@ def _setup_frame(task: "Task", sig: int, info: bytes, handler: int, flags: int,
     task.sigmask = blocked & ~UNBLOCKABLE
 
 
+def _fault_context(sig: int, code: int, addr: int) -> dict[str, int]:
+    """The x86 exception behind a CPU fault signal, for sigcontext's trapno and cr2 (the host
+    told us the signal, code and address; the vector follows from them)."""
+    trapno = 0
+    if sig == SIGSEGV:
+        trapno = 13 if code == SI_KERNEL else 14  # general protection / page fault
+    elif sig == SIGBUS:
+        trapno = 17 if code == 1 else 14  # BUS_ADRALN: alignment check
+    elif sig == SIGILL:
+        trapno = 6  # invalid opcode
+    elif sig == SIGTRAP:
+        trapno = 3 if code == SI_KERNEL else 1  # int3 / debug
+    elif sig == SIGFPE:
+        trapno = 0 if code in (1, 2) else 19  # integer divide/overflow, else SIMD
+    cr2 = addr if trapno == 14 else 0
+    return {"trapno": trapno, "cr2": cr2}
+
+
 def force_sigsegv(kernel: "Kernel", task: "Task", sig: int) -> None:
     """Delivery failed: Linux's force_sigsegv.  SIGSEGV is taken with its current action
     (reset to default first if it was the one failing); we end the process, as a second
     failure would."""
     if sig == SIGSEGV:
         task.tg.sigactions[SIGSEGV] = (SIG_DFL, 0, 0, 0)
-    kernel.exit_group(task.tg, SIGSEGV | 0x80)
+    kernel.exit_group(task.tg, fatal_status(SIGSEGV))
 
 
 def sigreturn(task: "Task") -> None:
@@ -298,7 +328,7 @@ def fault(kernel: "Kernel", task: "Task", sig: int, info: bytes) -> None:
     taken before anything else; blocked or ignored, it kills (Linux's force_sig)."""
     handler, flags, restorer, mask = action(task.tg, sig)
     if task.sigmask & sig_bit(sig) or handler in (SIG_DFL, SIG_IGN):
-        kernel.exit_group(task.tg, sig | (0x80 if sig in DEFAULT_CORE else 0))
+        kernel.exit_group(task.tg, fatal_status(sig))
         return
     try:
         _setup_frame(task, sig, info, handler, flags, restorer, mask, None)

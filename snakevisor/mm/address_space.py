@@ -48,19 +48,27 @@ def page_down(x: int) -> int:
 class Vma:
     """One contiguous mapping with uniform protection and backing."""
 
-    __slots__ = ("start", "end", "prot", "flags", "file", "offset", "name")
+    __slots__ = ("start", "end", "prot", "flags", "file", "offset", "name", "shared_id")
 
     def __init__(self, start: int, end: int, prot: int, flags: int, file: "File | None" = None,
-                 offset: int = 0, name: str = "") -> None:
+                 offset: int = 0, name: str = "", shared_id: object = None) -> None:
         self.start, self.end, self.prot, self.flags = start, end, prot, flags
         self.file, self.offset, self.name = file, offset, name
+        #: the identity of a shared anonymous object (MAP_SHARED|MAP_ANONYMOUS), the same in
+        #: every process that inherited the mapping (shared futex keys); offset is within it
+        self.shared_id = shared_id
 
     def split_at(self, addr: int) -> "Vma":
         """Cut this VMA at addr; returns the upper part (this becomes the lower)."""
+        backed = self.file is not None or self.shared_id is not None
         upper = Vma(addr, self.end, self.prot, self.flags, self.file,
-                    self.offset + (addr - self.start) if self.file else 0, self.name)
+                    self.offset + (addr - self.start) if backed else 0, self.name, self.shared_id)
         self.end = addr
         return upper
+
+    def copy(self) -> "Vma":
+        return Vma(self.start, self.end, self.prot, self.flags, self.file, self.offset, self.name,
+                   self.shared_id)
 
     def __repr__(self) -> str:
         return f"Vma({self.start:#x}-{self.end:#x} prot={self.prot} {self.name})"
@@ -310,7 +318,9 @@ class AddressSpace:
         else:
             self._host(NR_MMAP, addr, length, prot, host_flags, -1, 0)
         self._carve(addr, addr + length)
-        self._insert(Vma(addr, addr + length, prot, flags & 0x3, file, offset, name))
+        shared_id = object() if file is None and flags & 0x3 != MAP_PRIVATE else None
+        self._insert(Vma(addr, addr + length, prot, flags & 0x3, file,
+                         offset if file is not None else 0, name, shared_id))
         return addr
 
     def _check_not_reserved(self, start: int, end: int) -> None:
@@ -394,9 +404,10 @@ class AddressSpace:
             self._host(NR_MREMAP, old, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED, target)
         moved = self._carve(old, old + old_len)
         self._carve(target, target + new_len)
-        offset = proto.offset + (old - proto.start) if proto.file else 0
+        backed = proto.file is not None or proto.shared_id is not None
+        offset = proto.offset + (old - proto.start) if backed else 0
         self._insert(Vma(target, target + new_len, proto.prot, proto.flags, proto.file, offset,
-                         proto.name))
+                         proto.name, proto.shared_id))
         del moved
         return target
 
@@ -425,7 +436,7 @@ class AddressSpace:
         """A copy-on-write copy (host fork of the stub; VMAs copied)."""
         other = AddressSpace.__new__(AddressSpace)
         other.host = self.host.fork()
-        other.vmas = [Vma(v.start, v.end, v.prot, v.flags, v.file, v.offset, v.name) for v in self.vmas]
+        other.vmas = [v.copy() for v in self.vmas]
         other._starts = list(self._starts)
         other.brk_start, other.brk, other.mmap_base = self.brk_start, self.brk, self.mmap_base
         other.vdso_base = self.vdso_base

@@ -74,9 +74,13 @@ def _read_whole(file: "File", task: "Task"):
 
 
 def _open_executable(task: "Task", dirfd: int, path: bytes, flags: int = 0) -> "File":
-    if not path and not flags & 0x1000:
-        raise SyscallError(ENOENT)
-    file = task.tg.fs.root.open(task, dirfd, path, O_RDONLY | O_CLOEXEC | (flags & 0x100 and os.O_NOFOLLOW), 0)
+    if not path:
+        if not flags & 0x1000:  # AT_EMPTY_PATH: the fd itself is the program
+            raise SyscallError(ENOENT)
+        file = task.tg.fs.root.reopen(task, dirfd)
+    else:
+        file = task.tg.fs.root.open(task, dirfd, path,
+                                    O_RDONLY | O_CLOEXEC | (flags & 0x100 and os.O_NOFOLLOW), 0)
     try:
         st = file.stat()
         if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o111:

@@ -504,30 +504,30 @@ class PtracePlatform(Platform):
             pass
 
     def reap(self, pid: int) -> None:
+        """Kill a stub process.  Its threads' exits are collected by the event loop's own
+        waitpid(-1) as they come (a multi-threaded leader is reported only after all its
+        threads, so waiting for it here could block the sentry)."""
         try:
             os.kill(pid, SIGKILL)
         except ProcessLookupError:
-            return
-        while True:
-            try:
-                _, status = os.waitpid(pid, WALL)
-            except ChildProcessError:
-                return
-            if os.WIFEXITED(status) or os.WIFSIGNALED(status):
-                return
+            pass
 
     def shutdown(self) -> None:
         if self.template is not None:
             # Killing pid 1 of the sandbox's pid namespace kills every stub in it.
             self.template.destroy()
             self.template = None
-        while True:
+        # Collect every stub's exit so none is left behind (they are all SIGKILLed: this
+        # takes milliseconds; the deadline only guards against a host that misbehaves).
+        import time
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
             try:
                 pid, _ = os.waitpid(-1, WALL | os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
-                break
+                time.sleep(0.001)
         self.fd_socket.close()
 
 

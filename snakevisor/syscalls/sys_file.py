@@ -13,7 +13,7 @@ Copies between files and application memory stop at the first fault the way Linu
 a read into a buffer that runs onto a read-only page is short, not EFAULT.
 
 Known gaps (docs/compatibility.md): /proc paths are ENOENT until the procfs issue; fcntl
-record locks, leases, F_SETOWN/F_SETSIG, pipe sizes and seals answer EINVAL; preadv2/
+record locks, leases, F_SETOWN/F_SETSIG and seals answer EINVAL; preadv2/
 pwritev2 honour RWF_HIPRI, RWF_DSYNC and RWF_SYNC only; extended attributes show only
 user.* and POSIX ACLs (host security labels and trusted.* read as absent).
 """
@@ -243,21 +243,42 @@ def _read_into(task: "Task", file: File, buf: int, count: int, offset: int | Non
 
 def _write_from(task: "Task", file: File, buf: int, count: int, offset: int | None) -> int:
     """A write of any size, gathered from application memory in CHUNK pieces."""
-    count = min(count, MAX_RW_COUNT)
-    done = 0
-    while done < count:
-        n = min(count - done, CHUNK)
-        try:
-            data = _copy_in(task, file, buf + done, n)
-            wrote = file.write(task, data) if offset is None else file.pwrite(task, data,
-                                                                              offset + done)
-        except (SyscallError, Block):
-            if done:
+    return _write_segments(task, file, [(buf, min(count, MAX_RW_COUNT))], offset)
+
+
+def _write_segments(task: "Task", file: File, segments: list[tuple[int, int]],
+                    offset: int | None) -> int:
+    """Write (address, length) pieces in CHUNK steps.  A step that blocks parks the call
+    with the bytes already written in syscall_state["written"], so the re-dispatched call
+    resumes after them and returns the whole count, as one blocking write does on Linux."""
+    state = task.syscall_state
+    done = state.get("written", 0) if state else 0
+    skip = done
+    for base, length in segments:
+        if skip >= length:
+            skip -= length
+            continue
+        pos, skip = skip, 0
+        while pos < length:
+            n = min(length - pos, CHUNK)
+            try:
+                data = _copy_in(task, file, base + pos, n)
+                wrote = (file.write(task, data) if offset is None
+                         else file.pwrite(task, data, offset + done))
+            except Block:
+                if done:
+                    if task.syscall_state is None:
+                        task.syscall_state = {}
+                    task.syscall_state["written"] = done
+                raise
+            except SyscallError:
+                if done:
+                    return done
+                raise
+            done += wrote
+            pos += wrote
+            if wrote < n:
                 return done
-            raise
-        done += wrote
-        if wrote < n:
-            break
     return done
 
 
@@ -370,21 +391,7 @@ def _writev(task: "Task", file: File, iov: int, cnt: int, offset: int | None) ->
     vecs = mm.read_iovec(iov, cnt if cnt < 1 << 31 else -1)
     total = sum(length for _, length in vecs)
     if total > CHUNK:
-        done = 0
-        for base, length in vecs:
-            if not length:
-                continue
-            try:
-                wrote = _write_from(task, file, base, length,
-                                    None if offset is None else offset + done)
-            except (SyscallError, Block):
-                if done:
-                    return done
-                raise
-            done += wrote
-            if wrote < length:
-                break
-        return done
+        return _write_segments(task, file, [(b, n) for b, n in vecs if n], offset)
     pieces = []
     for base, length in vecs:  # gathered up to the first fault, as Linux copies
         if not length:
@@ -701,10 +708,11 @@ def _set_status_flags(file: File, flags: int) -> None:
     file.set_status_flags((file.flags & ~SETFL_MASK) | (flags & SETFL_MASK))
 
 
+F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 _FCNTL_ON_PATH = (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL)
 
 
-@syscall("fcntl", partial="locks, leases, owners/signals, pipe sizes, seals: EINVAL")
+@syscall("fcntl", partial="locks, leases, owners/signals, seals: EINVAL")
 def sys_fcntl(task: "Task", fd: int, cmd: int, arg: int, *_: int) -> int:
     fd, cmd = u32(fd), u32(cmd)
     fds = task.tg.fds
@@ -731,6 +739,8 @@ def sys_fcntl(task: "Task", fd: int, cmd: int, arg: int, *_: int) -> int:
         if u32(arg) >= limit:
             raise SyscallError(EINVAL)
         return fds.install(file, cmd == F_DUPFD_CLOEXEC, u32(arg), limit)
+    if cmd in (F_SETPIPE_SZ, F_GETPIPE_SZ):
+        return file.fcntl_pipe_size(task, cmd, arg)
     task.kernel.warn_once(f"fcntl:{cmd}", f"fcntl(fd, {cmd}, {arg:#x}) not supported -> EINVAL")
     raise SyscallError(EINVAL)
 

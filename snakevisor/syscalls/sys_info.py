@@ -13,12 +13,13 @@ import os
 import struct
 import time
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from snakevisor.kernel.errors import EACCES, EFAULT, EINVAL, EPERM, ESRCH, Block, SyscallError
 from snakevisor.kernel.task import RLIM_INFINITY, RLIMIT_NAMES
-from snakevisor.syscalls import syscall
-from snakevisor.syscalls.args import s32, u32
+from snakevisor.syscalls import sys_cred, syscall
+from snakevisor.syscalls.args import s32, s64, u32
+from snakevisor.syscalls.sys_cred import CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_RESOURCE, has_cap
 
 if TYPE_CHECKING:
     from snakevisor.kernel.kernel import Kernel
@@ -32,7 +33,7 @@ MAX_RW_COUNT = 0x7FFFFFFF & ~(PAGE - 1)
 UTS_FIELD = 65  # __NEW_UTS_LEN + 1
 UTS_NAME_MAX = 64
 
-RLIMIT_CPU, RLIMIT_NOFILE, RLIMIT_NICE = 0, 7, 13
+RLIMIT_CPU, RLIMIT_NOFILE, RLIMIT_NICE, RLIMIT_RTPRIO = 0, 7, 13, 14
 #: fs.nr_open's default: the NOFILE hard limit no one may exceed
 NR_OPEN = 1048576
 
@@ -54,11 +55,6 @@ SI_LOAD_SHIFT = 16
 
 
 # --------------------------------------------------------------------------- helpers
-
-def capable(task: "Task") -> bool:
-    """Whether the caller holds the sandbox's capabilities (root inside has them all)."""
-    return task.tg.creds.euid == 0
-
 
 def find_task(kernel: "Kernel", tid: int) -> "Task | None":
     """The live task with sandbox thread id `tid` (a process's leader answers for it
@@ -176,18 +172,38 @@ def _host_meminfo() -> dict[str, int]:
     return out
 
 
-# --------------------------------------------------------------------------- per-thread scheduling state
+# --------------------------------------------------------------------------- per-thread state
 
-class SchedState:
-    """What Linux keeps per thread and a new thread inherits: affinity, nice, personality."""
+SCHED_NORMAL, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE, SCHED_EXT = (
+    0, 1, 2, 3, 5, 6, 7)
+SCHED_RESET_ON_FORK = 0x40000000
+RT_POLICIES = frozenset({SCHED_FIFO, SCHED_RR})
+MAX_RT_PRIO = 100
+DEFAULT_TIMER_SLACK = 50000  # ns, Linux's default when the host does not say
 
-    __slots__ = ("cpus", "nice", "personality")
 
-    def __init__(self, cpus: int, nice: int, personality: int) -> None:
+class ThreadState:
+    """What Linux keeps per thread beyond registers, signals and ids: affinity, nice value,
+    scheduling policy, personality, timer slack and no_new_privs.  New threads and forked
+    children inherit it (inherit_sched).  (The parent death signal is task.pdeathsig.)"""
+
+    __slots__ = ("cpus", "nice", "personality", "policy", "rt_priority", "reset_on_fork",
+                 "timer_slack", "default_slack", "no_new_privs")
+
+    def __init__(self, cpus: int, nice: int, personality: int, slack: int) -> None:
         self.cpus, self.nice, self.personality = cpus, nice, personality
+        self.policy, self.rt_priority, self.reset_on_fork = SCHED_NORMAL, 0, False
+        self.timer_slack = self.default_slack = slack
+        self.no_new_privs = False
+
+    def copy(self) -> "ThreadState":
+        other = ThreadState(self.cpus, self.nice, self.personality, self.default_slack)
+        for name in self.__slots__:
+            setattr(other, name, getattr(self, name))
+        return other
 
 
-_sched: "weakref.WeakKeyDictionary[Task, SchedState]" = weakref.WeakKeyDictionary()
+_threads: "weakref.WeakKeyDictionary[Task, ThreadState]" = weakref.WeakKeyDictionary()
 
 
 @functools.cache
@@ -195,17 +211,36 @@ def _initial_nice() -> int:
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
-def sched_of(task: "Task") -> SchedState:
-    state = _sched.get(task)
+@functools.cache
+def _initial_slack() -> int:
+    """The timer slack the sandbox was started with (a container inherits its runtime's)."""
+    try:
+        with open("/proc/self/timerslack_ns") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return DEFAULT_TIMER_SLACK
+
+
+def thread_state(task: "Task") -> ThreadState:
+    state = _threads.get(task)
     if state is None:
-        state = _sched[task] = SchedState(allowed_cpus(task), _initial_nice(), PER_LINUX)
+        state = _threads[task] = ThreadState(allowed_cpus(task), _initial_nice(), PER_LINUX,
+                                             _initial_slack())
     return state
 
 
 def inherit_sched(parent: "Task", child: "Task") -> None:
-    """clone/fork: the child thread starts with its parent's affinity, nice and persona."""
-    p = sched_of(parent)
-    _sched[child] = SchedState(p.cpus, p.nice, p.personality)
+    """clone/fork: the new thread copies its creator's state (copy_process, sched_fork):
+    the current timer slack becomes the default one, and SCHED_RESET_ON_FORK gives back a
+    normal policy and a nice value of at least 0."""
+    state = thread_state(parent).copy()
+    state.default_slack = state.timer_slack
+    if state.reset_on_fork:
+        if state.policy in RT_POLICIES:
+            state.policy, state.rt_priority, state.nice = SCHED_NORMAL, 0, 0
+        state.nice = max(state.nice, 0)
+        state.reset_on_fork = False
+    _threads[child] = state
 
 
 # --------------------------------------------------------------------------- names
@@ -220,7 +255,7 @@ def sys_uname(task: "Task", buf: int, *_: int) -> int:
 
 
 def _set_uts_name(task: "Task", addr: int, length: int) -> bytes:
-    if not capable(task):
+    if not has_cap(task, CAP_SYS_ADMIN):
         raise SyscallError(EPERM)
     if length < 0 or length > UTS_NAME_MAX:
         raise SyscallError(EINVAL)
@@ -256,57 +291,6 @@ def sys_gettid(task: "Task", *_: int) -> int:
 def sys_getppid(task: "Task", *_: int) -> int:
     parent = task.tg.parent
     return parent.pid if parent is not None else 0
-
-
-@syscall("getuid")
-def sys_getuid(task: "Task", *_: int) -> int:
-    return task.tg.creds.ruid
-
-
-@syscall("geteuid")
-def sys_geteuid(task: "Task", *_: int) -> int:
-    return task.tg.creds.euid
-
-
-@syscall("getgid")
-def sys_getgid(task: "Task", *_: int) -> int:
-    return task.tg.creds.rgid
-
-
-@syscall("getegid")
-def sys_getegid(task: "Task", *_: int) -> int:
-    return task.tg.creds.egid
-
-
-def _put_ids(task: "Task", ptrs: tuple[int, int, int], ids: tuple[int, int, int]) -> int:
-    for ptr, value in zip(ptrs, ids):  # one put_user each: the first bad pointer stops
-        task.mm.write(ptr, struct.pack("<I", value & 0xFFFFFFFF))
-    return 0
-
-
-@syscall("getresuid")
-def sys_getresuid(task: "Task", r: int, e: int, s: int, *_: int) -> int:
-    c = task.tg.creds
-    return _put_ids(task, (r, e, s), (c.ruid, c.euid, c.suid))
-
-
-@syscall("getresgid")
-def sys_getresgid(task: "Task", r: int, e: int, s: int, *_: int) -> int:
-    c = task.tg.creds
-    return _put_ids(task, (r, e, s), (c.rgid, c.egid, c.sgid))
-
-
-@syscall("getgroups")
-def sys_getgroups(task: "Task", size: int, lst: int, *_: int) -> int:
-    size = s32(size)
-    groups = task.tg.creds.groups
-    if size < 0:
-        raise SyscallError(EINVAL)
-    if size:
-        if size < len(groups):
-            raise SyscallError(EINVAL)
-        task.mm.write(lst, struct.pack(f"<{len(groups)}I", *groups))
-    return len(groups)
 
 
 # --------------------------------------------------------------------------- sysinfo
@@ -370,7 +354,7 @@ def do_prlimit(task: "Task", tg: "ThreadGroup", resource: int,
             raise SyscallError(EINVAL)
         if resource == RLIMIT_NOFILE and hard > NR_OPEN:
             raise SyscallError(EPERM)
-        if hard > lim[1] and not capable(task):
+        if hard > lim[1] and not has_cap(task, CAP_SYS_RESOURCE):
             raise SyscallError(EPERM)
         lim[0], lim[1] = soft, hard
         if resource == RLIMIT_CPU and soft != RLIM_INFINITY:
@@ -393,7 +377,7 @@ def sys_prlimit64(task: "Task", pid: int, resource: int, new_rlim: int, old_rlim
         mine, theirs = task.tg.creds, target.tg.creds
         same = (mine.ruid == theirs.euid == theirs.suid == theirs.ruid and
                 mine.rgid == theirs.egid == theirs.sgid == theirs.rgid)
-        if not same and not capable(task):
+        if not same and not has_cap(task, CAP_SYS_RESOURCE):
             raise SyscallError(EPERM)
     old = do_prlimit(task, target.tg, u32(resource), new)
     if old_rlim:
@@ -429,7 +413,7 @@ def sys_sched_getaffinity(task: "Task", pid: int, length: int, mask: int, *_: in
         raise SyscallError(EINVAL)
     target = lookup_task(task, s32(pid))
     size = min(length, cpumask_size())
-    bits = sched_of(target).cpus & allowed_cpus(task)
+    bits = thread_state(target).cpus & allowed_cpus(task)
     task.mm.write(mask, bits.to_bytes(size, "little"))
     return size
 
@@ -439,17 +423,143 @@ def sys_sched_setaffinity(task: "Task", pid: int, length: int, mask: int, *_: in
     length = min(u32(length), cpumask_size())
     bits = int.from_bytes(task.mm.read(mask, length), "little")
     target = lookup_task(task, s32(pid))
-    if not _same_owner(task, target) and not capable(task):
+    if not _same_owner(task, target) and not has_cap(task, CAP_SYS_NICE):
         raise SyscallError(EPERM)
     bits &= allowed_cpus(task)
     if not bits:
         raise SyscallError(EINVAL)
-    sched_of(target).cpus = bits
+    thread_state(target).cpus = bits
     return 0
 
 
 @syscall("sched_yield")
 def sys_sched_yield(task: "Task", *_: int) -> int:
+    return 0
+
+
+def _nice_allowed(task: "Task", target: "Task", nice: int) -> bool:
+    """is_nice_reduction: lowering nice to `nice` stays within RLIMIT_NICE, or privilege."""
+    return 20 - nice <= target.tg.rlimits[RLIMIT_NICE][0] or has_cap(task, CAP_SYS_NICE)
+
+
+def _sched_target(task: "Task", pid: int) -> "Task":
+    if pid < 0:
+        raise SyscallError(EINVAL)
+    return lookup_task(task, pid)
+
+
+def _set_scheduler(task: "Task", pid: int, policy: int, param: int) -> int:
+    """Linux's __sched_setscheduler for sched_setscheduler and sched_setparam (policy -1).
+    The policy is recorded for the sandbox; the host thread keeps running SCHED_OTHER."""
+    if not param or pid < 0:
+        raise SyscallError(EINVAL)
+    priority = struct.unpack("<I", task.mm.read(param, 4))[0]  # an int, compared unsigned
+    target = lookup_task(task, pid)
+    state = thread_state(target)
+    if policy == -1:
+        policy, reset = state.policy, state.reset_on_fork
+    else:
+        reset = bool(policy & SCHED_RESET_ON_FORK)
+        policy &= ~SCHED_RESET_ON_FORK
+        if policy not in (SCHED_NORMAL, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE):
+            raise SyscallError(EINVAL)  # SCHED_DEADLINE needs sched_setattr's parameters
+    rt = policy in RT_POLICIES
+    if priority > MAX_RT_PRIO - 1 or rt != (priority != 0):
+        raise SyscallError(EINVAL)
+    rtprio_limit = target.tg.rlimits[RLIMIT_RTPRIO][0]
+    needs_privilege = (
+        (rt and policy != state.policy and not rtprio_limit) or
+        (rt and priority > state.rt_priority and priority > rtprio_limit) or
+        (state.policy == SCHED_IDLE and policy != SCHED_IDLE and
+         not _nice_allowed(task, target, state.nice)) or
+        not _same_owner(task, target) or
+        (state.reset_on_fork and not reset))
+    if needs_privilege and not has_cap(task, CAP_SYS_NICE):
+        raise SyscallError(EPERM)
+    state.policy, state.rt_priority, state.reset_on_fork = policy, priority, reset
+    if rt:
+        state.timer_slack = 0  # real-time threads get no timer slack
+    elif state.timer_slack == 0:
+        state.timer_slack = state.default_slack
+    return 0
+
+
+@syscall("sched_setscheduler", partial="the policy is recorded; host threads stay SCHED_OTHER")
+def sys_sched_setscheduler(task: "Task", pid: int, policy: int, param: int, *_: int) -> int:
+    policy = s32(policy)
+    if policy < 0:
+        raise SyscallError(EINVAL)
+    return _set_scheduler(task, s32(pid), policy, param)
+
+
+@syscall("sched_setparam", partial="the priority is recorded; host threads stay SCHED_OTHER")
+def sys_sched_setparam(task: "Task", pid: int, param: int, *_: int) -> int:
+    return _set_scheduler(task, s32(pid), -1, param)
+
+
+@syscall("sched_getscheduler")
+def sys_sched_getscheduler(task: "Task", pid: int, *_: int) -> int:
+    state = thread_state(_sched_target(task, s32(pid)))
+    return state.policy | (SCHED_RESET_ON_FORK if state.reset_on_fork else 0)
+
+
+@syscall("sched_getparam")
+def sys_sched_getparam(task: "Task", pid: int, param: int, *_: int) -> int:
+    pid = s32(pid)
+    if not param or pid < 0:
+        raise SyscallError(EINVAL)
+    state = thread_state(lookup_task(task, pid))
+    priority = state.rt_priority if state.policy in RT_POLICIES else 0
+    task.mm.write(param, struct.pack("<i", priority))
+    return 0
+
+
+_PRIORITY_RANGES = {SCHED_FIFO: (1, MAX_RT_PRIO - 1), SCHED_RR: (1, MAX_RT_PRIO - 1),
+                    SCHED_NORMAL: (0, 0), SCHED_BATCH: (0, 0), SCHED_IDLE: (0, 0),
+                    SCHED_DEADLINE: (0, 0), SCHED_EXT: (0, 0)}
+
+
+def _priority_range(policy: int) -> tuple[int, int]:
+    found = _PRIORITY_RANGES.get(s32(policy))
+    if found is None:
+        raise SyscallError(EINVAL)
+    return found
+
+
+@syscall("sched_get_priority_max")
+def sys_sched_get_priority_max(task: "Task", policy: int, *_: int) -> int:
+    return _priority_range(policy)[1]
+
+
+@syscall("sched_get_priority_min")
+def sys_sched_get_priority_min(task: "Task", policy: int, *_: int) -> int:
+    return _priority_range(policy)[0]
+
+
+@functools.cache
+def _rr_timeslice_ns() -> int:
+    """kernel.sched_rr_timeslice_ms of the host kernel (the sandbox shares its scheduler)."""
+    try:
+        with open("/proc/sys/kernel/sched_rr_timeslice_ms") as f:
+            return int(f.read()) * 1_000_000
+    except (OSError, ValueError):
+        return 100_000_000
+
+
+@syscall("sched_rr_get_interval")
+def sys_sched_rr_get_interval(task: "Task", pid: int, interval: int, *_: int) -> int:
+    target = _sched_target(task, s32(pid))
+    policy = thread_state(target).policy
+    if policy == SCHED_RR:
+        ns = _rr_timeslice_ns()
+    elif policy == SCHED_FIFO:
+        ns = 0
+    else:  # the fair class: what the host scheduler says about the thread running it
+        try:
+            ns = round(os.sched_rr_get_interval(target.thread.tid) * 1e9)
+        except OSError:
+            ns = 0
+    task.mm.write(interval, struct.pack("<qq", *divmod(ns, 1_000_000_000)))
     return 0
 
 
@@ -497,7 +607,7 @@ def sys_getpriority(task: "Task", which: int, who: int, *_: int) -> int:
     targets = _prio_targets(task, s32(which), s32(who))
     if not targets:
         raise SyscallError(ESRCH)
-    return max(20 - sched_of(t).nice for t in targets)  # the kernel's 1..40 encoding
+    return max(20 - thread_state(t).nice for t in targets)  # the kernel's 1..40 encoding
 
 
 @syscall("setpriority", partial="nice values are recorded, not applied to host threads")
@@ -508,11 +618,11 @@ def sys_setpriority(task: "Task", which: int, who: int, niceval: int, *_: int) -
     error = ESRCH
     for t in targets:
         theirs = t.tg.creds
-        if me.euid not in (theirs.ruid, theirs.euid) and not capable(task):
+        if me.euid not in (theirs.ruid, theirs.euid) and not has_cap(task, CAP_SYS_NICE):
             error = EPERM
             continue
-        state = sched_of(t)
-        if nice < state.nice and 20 - nice > t.tg.rlimits[RLIMIT_NICE][0] and not capable(task):
+        state = thread_state(t)
+        if nice < state.nice and not _nice_allowed(task, t, nice):
             error = EACCES
             continue
         if error == ESRCH:
@@ -526,7 +636,7 @@ def sys_setpriority(task: "Task", which: int, who: int, niceval: int, *_: int) -
 @syscall("personality", partial="only PER_LINUX, optionally with ADDR_NO_RANDOMIZE")
 def sys_personality(task: "Task", persona: int, *_: int) -> int:
     persona = u32(persona)
-    state = sched_of(task)
+    state = thread_state(task)
     old = state.personality
     if persona == 0xFFFFFFFF:
         return old
@@ -536,3 +646,159 @@ def sys_personality(task: "Task", persona: int, *_: int) -> int:
         raise SyscallError(EINVAL)
     state.personality = persona
     return old
+
+
+# --------------------------------------------------------------------------- prctl
+
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE = 1, 2, 3, 4
+PR_GET_KEEPCAPS, PR_SET_KEEPCAPS = 7, 8
+PR_SET_NAME, PR_GET_NAME = 15, 16
+PR_GET_SECCOMP, PR_SET_SECCOMP = 21, 22
+PR_CAPBSET_READ, PR_CAPBSET_DROP = 23, 24
+PR_GET_SECUREBITS, PR_SET_SECUREBITS = 27, 28
+PR_SET_TIMERSLACK, PR_GET_TIMERSLACK = 29, 30
+PR_SET_MM = 35
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
+PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, PR_GET_TID_ADDRESS = 38, 39, 40
+PR_SET_THP_DISABLE, PR_GET_THP_DISABLE = 41, 42
+PR_CAP_AMBIENT = 47
+PR_SET_VMA = 0x53564D41
+TASK_COMM_LEN = 16
+NSIG = 64
+ULONG_MAX = (1 << 64) - 1
+
+
+def _put_int(task: "Task", addr: int, value: int) -> int:
+    task.mm.write(addr, struct.pack("<i", value))
+    return 0
+
+
+def _no_args(*args: int) -> None:
+    if any(args):
+        raise SyscallError(EINVAL)
+
+
+def _pr_set_pdeathsig(task: "Task", sig: int, *_: int) -> int:
+    if sig > NSIG:
+        raise SyscallError(EINVAL)
+    task.pdeathsig = sig
+    return 0
+
+
+def _pr_get_pdeathsig(task: "Task", addr: int, *_: int) -> int:
+    return _put_int(task, addr, task.pdeathsig)
+
+
+def _pr_set_dumpable(task: "Task", value: int, *_: int) -> int:
+    if value not in (sys_cred.SUID_DUMP_DISABLE, sys_cred.SUID_DUMP_USER):
+        raise SyscallError(EINVAL)
+    task.tg.dumpable = value  # type: ignore[attr-defined]
+    return 0
+
+
+def _pr_set_name(task: "Task", addr: int, *_: int) -> int:
+    task.comm = task.mm.read_cstring(addr, TASK_COMM_LEN - 1)
+    return 0
+
+
+def _pr_get_name(task: "Task", addr: int, *_: int) -> int:
+    task.mm.write(addr, task.comm[:TASK_COMM_LEN - 1].ljust(TASK_COMM_LEN, b"\0"))
+    return 0
+
+
+def _pr_set_timerslack(task: "Task", slack: int, *_: int) -> int:
+    state = thread_state(task)
+    if state.policy not in RT_POLICIES:  # real-time threads keep no slack
+        state.timer_slack = slack or state.default_slack
+    return 0
+
+
+def _pr_set_subreaper(task: "Task", value: int, *_: int) -> int:
+    task.tg.subreaper = bool(value)
+    return 0
+
+
+def _pr_get_subreaper(task: "Task", addr: int, *_: int) -> int:
+    return _put_int(task, addr, int(task.tg.subreaper))
+
+
+def _pr_get_tid_address(task: "Task", addr: int, *_: int) -> int:
+    task.mm.write_u64(addr, task.clear_child_tid)
+    return 0
+
+
+def _pr_set_no_new_privs(task: "Task", value: int, a3: int, a4: int, a5: int) -> int:
+    if value != 1:
+        raise SyscallError(EINVAL)
+    _no_args(a3, a4, a5)
+    thread_state(task).no_new_privs = True  # one-way, inherited, kept across execve
+    return 0
+
+
+def _pr_get_no_new_privs(task: "Task", a2: int, a3: int, a4: int, a5: int) -> int:
+    _no_args(a2, a3, a4, a5)
+    return int(thread_state(task).no_new_privs)
+
+
+def _pr_set_thp_disable(task: "Task", value: int, a3: int, a4: int, a5: int) -> int:
+    _no_args(a3, a4, a5)
+    task.tg.thp_disable = bool(value)  # type: ignore[attr-defined]
+    return 0
+
+
+def _pr_get_thp_disable(task: "Task", a2: int, a3: int, a4: int, a5: int) -> int:
+    _no_args(a2, a3, a4, a5)
+    return int(getattr(task.tg, "thp_disable", False))
+
+
+def _pr_refused(errno: int, what: str):
+    """An option the sandbox does not offer: the errno Linux gives without the feature."""
+    def refuse(task: "Task", a2: int, a3: int, a4: int, a5: int) -> int:
+        task.kernel.warn_once(f"prctl:{what}", f"prctl({what}, {a2:#x}, {a3:#x}, {a4:#x}, "
+                              f"{a5:#x}): {what} is not supported -> {os.strerror(errno)}")
+        raise SyscallError(errno)
+    return refuse
+
+
+#: option -> handler(task, arg2, arg3, arg4, arg5)
+PRCTL: dict[int, Callable[..., int]] = {
+    PR_SET_PDEATHSIG: _pr_set_pdeathsig,
+    PR_GET_PDEATHSIG: _pr_get_pdeathsig,
+    PR_GET_DUMPABLE: lambda task, *_: sys_cred.dumpable(task.tg),
+    PR_SET_DUMPABLE: _pr_set_dumpable,
+    PR_GET_KEEPCAPS: lambda task, *_: sys_cred.prctl_get_keepcaps(task),
+    PR_SET_KEEPCAPS: lambda task, value, *_: sys_cred.prctl_set_keepcaps(task, value),
+    PR_SET_NAME: _pr_set_name,
+    PR_GET_NAME: _pr_get_name,
+    PR_GET_SECCOMP: lambda task, *_: 0,  # no seccomp filter is ever installed inside
+    PR_SET_SECCOMP: _pr_refused(EINVAL, "PR_SET_SECCOMP"),
+    PR_CAPBSET_READ: lambda task, cap, *_: sys_cred.prctl_capbset_read(task, cap),
+    PR_CAPBSET_DROP: lambda task, cap, *_: sys_cred.prctl_capbset_drop(task, cap),
+    PR_GET_SECUREBITS: lambda task, *_: sys_cred.caps_of(task.tg).securebits,
+    PR_SET_SECUREBITS: lambda task, bits, *_: sys_cred.prctl_set_securebits(task, bits),
+    PR_SET_TIMERSLACK: _pr_set_timerslack,
+    PR_GET_TIMERSLACK: lambda task, *_: s64(min(thread_state(task).timer_slack, ULONG_MAX)),
+    PR_SET_MM: _pr_refused(EPERM, "PR_SET_MM"),
+    PR_SET_CHILD_SUBREAPER: _pr_set_subreaper,
+    PR_GET_CHILD_SUBREAPER: _pr_get_subreaper,
+    PR_SET_NO_NEW_PRIVS: _pr_set_no_new_privs,
+    PR_GET_NO_NEW_PRIVS: _pr_get_no_new_privs,
+    PR_GET_TID_ADDRESS: _pr_get_tid_address,
+    PR_SET_THP_DISABLE: _pr_set_thp_disable,
+    PR_GET_THP_DISABLE: _pr_get_thp_disable,
+    PR_CAP_AMBIENT: lambda task, op, cap, a4, a5: sys_cred.prctl_cap_ambient(task, op, cap, a4, a5),
+    PR_SET_VMA: _pr_refused(EINVAL, "PR_SET_VMA"),
+}
+
+
+@syscall("prctl", partial="process names, death signal, dumpable, no_new_privs, subreaper, "
+                         "capabilities and securebits, timer slack, THP flag; PR_SET_SECCOMP, "
+                         "PR_SET_MM, PR_SET_VMA and other options are refused")
+def sys_prctl(task: "Task", option: int, a2: int, a3: int, a4: int, a5: int, *_: int) -> int:
+    option = s32(option)
+    handler = PRCTL.get(option)
+    if handler is None:
+        task.kernel.warn_once(f"prctl:{option}", f"prctl({option:#x}, {a2:#x}, {a3:#x}, {a4:#x}, "
+                              f"{a5:#x}): unknown option -> EINVAL")
+        raise SyscallError(EINVAL)
+    return handler(task, a2, a3, a4, a5)

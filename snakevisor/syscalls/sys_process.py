@@ -10,7 +10,7 @@ from snakevisor.kernel.errors import (E2BIG, EACCES, EINVAL, ENAMETOOLONG, EPERM
 from snakevisor.kernel.process import (CLONE_VFORK, CLONE_VM, P_ALL, P_PGID, P_PID, P_PIDFD,
                                        WALL, WCLONE, WCONTINUED, WEXITED, WNOHANG, WNOTHREAD,
                                        WNOWAIT, WSTOPPED, WUNTRACED, do_clone, do_wait,
-                                       exit_thread, release_task)
+                                       exit_thread, futex_exit_for_exec, release_task)
 from snakevisor.kernel.signals import SIG_IGN, SIGCHLD, basic_siginfo
 from snakevisor.mm import loader
 from snakevisor.mm.address_space import TASK_SIZE
@@ -46,6 +46,8 @@ def exec_into(task: "Task", prog: loader.Program, envp: list[bytes]) -> None:
     old_mm = tg.mm
     old_host_pid = tg.host_pid
     old_users = len(tg.tasks)  # each thread of the group counted one user of old_mm
+    if old_mm is not None:
+        futex_exit_for_exec(task)  # the exec'ing thread's robust list and clear_child_tid
     for other in [t for t in tg.tasks if t is not task]:
         release_task(other)
     tg.tasks[:] = [task]
@@ -263,7 +265,7 @@ def _child_rusage(tg: "ThreadGroup") -> bytes:
 @syscall("setpgid")
 def sys_setpgid(task: "Task", pid: int, pgid: int, *_: int) -> int:
     pid, pgid = s32(pid), s32(pgid)
-    if pgid < 0:
+    if pgid < 0 or pid < 0:
         raise SyscallError(EINVAL)
     me = task.tg
     target = me if pid in (0, me.pid) else task.kernel.thread_groups.get(pid)
@@ -309,9 +311,12 @@ def _find_group(task: "Task", pid: int) -> "ThreadGroup":
     if pid == 0:
         return task.tg
     t = task.kernel.tasks.get(pid)
-    if t is None or not t.alive:
+    if t is not None and t.alive:
+        return t.tg
+    zombie = task.kernel.thread_groups.get(pid)
+    if zombie is None or zombie.reaped:
         raise SyscallError(ESRCH)
-    return t.tg
+    return zombie
 
 
 ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004

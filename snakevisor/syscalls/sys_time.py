@@ -74,14 +74,22 @@ def _from_stat(fields: list[bytes], runtime: int) -> CpuTimes:
                     int(fields[7]), int(fields[9]))
 
 
+def host_pid(tg: "ThreadGroup") -> int:
+    """The host process running `tg` (a vfork child has its own, beside shared memory)."""
+    return getattr(tg, "host_pid", 0) or tg.mm.host.pid
+
+
 def process_times(tg: "ThreadGroup") -> CpuTimes:
-    """Whole-process figures of the host process that runs `tg` (dead threads included)."""
-    pid = tg.mm.host.pid
+    """Whole-process figures: the host process that runs `tg` now (its dead threads
+    included) plus what earlier images of the process used (usage_exec)."""
+    pid = host_pid(tg)
     try:
         runtime = time.clock_gettime_ns(((~pid) << 3) | CPUCLOCK_SCHED)
-        return _from_stat(host_stat_fields(f"/proc/{pid}/stat"), runtime)
+        now = _from_stat(host_stat_fields(f"/proc/{pid}/stat"), runtime)
     except (OSError, ValueError, IndexError):
         raise SyscallError(EINVAL) from None
+    before = getattr(tg, "exec_usage", None)
+    return now if before is None else CpuTimes(*(a + b for a, b in zip(now, before[0])))
 
 
 def thread_times(task: "Task") -> CpuTimes:
@@ -123,14 +131,17 @@ def split_cputime(owner: object, host_id: int, t: CpuTimes) -> tuple[int, int]:
 
 
 def _max_rss_kb(tg: "ThreadGroup") -> int:
+    """ru_maxrss: the high-water mark of the host process, or of an earlier image if higher."""
+    before = getattr(tg, "exec_usage", None)
+    peak = before[1] if before is not None else 0
     try:
-        with open(f"/proc/{tg.mm.host.pid}/status", "rb") as f:
+        with open(f"/proc/{host_pid(tg)}/status", "rb") as f:
             for line in f:
                 if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
+                    return max(peak, int(line.split()[1]))
     except (OSError, ValueError, IndexError):
         pass
-    return 0
+    return peak
 
 
 def _timeval(ns: int) -> tuple[int, int]:
@@ -171,10 +182,12 @@ def resolve_clock(task: "Task", clockid: int, gettime: bool) -> "int | CpuClock"
 
 
 def sample_cpu_clock(clock: CpuClock) -> int:
+    """A CPU clock's reading, from the precise runtime: PROF is all of it, VIRT what the
+    tick-sampled system time leaves of it (so user time advances by the nanosecond)."""
     t = process_times(clock.tg) if clock.tg is not None else thread_times(clock.task)
-    if clock.which == CPUCLOCK_SCHED:
-        return t.runtime
-    return t.utime + t.stime if clock.which == CPUCLOCK_PROF else t.utime
+    if clock.which == CPUCLOCK_VIRT:
+        return max(0, t.runtime - t.stime)
+    return t.runtime
 
 
 def read_clock(clock: "int | CpuClock") -> int:
@@ -356,37 +369,90 @@ def sys_clock_nanosleep(task: "Task", clockid: int, flags: int, req: int, rem: i
 
 # --------------------------------------------------------------------------- usage reports
 
-def _usage(task: "Task", who: int) -> tuple[int, int, int, int, int]:
-    """(utime ns, stime ns, maxrss KiB, minflt, majflt) of RUSAGE_SELF or RUSAGE_THREAD."""
+class Usage(NamedTuple):
+    """What getrusage reports of a process (times in ns, maxrss in KiB)."""
+
+    utime: int = 0
+    stime: int = 0
+    maxrss: int = 0
+    minflt: int = 0
+    majflt: int = 0
+
+    def plus(self, other: "Usage") -> "Usage":
+        """Accumulated as wait accounts a child: sums, and the largest maxrss."""
+        return Usage(self.utime + other.utime, self.stime + other.stime,
+                     max(self.maxrss, other.maxrss), self.minflt + other.minflt,
+                     self.majflt + other.majflt)
+
+    def pack(self) -> bytes:
+        """As struct rusage (what getrusage and wait4 copy out)."""
+        return RUSAGE.pack(*_timeval(self.utime), *_timeval(self.stime), self.maxrss, 0, 0, 0,
+                           self.minflt, self.majflt, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def own_usage(task: "Task", who: int = RUSAGE_SELF) -> Usage:
+    """RUSAGE_SELF (the whole process) or RUSAGE_THREAD (the calling thread)."""
     if who == RUSAGE_THREAD:
         t = thread_times(task)
         utime, stime = split_cputime(task, task.thread.tid, t)
     else:
         t = process_times(task.tg)
-        utime, stime = split_cputime(task.tg, task.tg.mm.host.pid, t)
-    return utime, stime, _max_rss_kb(task.tg), t.minflt, t.majflt
+        utime, stime = split_cputime(task.tg, host_pid(task.tg), t)
+    return Usage(utime, stime, _max_rss_kb(task.tg), t.minflt, t.majflt)
 
 
-@syscall("getrusage", partial="RUSAGE_CHILDREN is zero until wait accounts children; "
-                              "context switches and block I/O counts are zero")
+def children_usage(tg: "ThreadGroup") -> Usage:
+    """RUSAGE_CHILDREN: every child (and its descendants) that `tg` has reaped."""
+    return getattr(tg, "children_usage", Usage())
+
+
+def snapshot_usage(tg: "ThreadGroup") -> Usage:
+    """At exit, while the host process still exists: what the parent adds when it reaps
+    `tg` -- its own usage and that of the children it reaped (kept as tg.final_usage)."""
+    try:
+        t = process_times(tg)
+        utime, stime = split_cputime(tg, host_pid(tg), t)
+        own = Usage(utime, stime, _max_rss_kb(tg), t.minflt, t.majflt)
+    except (SyscallError, AttributeError):  # no host process left to ask
+        own = Usage()
+    return own.plus(children_usage(tg))
+
+
+def add_child_usage(parent: "ThreadGroup", usage: Usage) -> None:
+    """At reap (wait4/waitid of a zombie): the child's usage joins RUSAGE_CHILDREN."""
+    parent.children_usage = children_usage(parent).plus(usage)  # type: ignore[attr-defined]
+
+
+def account_child_exit(parent: "ThreadGroup", child: "ThreadGroup") -> None:
+    """add_child_usage with the snapshot taken when `child` exited."""
+    usage = getattr(child, "final_usage", None)
+    add_child_usage(parent, usage if isinstance(usage, Usage) else snapshot_usage(child))
+
+
+def usage_exec(tg: "ThreadGroup") -> None:
+    """execve replaces the host process: carry the old image's CPU time, faults and peak
+    RSS over (call while tg.mm is still the old image), as Linux keeps them across exec."""
+    try:
+        tg.exec_usage = (process_times(tg), _max_rss_kb(tg))  # type: ignore[attr-defined]
+    except SyscallError:
+        pass
+
+
+@syscall("getrusage", partial="context switch and block I/O counts are zero")
 def sys_getrusage(task: "Task", who: int, ru: int, *_: int) -> int:
     who = s32(who)
     if who not in (RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD):
         raise SyscallError(EINVAL)
-    if who == RUSAGE_CHILDREN:
-        data = bytes(RUSAGE.size)
-    else:
-        utime, stime, maxrss, minflt, majflt = _usage(task, who)
-        data = RUSAGE.pack(*_timeval(utime), *_timeval(stime), maxrss, 0, 0, 0, minflt, majflt,
-                           0, 0, 0, 0, 0, 0, 0, 0)
-    task.mm.write(ru, data)
+    usage = children_usage(task.tg) if who == RUSAGE_CHILDREN else own_usage(task, who)
+    task.mm.write(ru, usage.pack())
     return 0
 
 
-@syscall("times", partial="children's times are zero until wait accounts children")
+@syscall("times")
 def sys_times(task: "Task", buf: int, *_: int) -> int:
     if buf:
-        utime, stime, *_rest = _usage(task, RUSAGE_SELF)
-        task.mm.write(buf, TMS.pack(utime // TICK_NS, stime // TICK_NS, 0, 0))
+        mine, children = own_usage(task), children_usage(task.tg)
+        task.mm.write(buf, TMS.pack(mine.utime // TICK_NS, mine.stime // TICK_NS,
+                                    children.utime // TICK_NS, children.stime // TICK_NS))
     # clock ticks since the sandbox booted (Linux: since an arbitrary point in the past)
     return int((time.monotonic() - task.kernel.boot_monotonic) * USER_HZ)

@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING
 from snakevisor.kernel.errors import EBADF, EINVAL, ENODEV, ENOTDIR, ENOTTY, ESPIPE, SyscallError
 
 if TYPE_CHECKING:
+    from snakevisor.kernel.errors import WaitQueue
     from snakevisor.kernel.task import Task
 
 O_ACCMODE = 0o3
 O_RDONLY, O_WRONLY, O_RDWR = 0, 1, 2
 #: status flags F_SETFL may change (Linux: O_APPEND|O_ASYNC|O_DIRECT|O_NOATIME|O_NONBLOCK)
 SETFL_MASK = os.O_APPEND | 0o20000 | os.O_DIRECT | os.O_NOATIME | os.O_NONBLOCK
+
+POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+POLLRDNORM, POLLRDBAND, POLLWRNORM, POLLWRBAND, POLLRDHUP = 0x40, 0x80, 0x100, 0x200, 0x2000
 
 
 class File:
@@ -80,9 +84,27 @@ class File:
         """F_SETFL: the new open(2) flags; files backed by a host fd mirror what matters."""
         self.flags = flags
 
+    def fcntl_pipe_size(self, task: "Task", cmd: int, arg: int) -> int:
+        """F_GETPIPE_SZ/F_SETPIPE_SZ: only pipes have a size (EBADF otherwise, as Linux)."""
+        raise SyscallError(EBADF)
+
     def mmap_fd(self) -> int:
         """A host fd the platform can map, or ENODEV when this file cannot be mapped."""
         raise SyscallError(ENODEV)
+
+    # -- readiness (poll, select, epoll) -----------------------------------------------
+    def poll_events(self) -> int:
+        """The POLL* bits that hold now.  Regular files and directories are always ready."""
+        return POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
+
+    def poll_queue(self) -> "WaitQueue | None":
+        """A sentry queue notified whenever poll_events() may have changed (pipes...)."""
+        return None
+
+    def poll_host(self) -> tuple[int, int] | None:
+        """(host fd, selectors.EVENT_* mask) whose readiness changes poll_events(), for
+        files whose state lives in the host (the CLI's stdio)."""
+        return None
 
     def readiness(self) -> tuple[int, int] | None:
         """(host fd, selector events) to wait on when an operation would block, if any."""

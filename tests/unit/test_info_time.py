@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 
 from snakevisor.kernel.task import RLIM_INFINITY, ThreadGroup, Task
-from snakevisor.syscalls import sys_info, sys_time
+from snakevisor.syscalls import sys_cred, sys_info, sys_time
 from tests.unit.conftest import MEM_BASE, MEM_SIZE, FakeProcess, In, Out, call_blocking, native_calls
 
 BAD = 8  # an address no test mapping covers
@@ -57,6 +57,13 @@ def add_process(p: FakeProcess, pid: int, parent: ThreadGroup | None = None) -> 
     return task
 
 
+def drop_privileges(p: FakeProcess, uid: int = 1000) -> None:
+    """setresuid as a program would do it: the capabilities follow the ids."""
+    assert p.call("setresuid", uid, uid, uid) == 0
+    assert p.call("capget", In(struct.pack("<Ii", 0x20080522, 0)), Out(24)) == 0
+    assert sys_cred.caps_of(p.tg).effective == 0
+
+
 def unmap_page(p: FakeProcess, addr: int) -> None:
     """Punch a hole into the fake address space (the next access there is EFAULT)."""
     p.tg.mm._carve(addr, addr + 4096)
@@ -91,7 +98,7 @@ def test_sethostname_and_domainname() -> None:
     assert p.call("sethostname", 0, 0) == 0 and p.kernel.hostname == b""
     assert p.call("setdomainname", In(b"example.org"), 11) == 0
     assert p.kernel.domainname == b"example.org"
-    p.tg.creds.euid = 1000  # without privilege EPERM comes before the length check
+    drop_privileges(p)  # without privilege EPERM comes before the length check
     assert p.call("sethostname", In(b"x" * 65), 65) == -errno.EPERM
     assert p.call("setdomainname", In(b"y"), 1) == -errno.EPERM
 
@@ -213,7 +220,7 @@ def test_rlimits_roundtrip_and_errors() -> None:
     assert rlimit(p, 7) == (50, 4096)
     # root may raise a hard limit; others may only lower it
     assert p.call("setrlimit", 3, In(struct.pack("<QQ", RLIM_INFINITY, RLIM_INFINITY))) == 0
-    p.tg.creds.euid = 1000
+    drop_privileges(p)
     assert p.call("setrlimit", 7, In(struct.pack("<QQ", 50, 5000))) == -errno.EPERM
     assert p.call("setrlimit", 7, In(struct.pack("<QQ", 50, 2000))) == 0
     assert rlimit(p, 7) == (50, 2000)
@@ -232,7 +239,7 @@ def test_prlimit_of_another_process_needs_matching_ids() -> None:
     assert p.call("prlimit64", 5, 7, In(struct.pack("<QQ", 32, 64)), 0) == 0
     assert other.tg.rlimits[7] == [32, 64]
     other.tg.creds.ruid = other.tg.creds.euid = other.tg.creds.suid = 42
-    p.tg.creds.euid = 7
+    drop_privileges(p, 7)
     assert p.call("prlimit64", 5, 7, 0, Out(16)) == -errno.EPERM
 
 
@@ -269,7 +276,7 @@ def test_sched_setaffinity_records_subsets() -> None:
     # CPUs outside the allowed set are dropped; nothing left is EINVAL
     outside = 1 << 63
     assert p.call("sched_setaffinity", 0, 8, In((outside | allowed).to_bytes(8, "little"))) == 0
-    assert sys_info.sched_of(p.task).cpus == allowed
+    assert sys_info.thread_state(p.task).cpus == allowed
     assert p.call("sched_setaffinity", 0, 8, In(outside.to_bytes(8, "little"))) == -errno.EINVAL
     assert p.call("sched_setaffinity", 0, 0, In(b"")) == -errno.EINVAL
     assert p.call("sched_setaffinity", 0, 8, BAD) == -errno.EFAULT
@@ -283,11 +290,11 @@ def test_affinity_is_per_thread_and_inherited() -> None:
     allowed = sys_info.allowed_cpus(p.task)
     lowest = allowed & -allowed
     assert p.call("sched_setaffinity", 3, 8, In(lowest.to_bytes(8, "little"))) == 0
-    assert sys_info.sched_of(other).cpus == lowest
-    assert sys_info.sched_of(p.task).cpus == allowed
+    assert sys_info.thread_state(other).cpus == lowest
+    assert sys_info.thread_state(p.task).cpus == allowed
     child = add_process(p, 4, other.tg)
     sys_info.inherit_sched(other, child)
-    assert sys_info.sched_of(child).cpus == lowest
+    assert sys_info.thread_state(child).cpus == lowest
 
 
 def test_getcpu_reports_an_allowed_cpu() -> None:
@@ -312,14 +319,14 @@ def test_priorities() -> None:
     assert p.call("getpriority", 0, 99) == -errno.ESRCH
     assert p.call("setpriority", 0, 99, 0) == -errno.ESRCH
     other = add_process(p, 2, p.tg)
-    sys_info.sched_of(other).nice = -3
+    sys_info.thread_state(other).nice = -3
     assert p.call("getpriority", 1, 0) == 23  # the process group: the best of its threads
     assert p.call("getpriority", 2, 0) == 23  # every thread of our user
     assert p.call("setpriority", 1, 0, 2) == 0
-    assert sys_info.sched_of(other).nice == 2
+    assert sys_info.thread_state(other).nice == 2
     # unprivileged: raising priority past RLIMIT_NICE is EACCES, others' threads EPERM
     p.tg.rlimits[13] = [0, 0]
-    p.tg.creds.euid = p.tg.creds.ruid = 1000
+    drop_privileges(p)
     assert p.call("setpriority", 0, 0, 0) == -errno.EACCES
     assert p.call("setpriority", 0, 0, 10) == 0
     assert p.call("setpriority", 0, 2, 10) == -errno.EPERM
@@ -564,6 +571,74 @@ def test_times() -> None:
     assert abs((utime + stime) / hz - time.process_time()) < 0.05 and cutime == cstime == 0
     assert p.call("times", 0) > 0
     assert p.call("times", BAD) == -errno.EFAULT
+
+
+def rusage(p: FakeProcess, who: int) -> tuple:
+    ret, buf = p.run([("getrusage", who & U64, Out(144))])[0]
+    assert ret == 0
+    return sys_time.RUSAGE.unpack(buf)
+
+
+def test_reaped_children_are_accounted() -> None:
+    p = sandbox()
+    child = add_process(p, 2, p.tg)
+    grandchild = add_process(p, 3, child.tg)
+    burn(0.05)
+    # the grandchild exits and is reaped by the child, then the child by us
+    grandchild.tg.final_usage = sys_time.snapshot_usage(grandchild.tg)
+    sys_time.account_child_exit(child.tg, grandchild.tg)
+    mine = child.tg.final_usage = sys_time.snapshot_usage(child.tg)
+    assert sys_time.snapshot_usage(child.tg).utime >= mine.utime
+    own = sys_time.own_usage(child)
+    assert mine.utime >= 2 * sys_time.children_usage(child.tg).utime - 1  # own + grandchild's
+    assert mine.maxrss == own.maxrss > 0
+    sys_time.account_child_exit(p.tg, child.tg)
+    assert sys_time.children_usage(p.tg) == mine
+    assert mine.pack() == p.run([("getrusage", (-1) & U64, Out(144))])[0][1]  # wait4's too
+    f = rusage(p, -1)
+    assert f[0] * NSEC + f[1] * 1000 == mine.utime // 1000 * 1000
+    assert f[2] * NSEC + f[3] * 1000 == mine.stime // 1000 * 1000
+    assert (f[4], f[8], f[9]) == (mine.maxrss, mine.minflt, mine.majflt)
+    assert f[8] > 0
+    ret, buf = p.run([("times", Out(32))])[0]
+    cutime, cstime = struct.unpack("<4q", buf)[2:]
+    assert (cutime, cstime) == (mine.utime // sys_time.TICK_NS, mine.stime // sys_time.TICK_NS)
+    # accumulating: a second child adds up; maxrss is the largest, not a sum
+    sys_time.add_child_usage(p.tg, sys_time.Usage(NSEC, 0, 1, 2, 3))
+    g = rusage(p, -1)
+    assert g[0] * NSEC + g[1] * 1000 == (mine.utime + NSEC) // 1000 * 1000
+    assert (g[4], g[8], g[9]) == (mine.maxrss, mine.minflt + 2, mine.majflt + 3)
+    assert rusage(p, 0)[0:4] != g[0:4]  # RUSAGE_SELF is not the children's
+
+
+def test_snapshot_of_a_vanished_process_keeps_its_children() -> None:
+    p = sandbox()
+    child = add_process(p, 2, p.tg)
+    sys_time.add_child_usage(child.tg, sys_time.Usage(5, 6, 7, 8, 9))
+    child.tg.mm = None  # its host process is gone
+    assert sys_time.snapshot_usage(child.tg) == sys_time.Usage(5, 6, 7, 8, 9)
+
+
+def test_exec_carries_cpu_time_over() -> None:
+    p = sandbox()
+    burn(0.05)
+    before = sys_time.process_times(p.tg)
+    sys_time.usage_exec(p.tg)  # as if the next image were a new host process ...
+    after = sys_time.process_times(p.tg)  # ... which is this one again: counted twice
+    assert after.runtime >= 2 * before.runtime
+    assert after.minflt >= 2 * before.minflt
+    ret, buf = p.run([("clock_gettime", 2, Out(16))])[0]
+    assert ret == 0 and timespec(buf) >= 2 * before.runtime
+
+
+def test_virtual_and_prof_clocks_derive_from_runtime() -> None:
+    p = sandbox()
+    burn(0.02)
+    t = sys_time.process_times(p.tg)
+    prof = sys_time.sample_cpu_clock(sys_time.CpuClock(sys_time.CPUCLOCK_PROF, None, p.tg))
+    virt = sys_time.sample_cpu_clock(sys_time.CpuClock(sys_time.CPUCLOCK_VIRT, None, p.tg))
+    assert prof >= t.runtime and virt <= prof
+    assert virt >= t.runtime - t.stime - sys_time.TICK_NS  # one more tick of system time at most
 
 
 # ------------------------------------------------------------------------------ end to end
