@@ -55,6 +55,10 @@ class AddressSpaceHost(abc.ABC):
         """Map host file `hostfd` at `addr` (MAP_FIXED in flags); returns raw result."""
 
     @abc.abstractmethod
+    def cmpxchg32(self, addr: int, expected: int, new: int) -> int:
+        """Atomic compare-and-swap of a u32 in application memory; returns the old value."""
+
+    @abc.abstractmethod
     def fork(self) -> "AddressSpaceHost":
         """A copy-on-write copy of this address space (host fork of its process)."""
 

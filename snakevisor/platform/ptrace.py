@@ -77,6 +77,8 @@ SYSCALL_STOP = SIGTRAP | 0x80
 
 #: address of the stub's "syscall; int3" (fixed by the stub's link address)
 STUB_BASE = 0x7FF000000000
+#: stub_cmpxchg's distance from stub_park (stub.c aligns it there)
+CMPXCHG_OFFSET = 8
 #: a page of the stub's own, for arguments of injected calls (msghdr for fd passing)
 SCRATCH_ADDR = 0x7FF000100000
 SCRATCH_SIZE = 0x1000
@@ -286,6 +288,32 @@ class PtraceThread(ThreadHost):
         see and swallow), so that it can take a signal."""
         _libc.syscall(234, self.tgid, self.tid, SIGSTOP)  # tgkill; ESRCH if already gone
 
+    def cmpxchg32(self, addr: int, expected: int, new: int) -> int:
+        """Atomically replace the u32 at addr by `new` if it holds `expected`; returns the
+        value found (== expected on success).  Runs the stub's `lock cmpxchg`, so it is
+        atomic against the application's other threads; OSError(EFAULT) on a bad address."""
+        saved = self.get_regs()
+        regs = saved.copy()
+        regs.rip = self.aspace.syscall_addr + CMPXCHG_OFFSET
+        regs.rdi, regs.rax, regs.rsi = addr, expected & 0xFFFFFFFF, new & 0xFFFFFFFF
+        regs.orig_rax = 0xFFFFFFFFFFFFFFFF
+        self.set_regs(regs)
+        _check(_ptrace(PTRACE_CONT, self.tid, None, 0), "CONT")
+        while True:
+            _, status = os.waitpid(self.tid, WALL)
+            if not os.WIFSTOPPED(status):
+                raise PlatformError(f"stub {self.tid} died in cmpxchg (status {status:#x})")
+            sig = os.WSTOPSIG(status)
+            if sig == SIGTRAP and not status >> 16:
+                break
+            if sig in (11, 7):  # SIGSEGV/SIGBUS: a bad address; the stop is dropped
+                self.set_regs(saved)
+                raise OSError(14, "cmpxchg on a bad address")
+            _ptrace(PTRACE_CONT, self.tid, None, 0)
+        found = self.get_regs().rax & 0xFFFFFFFF
+        self.set_regs(saved)
+        return found
+
     def siginfo(self) -> bytes:
         buf = ctypes.create_string_buffer(128)
         _check(_ptrace(PTRACE_GETSIGINFO, self.tid, None, buf), "GETSIGINFO")
@@ -314,6 +342,9 @@ class PtraceAddressSpace(AddressSpaceHost):
 
     def syscall(self, nr: int, *args: int) -> int:
         return self.control.inject(nr, args)
+
+    def cmpxchg32(self, addr: int, expected: int, new: int) -> int:
+        return self.control.cmpxchg32(addr, expected, new)
 
     def install_fd(self, hostfd: int) -> int:
         """Pass `hostfd` to the stub over its socket; returns the stub's fd number."""

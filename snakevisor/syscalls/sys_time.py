@@ -15,7 +15,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
-from snakevisor.kernel.errors import EINVAL, EOPNOTSUPP, EPERM, Block, SyscallError
+from snakevisor.kernel.errors import EFAULT, EINTR, EINVAL, EOPNOTSUPP, EPERM, Block, SyscallError
 from snakevisor.syscalls import syscall
 from snakevisor.syscalls.args import s32, u32
 from snakevisor.syscalls.sys_info import allowed_cpus, find_task, host_stat_fields
@@ -301,8 +301,9 @@ def _request(task: "Task", req: int) -> int:
     return sec * NSEC + nsec
 
 
-def _start_sleep(task: "Task", clockid: int, absolute: bool, want: int) -> None:
-    """Record what the sleep waits for: a reading function and the value to reach."""
+def _start_sleep(task: "Task", clockid: int, absolute: bool, want: int, rem: int = 0) -> None:
+    """Record what the sleep waits for: a reading function and the value to reach, and
+    for a relative sleep with `rem`, what to report when a signal handler cuts it short."""
     read: Callable[[], int]
     if clockid in SLEEP_CLOCKS:
         # Relative sleeps are measured on the monotonic clock (boot time for BOOTTIME),
@@ -314,6 +315,26 @@ def _start_sleep(task: "Task", clockid: int, absolute: bool, want: int) -> None:
         read, cpu = functools.partial(sample_cpu_clock, resolve_clock(task, clockid, False)), True
     target = want if absolute else read() + want
     task.syscall_state = {"sleep_read": read, "sleep_until": target, "sleep_cpu": cpu}
+    if rem and not absolute:
+        task.syscall_state["on_interrupt"] = functools.partial(_report_remaining, task, rem,
+                                                               read, target)
+
+
+def _report_remaining(task: "Task", rem: int, read: Callable[[], int], target: int,
+                      result: int) -> int:
+    """The kernel's interrupt hook: an EINTR copies the time left to `rem` (and becomes
+    EFAULT when it cannot be written, as in Linux)."""
+    if result != -EINTR:
+        return result
+    try:
+        left = max(0, target - read())
+    except SyscallError:
+        left = 0
+    try:
+        put_timespec(task, rem, left)
+    except SyscallError:
+        return -EFAULT
+    return result
 
 
 def _continue_sleep(task: "Task") -> int:
@@ -337,14 +358,14 @@ def _sleeping(task: "Task") -> bool:
     return task.syscall_state is not None and "sleep_until" in task.syscall_state
 
 
-@syscall("nanosleep", partial="not interrupted by signals yet; rem is not written")
+@syscall("nanosleep")
 def sys_nanosleep(task: "Task", req: int, rem: int, *_: int) -> int:
     if not _sleeping(task):
-        _start_sleep(task, CLOCK_MONOTONIC, False, _request(task, req))
+        _start_sleep(task, CLOCK_MONOTONIC, False, _request(task, req), rem)
     return _continue_sleep(task)
 
 
-@syscall("clock_nanosleep", partial="not interrupted by signals yet; rem is not written")
+@syscall("clock_nanosleep")
 def sys_clock_nanosleep(task: "Task", clockid: int, flags: int, req: int, rem: int,
                         *_: int) -> int:
     if not _sleeping(task):
@@ -363,7 +384,7 @@ def sys_clock_nanosleep(task: "Task", clockid: int, flags: int, req: int, rem: i
             raise SyscallError(EPERM)  # the sandbox never has CAP_WAKE_ALARM
         if clockid < 0 and (clockid & CPUCLOCK_PERTHREAD or ~(clockid >> 3) == task.tid):
             raise SyscallError(EINVAL)  # one's own thread cannot advance while it sleeps
-        _start_sleep(task, clockid, bool(u32(flags) & TIMER_ABSTIME), want)
+        _start_sleep(task, clockid, bool(u32(flags) & TIMER_ABSTIME), want, rem)
     return _continue_sleep(task)
 
 

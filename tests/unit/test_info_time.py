@@ -682,3 +682,25 @@ def test_e2e_python_clocks_ids_and_usage() -> None:
     assert res.returncode == 0, res.stderr
     assert res.stdout.split("\n") == ["1 0 0 Linux", "True True True", "True True True",
                                       "True 64", ""]
+
+
+def test_interrupted_sleep_reports_the_time_left() -> None:
+    """The kernel calls syscall_state["on_interrupt"](result) when a handler cuts a sleep."""
+    p = sandbox()
+    req, rem = p.put(struct.pack("<qq", 5, 0)), p.alloc(16)
+    call_blocking(p, "nanosleep", req, rem)
+    hook = p.task.syscall_state["on_interrupt"]
+    assert hook(-errno.EINTR) == -errno.EINTR
+    left = timespec(p.get(rem, 16))
+    assert 4 * NSEC < left <= 5 * NSEC
+    p.task.syscall_state = None
+    call_blocking(p, "clock_nanosleep", 1, 0, req, BAD)
+    assert p.task.syscall_state["on_interrupt"](-errno.EINTR) == -errno.EFAULT
+    assert p.task.syscall_state["on_interrupt"](0) == 0  # only EINTR reports
+    p.task.syscall_state = None
+    call_blocking(p, "nanosleep", req, 0)  # no rem: nothing to report
+    assert "on_interrupt" not in p.task.syscall_state
+    p.task.syscall_state = None
+    future = p.put(struct.pack("<qq", time.clock_gettime_ns(1) // NSEC + 60, 0))
+    call_blocking(p, "clock_nanosleep", 1, 1, future, rem)  # absolute: rem is not written
+    assert "on_interrupt" not in p.task.syscall_state

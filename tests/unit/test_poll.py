@@ -43,10 +43,16 @@ class Env:
         self.p = FakeProcess(None)
         self.task = self.p.task
         self.clock = 1000.0
-        self.p.kernel.now = lambda: self.clock
+        self.tick = 0.0  #: how far the clock moves after each reading (0: frozen)
+        self.p.kernel.now = self.now
         self.signals: list[tuple[object, int]] = []
         self.p.kernel.send_signal = lambda target, sig, info=None: self.signals.append((target, sig))
         self.p.kernel.wake = lambda task: None
+
+    def now(self) -> float:
+        now = self.clock
+        self.clock += self.tick
+        return now
 
     def dispatch(self, name: str, *args: int) -> int:
         handler = HANDLERS[SYSCALL_NUMBERS[name]]
@@ -250,28 +256,37 @@ def test_ppoll_writes_time_left(env: Env) -> None:
     ts = env.pair(0, 20_000_000)
     env.blocks("ppoll", fds, 1, ts, 0, 8)
     env.clock += 1
-    env.dispatch("ppoll", env.pollfds((-1, 0)), 1, ts, 0, 8)
+    assert env.dispatch("ppoll", fds, 1, ts, 0, 8) == 0
     assert env.get_pair(ts) == (0, 0)
 
 
-def test_ppoll_time_left_even_on_error(env: Env) -> None:
+def test_ppoll_time_left_even_on_error(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.tick = 0.5
     ts = env.pair(5, 0)
-    env.clock = 1000.0
     limit = env.p.tg.rlimits[7][0]
     assert env.dispatch("ppoll", 0, limit + 1, ts, 0, 8) == -errno.EINVAL
+    assert env.get_pair(ts) == (4, 500_000_000)
+    # but not after a bad signal mask (that fails before the wait starts)
+    ts = env.pair(5, 0)
+    assert env.dispatch("ppoll", 0, 0, ts, env.p.put(bytes(8)), 7) == -errno.EINVAL
     assert env.get_pair(ts) == (5, 0)
-    ro = env.p.put(PAIR.pack(5, 0))
-    env.p.tg.mm.vmas  # noqa: B018 - the map exists; an unwritable timespec is skipped:
-    env.p.tg.mm.write = _refuse_writes_to(env.p.tg.mm.write, ro)
-    assert env.dispatch("ppoll", 0, 0, ro, 0, 8) == 0
 
 
-def _refuse_writes_to(write, addr: int):
-    def guarded(where: int, data: bytes) -> None:
-        if where == addr:
+def test_unwritable_timespec_is_left_alone(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, w = env.pipe()
+    ts = env.pair(5, 0)
+    mm = env.p.tg.mm
+    write = mm.write
+
+    def refuse(addr: int, data: bytes) -> None:
+        if addr == ts:
             raise SyscallError(errno.EFAULT)
-        write(where, data)
-    return guarded
+        write(addr, data)
+
+    monkeypatch.setattr(mm, "write", refuse)
+    env.tick = 0.5
+    assert env.dispatch("ppoll", env.pollfds((w, POLLOUT)), 1, ts, 0, 8) == 1
+    assert env.get_pair(ts) == (5, 0)
 
 
 def test_ppoll_sigmask_swap_and_restore(env: Env) -> None:
@@ -336,9 +351,10 @@ def test_select_closed_fd_is_ebadf_and_time_is_written(env: Env) -> None:
     r, _ = env.pipe()
     rd = env.fdset(r, 40)
     tv = env.pair(5, 0)
+    env.tick = 0.25
     assert env.dispatch("select", 64, rd, 0, 0, tv) == -errno.EBADF
     assert env.bits(rd) == [r, 40]  # sets are not written on error
-    assert env.get_pair(tv) == (5, 0)
+    assert env.get_pair(tv) == (4, 750_000)
     assert env.dispatch("select", -1, 0, 0, 0, tv) == -errno.EINVAL
 
 

@@ -148,4 +148,12 @@ __asm__(".text\n"
         "stub_park:\n"
         "  syscall\n"
         "  int3\n"
-        "  jmp stub_park\n");
+        "  jmp stub_park\n"
+        /* stub_park + 8: an atomic compare-and-swap of the u32 at %rdi (expected %eax,
+         * new %esi; %eax = what was there) for futex operations the sentry must do
+         * atomically against the application's running threads. No system call. */
+        ".balign 8\n"
+        ".globl stub_cmpxchg\n"
+        "stub_cmpxchg:\n"
+        "  lock cmpxchgl %esi, (%rdi)\n"
+        "  int3\n");
