@@ -56,6 +56,10 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _CAP_HEADER = struct.Struct("<Ii")  # version, pid
 _CAP_DATA = struct.Struct("<III")  # effective, permitted, inheritable (32 bits each)
 
+#: the partial note of the calls that change credentials
+PER_PROCESS = ("credentials are kept per process, not per thread (glibc's setxid changes "
+               "every thread together)")
+
 NO_ID = 0xFFFFFFFF  # (uid_t)-1: "leave unchanged", never a valid id
 NGROUPS_MAX = 65536
 SUID_DUMP_DISABLE, SUID_DUMP_USER = 0, 1
@@ -256,7 +260,7 @@ def sys_getresgid(task: "Task", r: int, e: int, s: int, *_: int) -> int:
 
 # --------------------------------------------------------------------------- user ids
 
-@syscall("setuid")
+@syscall("setuid", partial=PER_PROCESS)
 def sys_setuid(task: "Task", uid: int, *_: int) -> int:
     uid = u32(uid)
     _check_ids(uid)
@@ -271,7 +275,7 @@ def sys_setuid(task: "Task", uid: int, *_: int) -> int:
     return _commit(task, old, permitted)
 
 
-@syscall("setreuid")
+@syscall("setreuid", partial=PER_PROCESS)
 def sys_setreuid(task: "Task", ruid: int, euid: int, *_: int) -> int:
     ruid, euid = u32(ruid), u32(euid)
     c = task.tg.creds
@@ -292,7 +296,7 @@ def sys_setreuid(task: "Task", ruid: int, euid: int, *_: int) -> int:
     return _commit(task, old, permitted)
 
 
-@syscall("setresuid")
+@syscall("setresuid", partial=PER_PROCESS)
 def sys_setresuid(task: "Task", ruid: int, euid: int, suid: int, *_: int) -> int:
     ruid, euid, suid = u32(ruid), u32(euid), u32(suid)
     c = task.tg.creds
@@ -314,7 +318,7 @@ def sys_setresuid(task: "Task", ruid: int, euid: int, suid: int, *_: int) -> int
     return _commit(task, old, permitted)
 
 
-@syscall("setfsuid")
+@syscall("setfsuid", partial=PER_PROCESS)
 def sys_setfsuid(task: "Task", uid: int, *_: int) -> int:
     """Returns the previous fsuid whether or not it changed (there is no error)."""
     uid = u32(uid)
@@ -332,7 +336,7 @@ def sys_setfsuid(task: "Task", uid: int, *_: int) -> int:
 
 # --------------------------------------------------------------------------- group ids
 
-@syscall("setgid")
+@syscall("setgid", partial=PER_PROCESS)
 def sys_setgid(task: "Task", gid: int, *_: int) -> int:
     gid = u32(gid)
     _check_ids(gid)
@@ -346,7 +350,7 @@ def sys_setgid(task: "Task", gid: int, *_: int) -> int:
     return _commit(task, old, permitted)
 
 
-@syscall("setregid")
+@syscall("setregid", partial=PER_PROCESS)
 def sys_setregid(task: "Task", rgid: int, egid: int, *_: int) -> int:
     rgid, egid = u32(rgid), u32(egid)
     c = task.tg.creds
@@ -366,7 +370,7 @@ def sys_setregid(task: "Task", rgid: int, egid: int, *_: int) -> int:
     return _commit(task, old, permitted)
 
 
-@syscall("setresgid")
+@syscall("setresgid", partial=PER_PROCESS)
 def sys_setresgid(task: "Task", rgid: int, egid: int, sgid: int, *_: int) -> int:
     rgid, egid, sgid = u32(rgid), u32(egid), u32(sgid)
     c = task.tg.creds
@@ -387,7 +391,7 @@ def sys_setresgid(task: "Task", rgid: int, egid: int, sgid: int, *_: int) -> int
     return _commit(task, old, permitted)
 
 
-@syscall("setfsgid")
+@syscall("setfsgid", partial=PER_PROCESS)
 def sys_setfsgid(task: "Task", gid: int, *_: int) -> int:
     gid = u32(gid)
     c = task.tg.creds
@@ -416,7 +420,7 @@ def sys_getgroups(task: "Task", size: int, lst: int, *_: int) -> int:
     return len(groups)
 
 
-@syscall("setgroups")
+@syscall("setgroups", partial=PER_PROCESS)
 def sys_setgroups(task: "Task", size: int, lst: int, *_: int) -> int:
     if not has_cap(task, CAP_SETGID):
         raise SyscallError(EPERM)
@@ -475,7 +479,7 @@ def sys_capget(task: "Task", header: int, data: int, *_: int) -> int:
     return 0
 
 
-@syscall("capset")
+@syscall("capset", partial=PER_PROCESS)
 def sys_capset(task: "Task", header: int, data: int, *_: int) -> int:
     words = _cap_version(task, header)
     pid = _CAP_HEADER.unpack(task.mm.read(header, _CAP_HEADER.size))[1]

@@ -21,7 +21,7 @@ import struct
 from selectors import EVENT_READ, EVENT_WRITE
 from typing import TYPE_CHECKING, Callable
 
-from snakevisor.kernel.errors import EBADF, EFAULT, EINTR, EINVAL, Block, SyscallError, WaitQueue
+from snakevisor.kernel.errors import EBADF, EINTR, EINVAL, Block, SyscallError, WaitQueue
 from snakevisor.kernel.signals import UNBLOCKABLE, has_deliverable
 from snakevisor.syscalls import syscall
 from snakevisor.syscalls.args import s32, u32

@@ -15,7 +15,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
-from snakevisor.kernel.errors import EFAULT, EINTR, EINVAL, EOPNOTSUPP, EPERM, Block, SyscallError
+from snakevisor.kernel.errors import EFAULT, EINVAL, EOPNOTSUPP, EPERM, Block, SyscallError
 from snakevisor.syscalls import syscall
 from snakevisor.syscalls.args import s32, u32
 from snakevisor.syscalls.sys_info import allowed_cpus, find_task, host_stat_fields
@@ -316,16 +316,15 @@ def _start_sleep(task: "Task", clockid: int, absolute: bool, want: int, rem: int
     target = want if absolute else read() + want
     task.syscall_state = {"sleep_read": read, "sleep_until": target, "sleep_cpu": cpu}
     if rem and not absolute:
-        task.syscall_state["on_interrupt"] = functools.partial(_report_remaining, task, rem,
-                                                               read, target)
+        # the kernel calls syscall_state["on_interrupt"](task) when a handler ends the call
+        task.syscall_state["on_interrupt"] = functools.partial(_report_remaining, rem=rem,
+                                                               read=read, target=target)
 
 
-def _report_remaining(task: "Task", rem: int, read: Callable[[], int], target: int,
-                      result: int) -> int:
-    """The kernel's interrupt hook: an EINTR copies the time left to `rem` (and becomes
-    EFAULT when it cannot be written, as in Linux)."""
-    if result != -EINTR:
-        return result
+def _report_remaining(task: "Task", *, rem: int, read: Callable[[], int],
+                      target: int) -> int | None:
+    """A signal handler cut the sleep short (EINTR): copy the time left to `rem`.  Returns
+    -EFAULT, the call's result instead of EINTR, when `rem` cannot take it (as in Linux)."""
     try:
         left = max(0, target - read())
     except SyscallError:
@@ -334,7 +333,7 @@ def _report_remaining(task: "Task", rem: int, read: Callable[[], int], target: i
         put_timespec(task, rem, left)
     except SyscallError:
         return -EFAULT
-    return result
+    return None
 
 
 def _continue_sleep(task: "Task") -> int:

@@ -6,9 +6,10 @@ Lifetimes follow Linux: a fork starts with no timers, execve keeps the interval 
 and deletes the POSIX ones (timers_exec), exit ends them all (timers_exit).
 
 Overruns: a POSIX timer that expires while its previous signal is still pending sends
-nothing and counts an overrun; expirations the loop was late for count too.  The count travels in the next signal sent
-(si_overrun) and is what timer_getoverrun reports until then.  Linux counts the same
-expirations but reports them with the pending signal, at delivery.
+nothing and counts an overrun; expirations the loop was late for count too.  The count
+travels in the next signal sent (si_overrun) and is what timer_getoverrun reports until
+then.  Linux counts the same expirations but reports them with the pending signal, at
+delivery.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from snakevisor.kernel.errors import EINVAL, EOPNOTSUPP, EPERM, SyscallError
 from snakevisor.kernel.sigframe import pack_siginfo
+from snakevisor.kernel.task import Task
 from snakevisor.kernel.timers import NSEC, CpuTimerClock, Timer, TimerClock, WallClock
 from snakevisor.syscalls import syscall
 from snakevisor.syscalls.args import s32, u32
@@ -29,7 +31,8 @@ from snakevisor.syscalls.sys_time import (ALARM_CLOCKS, CLOCK_BOOTTIME, CLOCK_MO
                                           timespec_valid)
 
 if TYPE_CHECKING:
-    from snakevisor.kernel.task import Task, ThreadGroup
+    from snakevisor.kernel.kernel import Kernel
+    from snakevisor.kernel.task import ThreadGroup
 
 ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF = 0, 1, 2
 SIGALRM, SIGVTALRM, SIGPROF = 14, 26, 27
@@ -57,14 +60,14 @@ def _tick_ns() -> int:
 class PosixTimer:
     """A timer_create timer: its Timer, how it notifies, and its overrun counts."""
 
-    def __init__(self, timerid: int, notify: int, signo: int, value: int,
-                 target: "Task | ThreadGroup") -> None:
+    def __init__(self, kernel: "Kernel", clock: TimerClock, timerid: int, notify: int,
+                 signo: int, value: int, target: "Task | ThreadGroup") -> None:
         self.id = timerid
         self.notify = notify
         self.signo = signo
         self.value = value
         self.target = target  # a Task for SIGEV_THREAD_ID, else the process
-        self.timer: Timer | None = None
+        self.timer = Timer(kernel, clock, self.expired, passive=notify == SIGEV_NONE)
         self.overrun = 0  # expirations not yet reported by a signal
         self.overrun_last = 0  # what the last signal reported (timer_getoverrun)
         self.sent = False
@@ -85,7 +88,7 @@ class PosixTimer:
 
 def _still_pending(target: "Task | ThreadGroup", signo: int) -> bool:
     """Whether `signo` still waits in the target's pending set (thread or process)."""
-    pending = target.sigpending if hasattr(target, "sigpending") else target.shared_pending
+    pending = target.sigpending if isinstance(target, Task) else target.shared_pending
     return bool(pending.mask >> (signo - 1) & 1)
 
 
@@ -118,8 +121,7 @@ def timers_exec(tg: "ThreadGroup") -> None:
     timers = getattr(tg, "timers", None)
     if timers is not None:
         for pt in timers.posix.values():
-            if pt.timer is not None:
-                pt.timer.disarm()
+            pt.timer.disarm()
         timers.posix.clear()
 
 
@@ -222,7 +224,8 @@ def sys_getitimer(task: "Task", which: int, value: int, *_: int) -> int:
     return 0
 
 
-@syscall("setitimer")
+@syscall("setitimer", partial="ITIMER_VIRTUAL and ITIMER_PROF sample CPU time (1 ms while "
+                             "the process runs)")
 def sys_setitimer(task: "Task", which: int, new: int, old: int, *_: int) -> int:
     value, interval = _read_timevals(task, new) if new else (0, 0)
     prev = set_itimer(task.tg, _check_which(which), value, interval)
@@ -290,15 +293,15 @@ def sys_timer_create(task: "Task", clockid: int, sevp: int, timerid_ptr: int, *_
     _check_timer_clock(clockid)
     timers = timers_of(task.tg)
     timerid = timers.alloc_id()  # taken even if a later check fails, as in Linux
-    if event is None:
-        pt = PosixTimer(timerid, SIGEV_SIGNAL, SIGALRM, timerid, task.tg)
+    target: "Task | ThreadGroup"
+    if event is None:  # SIGALRM to the process, with the timer id as its value
+        value, signo, notify, target = timerid, SIGALRM, SIGEV_SIGNAL, task.tg
     else:
         value, signo, notify, tid = event
-        pt = PosixTimer(timerid, notify, signo, value, _notify_target(task, notify, signo, tid))
+        target = _notify_target(task, notify, signo, tid)
     task.mm.write(timerid_ptr, struct.pack("<i", timerid))
-    pt.timer = Timer(task.kernel, _timer_clock(task, clockid), pt.expired,
-                     passive=pt.notify == SIGEV_NONE)
-    timers.posix[timerid] = pt
+    clock = _timer_clock(task, clockid)
+    timers.posix[timerid] = PosixTimer(task.kernel, clock, timerid, notify, signo, value, target)
     return 0
 
 
@@ -312,7 +315,6 @@ def _lookup(task: "Task", timerid: int) -> PosixTimer:
 def _gettime(pt: PosixTimer) -> tuple[int, int]:
     """(value, interval) in ns: a due timer whose signal has not gone out yet shows 1 ns."""
     timer = pt.timer
-    assert timer is not None
     if not timer.armed:
         return 0, 0
     value = timer.remaining()
@@ -335,7 +337,6 @@ def sys_timer_settime(task: "Task", timerid: int, flags: int, new: int, old: int
         raise SyscallError(EINVAL)
     pt = _lookup(task, timerid)
     timer = pt.timer
-    assert timer is not None
     previous = _gettime(pt)
     pt.overrun = pt.overrun_last = 0
     value, interval = vsec * NSEC + vnsec, isec * NSEC + insec
@@ -363,7 +364,6 @@ def sys_timer_getoverrun(task: "Task", timerid: int, *_: int) -> int:
 @syscall("timer_delete")
 def sys_timer_delete(task: "Task", timerid: int, *_: int) -> int:
     pt = _lookup(task, timerid)
-    if pt.timer is not None:
-        pt.timer.disarm()
+    pt.timer.disarm()
     del timers_of(task.tg).posix[pt.id]
     return 0

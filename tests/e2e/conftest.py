@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import CPrograms, Scratch, build_dir, shared_libraries
+from harness import CPrograms, Scratch, build_dir, on_demand_libraries, shared_libraries
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -34,6 +34,7 @@ def scratch(tmp_path: Path, c_programs: CPrograms) -> Scratch:
         shutil.copy2(dyn, root / "bin" / f"{name}-dyn")
         if not libs:
             libs.update(shared_libraries(dyn))
+            libs.update(on_demand_libraries(libs))
     for lib in libs:
         dest = root / lib.lstrip("/")
         dest.parent.mkdir(parents=True, exist_ok=True)

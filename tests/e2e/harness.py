@@ -194,13 +194,26 @@ def shared_libraries(binary: Path) -> list[str]:
     return paths
 
 
+#: Libraries glibc dlopens by name at run time instead of linking them: libgcc_s.so.1 does
+#: the unwinding of pthread_exit and pthread_cancel.
+ON_DEMAND = ("libgcc_s.so.1",)
+
+
+def on_demand_libraries(linked: Iterable[str]) -> list[str]:
+    """Host paths of the ON_DEMAND libraries that sit beside the linked libc (ld.so's default
+    search directory, which a scratch root without ld.so.cache relies on)."""
+    dirs = {os.path.dirname(p) for p in linked if os.path.basename(p).startswith("libc.so")}
+    return sorted(os.path.join(d, name) for d in dirs for name in ON_DEMAND
+                  if os.path.exists(os.path.join(d, name)))
+
+
 @dataclass
 class Scratch:
     """A throwaway root file system with the test programs, and its native twin.
 
     root/bin holds every test program (NAME static, NAME-dyn dynamic) and the dynamic
-    loader and libraries at the paths they are asked for; root/w is an empty work
-    directory.  native/w is the same empty directory for the native half of a run.
+    loader and libraries at the paths they are asked for (and the ON_DEMAND ones beside
+    libc); root/w is an empty work directory.  native/w is the same empty directory for the native half of a run.
     """
 
     root: Path

@@ -19,6 +19,7 @@ import pytest
 
 from snakevisor.fsimpl.stdio import StdioFile
 from snakevisor.kernel.errors import Block, SyscallError
+from snakevisor.kernel.task import Task
 from snakevisor.syscalls import HANDLERS, sys_poll
 from snakevisor.syscalls.numbers import SYSCALL_NUMBERS
 from snakevisor.vfs.file import (POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI,
@@ -27,7 +28,7 @@ from snakevisor.vfs.pipe import new_pipe
 from tests.unit.conftest import MEM_BASE, U64, FakeProcess
 
 SIGUSR1, SIGUSR2, SIGKILL = 10, 12, 9
-POLLFD = struct.Struct("<ihH")
+POLLFD = struct.Struct("<iHH")
 PAIR = struct.Struct("<qq")
 
 
@@ -37,11 +38,14 @@ def bit(sig: int) -> int:
 
 class Env:
     """A fake process with a frozen clock, pipes in its fd table and dispatch as the
-    kernel does it (-errno; Block propagates; the call's memo dropped when it ends)."""
+    kernel does it (-errno; Block propagates; the call's memo dropped when it ends).
+    A second thread, `peer`, writes and closes while the main one is parked."""
 
     def __init__(self) -> None:
         self.p = FakeProcess(None)
         self.task = self.p.task
+        self.peer = Task(self.p.kernel, 2, self.p.tg, None)  # type: ignore[arg-type]
+        self.p.tg.tasks.append(self.peer)
         self.clock = 1000.0
         self.tick = 0.0  #: how far the clock moves after each reading (0: frozen)
         self.p.kernel.now = self.now
@@ -54,14 +58,15 @@ class Env:
         self.clock += self.tick
         return now
 
-    def dispatch(self, name: str, *args: int) -> int:
+    def dispatch(self, name: str, *args: int, task: Task | None = None) -> int:
         handler = HANDLERS[SYSCALL_NUMBERS[name]]
+        task = task or self.task
         try:
-            result = handler(self.task, *[a & U64 for a in args], *[0] * (6 - len(args)))
+            result = handler(task, *[a & U64 for a in args], *[0] * (6 - len(args)))
         except SyscallError as e:
-            self.task.syscall_state = None
+            task.syscall_state = None
             return -e.errno
-        self.task.syscall_state = None
+        task.syscall_state = None
         return result
 
     def blocks(self, name: str, *args: int) -> Block:
@@ -75,10 +80,10 @@ class Env:
         return fds.install(reader), fds.install(writer)
 
     def write(self, fd: int, data: bytes) -> int:
-        return self.dispatch("write", fd, self.p.put(data), len(data))
+        return self.dispatch("write", fd, self.p.put(data), len(data), task=self.peer)
 
     def close(self, fd: int) -> None:
-        assert self.dispatch("close", fd) == 0
+        assert self.dispatch("close", fd, task=self.peer) == 0
 
     # -- poll ---------------------------------------------------------------------------
     def pollfds(self, *entries: tuple[int, int]) -> int:
@@ -253,6 +258,8 @@ def test_ppoll_writes_time_left(env: Env) -> None:
     env.write(w, b"x")
     assert env.dispatch("ppoll", fds, 1, ts, 0, 8) == 1
     assert env.get_pair(ts) == (3, 750_000_000)
+    r2, _ = env.pipe()
+    fds = env.pollfds((r2, POLLIN))
     ts = env.pair(0, 20_000_000)
     env.blocks("ppoll", fds, 1, ts, 0, 8)
     env.clock += 1
