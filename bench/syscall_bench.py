@@ -51,6 +51,10 @@ MICROS = (
     Micro("getpid", "getpid", 1_000_000, 20_000),
     Micro("open+close", "open_close", 100_000, 5_000, takes_path=True),
     Micro("pread 4KiB", "pread", 200_000, 10_000, takes_path=True),
+    Micro("fork+exit+wait", "fork_wait", 5_000, 500),
+    Micro("execve static", "exec_chain", 1_000, 200),
+    Micro("pipe round trip", "pipe_pingpong", 50_000, 5_000),
+    Micro("thread create+join", "thread_create", 5_000, 500),
 )
 STARTUP_OP = "startup true"
 

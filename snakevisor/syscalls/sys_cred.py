@@ -131,29 +131,41 @@ def creds_fork(parent: "ThreadGroup", child: "ThreadGroup") -> None:
     child.dumpable = dumpable(parent)  # type: ignore[attr-defined]
 
 
+def _exec_caps(tg: "ThreadGroup") -> tuple[int, int, bool]:
+    """(permitted, effective, secure) after an execve: Linux's cap_bprm_creds_from_file for
+    a file without capabilities or set-id bits.  Root (real or effective) gets its bounding
+    set, the effective set follows the effective uid, and an exec that gives capabilities
+    to a non-root real uid is privilege-elevated (AT_SECURE)."""
+    c, caps = tg.creds, caps_of(tg)
+    root_rules = not caps.securebits & SECBIT_NOROOT
+    permitted = caps.ambient
+    if root_rules and 0 in (c.euid, c.ruid):
+        permitted |= caps.bounding | caps.inheritable
+    raise_effective = root_rules and c.euid == 0
+    effective = permitted if raise_effective else caps.ambient
+    secure = c.ruid != 0 and (raise_effective or bool(permitted & ~caps.ambient))
+    return permitted, effective, secure
+
+
+def exec_secure(tg: "ThreadGroup") -> bool:
+    """AT_SECURE for the image about to be loaded (before creds_exec commits it)."""
+    return _exec_caps(tg)[2]
+
+
 def creds_exec(task: "Task") -> bool:
-    """execve: Linux's cap_bprm_creds_from_file for a file without capabilities or set-id
-    bits.  Root (real or effective) gets its bounding set, the effective set follows the
-    effective uid, saved and fs ids take the effective ones, and KEEP_CAPS is cleared.
-    Returns AT_SECURE (a privilege-elevated exec); call it before the auxv is written."""
+    """execve, at its point of no return: the capability sets of _exec_caps, saved and fs
+    ids set to the effective ones, KEEP_CAPS cleared, dumpability decided.  Returns
+    AT_SECURE."""
     tg = task.tg
     c, caps = tg.creds, caps_of(tg)
     old, old_permitted = _ids(c), caps.permitted
     # begin_new_exec decides dumpability from the ids before the exec changes them
     tg.dumpable = (SUID_DUMP_USER if (c.euid, c.egid) == (c.ruid, c.rgid)  # type: ignore[attr-defined]
                    else suid_dumpable())
-    root_rules = not caps.securebits & SECBIT_NOROOT
-    permitted = 0
-    if root_rules and 0 in (c.euid, c.ruid):
-        permitted = caps.bounding | caps.inheritable
-    raise_effective = root_rules and c.euid == 0
+    caps.permitted, caps.effective, secure = _exec_caps(tg)
     c.suid = c.fsuid = c.euid
     c.sgid = c.fsgid = c.egid
-    permitted |= caps.ambient
-    caps.permitted = permitted
-    caps.effective = permitted if raise_effective else caps.ambient
     caps.securebits &= ~SECBIT_KEEP_CAPS
-    secure = c.ruid != 0 and (raise_effective or bool(permitted & ~caps.ambient))
     if secure:
         task.pdeathsig = 0  # the parent may not signal a privileged program
     _commit(task, old, old_permitted)

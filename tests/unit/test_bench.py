@@ -18,7 +18,8 @@ def test_native_half_runs_and_reports_json(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     ops = [r["op"] for r in doc["results"]]
-    assert ops == ["getpid", "open+close", "pread 4KiB", "startup true"]
+    assert ops == ["getpid", "open+close", "pread 4KiB", "fork+exit+wait", "execve static",
+                   "pipe round trip", "thread create+join", "startup true"]
     for row in doc["results"]:
         assert row["native_ns"] > 0 and not row["errors"], row
         assert row["sandbox_ns"] is None

@@ -309,6 +309,7 @@ def test_exec_with_effective_root_only_is_secure() -> None:
     p = sandbox()
     assert p.call("setresuid", 1000, 0, 0) == 0
     assert p.call("prctl", PR_SET_PDEATHSIG, 10, 0, 0, 0) == 0
+    assert sys_cred.exec_secure(p.tg) is True and p.task.pdeathsig == 10  # only a question
     assert sys_cred.creds_exec(p.task) is True  # AT_SECURE: set-user-ID-like privilege
     assert caps_of(p.tg).effective == CAP_FULL_SET
     assert p.task.pdeathsig == 0
