@@ -283,10 +283,16 @@ class Kernel:
         # A write that already queued bytes returns that count (Linux), never EINTR or a
         # restart that would write them twice.
         partial = (state.get("written", 0) + state.get("transferred", 0)) if state else 0
+        on_interrupt = state.get("on_interrupt") if state else None
         task.syscall_state = None
         task.park_seq += 1
         self.futexes.cancel(task)
         result = partial or signals.restart_result(task, syscall_name(nr), args, flags)
+        if result is not None and on_interrupt is not None:
+            # the call's own last word on EINTR (nanosleep's rem, select's timeval)
+            own = on_interrupt(task)
+            if isinstance(own, int):
+                result = own
         if result is None:
             regs = task.thread.get_regs()
             regs.rip -= 2  # back onto the syscall instruction, to run it again

@@ -86,6 +86,8 @@ def do_clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int
         fs = parent_tg.fs if flags & CLONE_FS else parent_tg.fs.copy()
         tg = ThreadGroup(kernel, tid, real_parent, mm, fds, fs)
         _inherit(tg, parent_tg, flags)
+        from snakevisor.syscalls.sys_cred import creds_fork
+        creds_fork(parent_tg, tg)
         tg.host_pid = thread.tgid
         tg.exit_signal = flags & CSIGNAL
         child = Task(kernel, tid, tg, thread)
@@ -203,6 +205,8 @@ def exit_group(kernel: "Kernel", tg: ThreadGroup, wait_status: int) -> None:
             if not shared_mm:
                 task.clear_child_tid = 0  # the memory dies with the process
             release_task(task)
+    from snakevisor.syscalls.sys_timer import timers_exit
+    timers_exit(tg)
     if tg.host_pid:
         kernel.platform_kill(tg.host_pid)
     if tg.mm is not None:

@@ -19,6 +19,7 @@ from snakevisor.kernel.errors import (
     E2BIG, EACCES, ELOOP, ENOENT, ENOEXEC, SyscallError,
 )
 from snakevisor.mm import elf
+from snakevisor.syscalls.sys_cred import exec_secure
 from snakevisor.mm.address_space import (
     MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE, PROT_READ, PROT_WRITE, TASK_SIZE,
     AddressSpace, page_down, page_up,
@@ -194,7 +195,7 @@ def _build_stack(mm: AddressSpace, task: "Task", prog: Program, envp: list[bytes
         (33, mm.vdso_base), (51, _HOST_AUXV.get(51, 0)), (16, _HOST_AUXV.get(16, 0)),
         (6, PAGE), (17, 100), (3, bias + image.phdr_address()), (4, 56), (5, image.phnum),
         (7, interp_bias), (8, 0), (9, bias + image.entry), (11, creds.ruid), (12, creds.euid),
-        (13, creds.rgid), (14, creds.egid), (23, 0), (25, addr(random_off)),
+        (13, creds.rgid), (14, creds.egid), (23, int(exec_secure(task.tg))), (25, addr(random_off)),
         (26, _HOST_AUXV.get(26, 0)), (31, addr(execfn_off)), (15, addr(platform_off)), (0, 0),
     ]
     auxv = [(k, v) for k, v in auxv if k not in (33, 51) or v]

@@ -12,6 +12,9 @@ from snakevisor.kernel.process import (CLONE_VFORK, CLONE_VM, P_ALL, P_PGID, P_P
                                        WNOWAIT, WSTOPPED, WUNTRACED, do_clone, do_wait,
                                        exit_thread, futex_exit_for_exec, release_task)
 from snakevisor.kernel.signals import SIG_IGN, SIGCHLD, basic_siginfo
+from snakevisor.syscalls.sys_cred import creds_exec
+from snakevisor.syscalls.sys_time import usage_exec
+from snakevisor.syscalls.sys_timer import timers_exec
 from snakevisor.mm import loader
 from snakevisor.mm.address_space import TASK_SIZE
 from snakevisor.syscalls import NO_RETURN, syscall
@@ -47,6 +50,7 @@ def exec_into(task: "Task", prog: loader.Program, envp: list[bytes]) -> None:
     old_host_pid = tg.host_pid
     old_users = len(tg.tasks)  # each thread of the group counted one user of old_mm
     if old_mm is not None:
+        usage_exec(tg)  # CPU time and faults carry across exec
         futex_exit_for_exec(task)  # the exec'ing thread's robust list and clear_child_tid
     for other in [t for t in tg.tasks if t is not task]:
         release_task(other)
@@ -82,6 +86,8 @@ def exec_into(task: "Task", prog: loader.Program, envp: list[bytes]) -> None:
         tg.fds = tg.fds.fork()
         tg.fds.users = 1
     tg.fds.close_on_exec()
+    creds_exec(task)
+    timers_exec(tg)
     tg.exe = prog.path
     tg.exe_count += 1
     tg.argv = list(prog.argv)

@@ -342,11 +342,14 @@ static void masks(void)
     close(p[1]);
 }
 
-static volatile sig_atomic_t alarms;
+static volatile sig_atomic_t alarms, usr2_blocked_in_alarm;
 
 static void on_alarm(int sig)
 {
     (void)sig;
+    sigset_t cur;
+    sigprocmask(SIG_BLOCK, NULL, &cur);
+    usr2_blocked_in_alarm = sigismember(&cur, SIGUSR2);
     alarms++;
 }
 
@@ -371,6 +374,16 @@ static void interrupted(void)
     FD_SET(p[0], &rd);
     show("raw select forever", syscall(SYS_select, p[0] + 1, &rd, NULL, NULL, NULL));
     printf("alarms %d, set untouched %d\n", (int)alarms, FD_ISSET(p[0], &rd));
+
+    /* a handler interrupting ppoll runs with the temporary mask; the old one returns after */
+    sigset_t only2, cur;
+    sigemptyset(&only2);
+    sigaddset(&only2, SIGUSR2);
+    setitimer(ITIMER_REAL, &it, NULL);
+    show("ppoll forever, USR2 blocked for the call", ppoll(&fd, 1, NULL, &only2));
+    sigprocmask(SIG_BLOCK, NULL, &cur);
+    printf("alarms %d, USR2 blocked in the handler %d, after %d\n", (int)alarms,
+           (int)usr2_blocked_in_alarm, sigismember(&cur, SIGUSR2));
     close(p[0]);
     close(p[1]);
 }

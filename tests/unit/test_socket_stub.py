@@ -6,7 +6,6 @@ import errno
 import pytest
 
 from conftest import FakeProcess
-from snakevisor.syscalls import sys_socket  # noqa: F401  (registers the handlers)
 from snakevisor.vfs.pipe import new_pipe
 
 
