@@ -14,6 +14,7 @@ from snakevisor.kernel.signals import (DEFAULT_IGNORE, NSIG, SA_KNOWN, SI_TKILL,
                                        basic_siginfo, has_deliverable, sigreturn)
 from snakevisor.kernel.sigframe import AltStack, do_sigaltstack, sigaltstack_report
 from snakevisor.syscalls import NO_RETURN, syscall
+from snakevisor.syscalls.sys_cred import CAP_KILL, has_cap
 from snakevisor.syscalls.args import s32
 
 if TYPE_CHECKING:
@@ -101,10 +102,10 @@ def sys_sigaltstack(task: "Task", ss: int, old_ss: int, *_: int) -> int:
 
 
 def _may_signal(task: "Task", target: "ThreadGroup", sig: int) -> bool:
-    """kill(2)'s permission rule: root, or a real/effective uid matching the target's real
+    """kill(2)'s permission rule: CAP_KILL, or a real/effective uid matching the target's real
     or saved uid; SIGCONT within the same session is always allowed."""
     me, them = task.tg.creds, target.creds
-    if me.euid == 0 or (sig == SIGCONT and task.tg.sid == target.sid):
+    if has_cap(task, CAP_KILL) or (sig == SIGCONT and task.tg.sid == target.sid):
         return True
     return bool({me.ruid, me.euid} & {them.ruid, them.suid})
 
