@@ -223,10 +223,11 @@ class Kernel:
             self._wait_host_fd(task, block.fd, block.events or selectors.EVENT_READ)
         for fd, events in block.fds:
             self._wait_host_fd(task, fd, events)
-        if block.queue is not None:
+        if block.queue is not None and task not in block.queue.waiters:
             block.queue.waiters.append(task)
         for queue in block.queues:
-            queue.waiters.append(task)
+            if task not in queue.waiters:
+                queue.waiters.append(task)
 
     def _wait_host_fd(self, task: Task, fd: int, events: int) -> None:
         if self._selector is None:

@@ -200,11 +200,15 @@ def deliver(kernel: "Kernel", task: "Task", result: int | None) -> bool:
     the value of the system call it is in (None: not in one).  Returns True when the thread
     has been set up (result written, maybe a handler frame) and may be resumed; False when
     it must not be resumed (the process died or stopped)."""
+    framed = False
     while True:
         got = next_signal(task)
         if got is None:
             if result is not None:
                 task.thread.set_return(result)
+            if not framed and task.saved_sigmask is not None:
+                # no handler ran: sigsuspend/ppoll/pselect's temporary mask ends here
+                task.sigmask, task.saved_sigmask = task.saved_sigmask, None
             return True
         sig, info = got
         handler, flags, restorer, mask = action(task.tg, sig)
@@ -229,6 +233,7 @@ def deliver(kernel: "Kernel", task: "Task", result: int | None) -> bool:
         # Like Linux's exit-to-user loop: every deliverable signal gets its frame now, each
         # on top of the last; the newest handler runs first and returns into the next.
         result = None
+        framed = True
 
 
 def restart_result(task: "Task", nr_name: str, args: tuple, sa_flags: int) -> int | None:

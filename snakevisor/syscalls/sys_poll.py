@@ -40,8 +40,9 @@ POLLOUT_SET = POLLOUT | POLLWRNORM | POLLWRBAND | POLLERR | POLLNVAL
 POLLEX_SET = POLLPRI | POLLNVAL
 _READ_BITS = POLLIN | POLLRDNORM | POLLRDBAND
 _WRITE_BITS = POLLOUT | POLLWRNORM | POLLWRBAND
-#: task.syscall_state key of a callable(task) the kernel may run when a signal ends the
-#: wait with EINTR, so the call's Linux side effects (time left, zeroed revents) happen
+#: task.syscall_state key of the callable(task) Kernel.interrupt runs (after dropping the
+#: state) when a signal ends the wait with EINTR: the call's Linux side effects (time
+#: left, zeroed revents) still happen; an int it returns replaces the EINTR
 ON_INTERRUPT = "on_interrupt"
 
 _POLLFD = struct.Struct("<iHH")
@@ -209,16 +210,18 @@ def _finish(task: "Task", body: Callable[[], int], addr: int, timeval: bool) -> 
     return result
 
 
-def _on_interrupt(task: "Task", addr: int, timeval: bool, writes: list[tuple[int, bytes]]) -> None:
-    """What a signal that ends the wait leaves behind on Linux (for ON_INTERRUPT)."""
-    state = task.syscall_state
+def _on_interrupt(task: "Task", timeout: Timeout, addr: int, timeval: bool,
+                  writes: list[tuple[int, bytes]]) -> int | None:
+    """What a signal that ends the wait leaves behind on Linux (for ON_INTERRUPT): poll's
+    zeroed revents (EFAULT instead of EINTR when they cannot be stored), the time left."""
+    result = None
     for where, data in writes:
         try:
             task.mm.write(where, data)
-        except SyscallError:
-            pass
-    if state is not None:
-        _write_time_left(task, addr, state["timeout"], timeval)
+        except SyscallError as e:
+            result = -e.errno
+    _write_time_left(task, addr, timeout, timeval)
+    return result
 
 
 # -- poll, ppoll ----------------------------------------------------------------------------
@@ -233,7 +236,8 @@ def _do_poll(task: "Task", ufds: int, nfds: int) -> int:
         raw = task.mm.read(ufds, nfds * _POLLFD.size)
         entries = state["pollfds"] = [(fd, events) for fd, events, _ in _POLLFD.iter_unpack(raw)]
         state[ON_INTERRUPT] = lambda t: _on_interrupt(
-            t, state["time_addr"], False, [(ufds, _pollfd_array(entries, [0] * len(entries)))])
+            t, state["timeout"], state["time_addr"], False,
+            [(ufds, _pollfd_array(entries, [0] * len(entries)))])
     revents = [0] * len(entries)
 
     def scan(watch: Watch) -> int:
@@ -362,8 +366,9 @@ def _select_timeval(task: "Task", tvp: int) -> Timeout:
 @syscall("select")
 def sys_select(task: "Task", n: int, inp: int, outp: int, exp: int, tvp: int, *_: int) -> int:
     if task.syscall_state is None:
-        task.syscall_state = {"timeout": _select_timeval(task, tvp), "time_addr": tvp}
-        task.syscall_state[ON_INTERRUPT] = lambda t: _on_interrupt(t, tvp, True, [])
+        timeout = _select_timeval(task, tvp)
+        task.syscall_state = {"timeout": timeout, "time_addr": tvp,
+                              ON_INTERRUPT: lambda t: _on_interrupt(t, timeout, tvp, True, [])}
     return _finish(task, lambda: _do_select(task, s32(n), inp, outp, exp), tvp, True)
 
 
@@ -373,8 +378,9 @@ def sys_pselect6(task: "Task", n: int, inp: int, outp: int, exp: int, tsp: int, 
         mask_addr = mask_size = 0
         if sig:
             mask_addr, mask_size = _SIGSET_ARGPACK.unpack(task.mm.read(sig, _SIGSET_ARGPACK.size))
-        task.syscall_state = {"timeout": Timeout.timespec(task, tsp), "time_addr": tsp}
-        task.syscall_state[ON_INTERRUPT] = lambda t: _on_interrupt(t, tsp, False, [])
+        timeout = Timeout.timespec(task, tsp)
+        task.syscall_state = {"timeout": timeout, "time_addr": tsp,
+                              ON_INTERRUPT: lambda t: _on_interrupt(t, timeout, tsp, False, [])}
         try:
             swap_sigmask(task, mask_addr, mask_size)
         except SyscallError:

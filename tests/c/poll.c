@@ -2,8 +2,9 @@
  * at EOF, POLLERR without readers, POLLNVAL, timeouts (and nfds 0 as a sleep), the time
  * left written back by select and the raw ppoll/pselect6, argument errors, the temporary
  * signal mask of ppoll/pselect6 (a pending blocked signal makes them EINTR after the
- * handler ran with that mask), EINTR from a handler even with SA_RESTART, and a wake-up
- * by another thread writing to the pipe. */
+ * handler ran with that mask), EINTR from a handler even with SA_RESTART (with the time
+ * left and zeroed revents written back), and a wake-up by another thread writing to the
+ * pipe. */
 #include "common.h"
 #include <poll.h>
 #include <pthread.h>
@@ -367,13 +368,28 @@ static void interrupted(void)
     setitimer(ITIMER_REAL, &it, NULL);
     struct pollfd fd = {p[0], POLLIN, 0x55};
     show_revents("poll forever", &fd, 1, poll(&fd, 1, -1));
-    printf("alarms %d\n", (int)alarms);
+    printf("alarms %d, revents zeroed %d\n", (int)alarms, fd.revents == 0);
     setitimer(ITIMER_REAL, &it, NULL);
     fd_set rd;
     FD_ZERO(&rd);
     FD_SET(p[0], &rd);
     show("raw select forever", syscall(SYS_select, p[0] + 1, &rd, NULL, NULL, NULL));
     printf("alarms %d, set untouched %d\n", (int)alarms, FD_ISSET(p[0], &rd));
+
+    /* the time left is written back on EINTR too */
+    struct timeval tv = {5, 0};
+    setitimer(ITIMER_REAL, &it, NULL);
+    show("raw select 5 s", syscall(SYS_select, p[0] + 1, &rd, NULL, NULL, &tv));
+    CHECK("select's timeval holds the time left (4.x s)", tv.tv_sec == 4);
+    struct timespec ts = {5, 0};
+    setitimer(ITIMER_REAL, &it, NULL);
+    show("raw ppoll 5 s", syscall(SYS_ppoll, &fd, 1, &ts, NULL, 8));
+    CHECK("ppoll's timespec holds the time left (4.x s)", ts.tv_sec == 4);
+    ts = (struct timespec){5, 0};
+    setitimer(ITIMER_REAL, &it, NULL);
+    show("raw pselect6 5 s", syscall(SYS_pselect6, p[0] + 1, &rd, NULL, NULL, &ts, NULL));
+    CHECK("pselect6's timespec holds the time left (4.x s)", ts.tv_sec == 4);
+    printf("alarms %d\n", (int)alarms);
 
     /* a handler interrupting ppoll runs with the temporary mask; the old one returns after */
     sigset_t only2, cur;

@@ -224,12 +224,27 @@ def test_pending_signal_interrupts_but_readiness_wins(env: Env) -> None:
     assert env.poll((w, POLLOUT), timeout=-1) == (1, [POLLOUT])
 
 
-def test_on_interrupt_zeroes_revents(env: Env) -> None:
+def interrupt(env: Env) -> object:
+    """What Kernel.interrupt does when a handler ends a parked call: drop the call's
+    state, then run its hook (an int it returns replaces EINTR)."""
+    hook = env.task.syscall_state[sys_poll.ON_INTERRUPT]
+    env.task.syscall_state = None
+    return hook(env.task)
+
+
+def test_on_interrupt_zeroes_revents(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     r, _ = env.pipe()
     addr = env.pollfds((r, POLLIN))
     env.blocks("poll", addr, 1, -1)
-    env.task.syscall_state[sys_poll.ON_INTERRUPT](env.task)
+    assert interrupt(env) is None
     assert env.revents(addr, 1) == [0]
+    env.blocks("poll", addr, 1, -1)
+
+    def refuse(addr: int, data: bytes) -> None:
+        raise SyscallError(errno.EFAULT)
+
+    monkeypatch.setattr(env.p.tg.mm, "write", refuse)
+    assert interrupt(env) == -errno.EFAULT  # Linux: revents that cannot be stored win
 
 
 # -- ppoll ------------------------------------------------------------------------------
@@ -415,11 +430,27 @@ def test_select_writes_time_left_and_times_out(env: Env) -> None:
     tv = env.pair(0, 1_500_000)
     env.blocks("select", 64, rd, 0, 0, tv)
     env.clock += 0.25
-    env.task.syscall_state[sys_poll.ON_INTERRUPT](env.task)  # as a signal would end it
+    assert interrupt(env) is None  # as a signal would end it
     assert env.get_pair(tv) == (1, 250_000)
-    env.clock += 1.25
+    assert env.bits(rd) == [r]  # sets are not written on EINTR
+    tv = env.pair(0, 1_500_000)
+    env.blocks("select", 64, rd, 0, 0, tv)
+    env.clock += 1.5
     assert env.dispatch("select", 64, rd, 0, 0, tv) == 0
     assert env.get_pair(tv) == (0, 0) and env.bits(rd) == []
+
+
+def test_ppoll_and_pselect6_time_left_on_interrupt(env: Env) -> None:
+    r, _ = env.pipe()
+    ts = env.pair(2, 0)
+    env.blocks("ppoll", env.pollfds((r, POLLIN)), 1, ts, 0, 8)
+    env.clock += 0.5
+    interrupt(env)
+    assert env.get_pair(ts) == (1, 500_000_000)
+    env.blocks("pselect6", 64, env.fdset(r), 0, 0, ts, 0)
+    env.clock += 0.25
+    interrupt(env)
+    assert env.get_pair(ts) == (1, 250_000_000)
 
 
 def test_select_null_timeout_waits_forever(env: Env) -> None:
