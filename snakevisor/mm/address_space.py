@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 from typing import TYPE_CHECKING
 
+from snakevisor.vfs.file import put
 from snakevisor.kernel.errors import EACCES, EEXIST, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EPERM, SyscallError
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class Vma:
                  offset: int = 0, name: str = "", shared_id: object = None) -> None:
         self.start, self.end, self.prot, self.flags = start, end, prot, flags
         self.file, self.offset, self.name = file, offset, name
+        if file is not None:
+            file.refs += 1  # a mapping keeps its file open, as vm_file does
         #: the identity of a shared anonymous object (MAP_SHARED|MAP_ANONYMOUS), the same in
         #: every process that inherited the mapping (shared futex keys); offset is within it
         self.shared_id = shared_id
@@ -100,6 +103,15 @@ class AddressSpace:
         i = bisect.bisect_left(self._starts, vma.start)
         self.vmas.insert(i, vma)
         self._starts.insert(i, vma.start)
+
+    @staticmethod
+    def _release(vmas: list[Vma]) -> None:
+        """Drop the file references of VMAs that left the map for good."""
+        for vma in vmas:
+            file = vma.file
+            if file is not None:
+                vma.file = None
+                put(file)
 
     def _carve(self, start: int, end: int) -> list[Vma]:
         """Remove [start, end) from the map; returns the removed pieces."""
@@ -317,10 +329,11 @@ class AddressSpace:
                 raise SyscallError(-res)
         else:
             self._host(NR_MMAP, addr, length, prot, host_flags, -1, 0)
-        self._carve(addr, addr + length)
+        replaced = self._carve(addr, addr + length)
         shared_id = object() if file is None and flags & 0x3 != MAP_PRIVATE else None
         self._insert(Vma(addr, addr + length, prot, flags & 0x3, file,
                          offset if file is not None else 0, name, shared_id))
+        self._release(replaced)
         return addr
 
     def _check_not_reserved(self, start: int, end: int) -> None:
@@ -338,7 +351,7 @@ class AddressSpace:
         end = addr + page_up(length)
         self._check_not_reserved(addr, end)
         self._host(NR_MUNMAP, addr, end - addr)
-        self._carve(addr, end)
+        self._release(self._carve(addr, end))
 
     def protect(self, addr: int, length: int, prot: int) -> None:
         if addr % PAGE or prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | 0x01000000 | 0x02000000):
@@ -402,13 +415,12 @@ class AddressSpace:
             self._host(NR_MREMAP, old, old_len, new_len, 0, 0)  # grows in place
         else:
             self._host(NR_MREMAP, old, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED, target)
-        moved = self._carve(old, old + old_len)
-        self._carve(target, target + new_len)
-        backed = proto.file is not None or proto.shared_id is not None
+        file, backed = proto.file, proto.file is not None or proto.shared_id is not None
         offset = proto.offset + (old - proto.start) if backed else 0
-        self._insert(Vma(target, target + new_len, proto.prot, proto.flags, proto.file, offset,
+        gone = self._carve(old, old + old_len) + self._carve(target, target + new_len)
+        self._insert(Vma(target, target + new_len, proto.prot, proto.flags, file, offset,
                          proto.name, proto.shared_id))
-        del moved
+        self._release(gone)
         return target
 
     def set_brk(self, new: int) -> int:
@@ -445,6 +457,8 @@ class AddressSpace:
 
     def destroy(self) -> None:
         self.host.destroy()
+        self._release(self.vmas)
+        self.vmas, self._starts = [], []
 
     def maps_text(self) -> str:
         """/proc/PID/maps-style listing, for debugging and procfs."""

@@ -15,6 +15,7 @@ from snakevisor.kernel.signals import SIG_IGN, SIGCHLD, basic_siginfo
 from snakevisor.syscalls.sys_cred import creds_exec
 from snakevisor.syscalls.sys_time import usage_exec
 from snakevisor.syscalls.sys_timer import timers_exec
+from snakevisor.vfs.file import put
 from snakevisor.mm import loader
 from snakevisor.mm.address_space import TASK_SIZE
 from snakevisor.syscalls import NO_RETURN, syscall
@@ -44,7 +45,14 @@ def exec_into(task: "Task", prog: loader.Program, envp: list[bytes]) -> None:
     """Replace task's process image with `prog` and start it running: the other threads
     go, the calling one takes the process's pid, caught signals return to SIG_DFL."""
     kernel = task.kernel
-    new_mm = loader.load(task, prog, envp)
+    held = [prog.file] + ([prog.interp[0]] if prog.interp is not None else [])
+    for file in held:
+        file.refs += 1  # the loader's own hold; the new mappings take theirs
+    try:
+        new_mm = loader.load(task, prog, envp)
+    finally:
+        for file in held:
+            put(file)
     tg = task.tg
     old_mm = tg.mm
     old_host_pid = tg.host_pid
@@ -95,9 +103,6 @@ def exec_into(task: "Task", prog: loader.Program, envp: list[bytes]) -> None:
     task.comm = prog.filename.rsplit(b"/", 1)[-1][:15]
     task.clear_child_tid = task.robust_list = 0
     task.fs_base = 0
-    prog.file.release()
-    if prog.interp is not None:
-        prog.interp[0].release()
     task.thread.resume()
 
 

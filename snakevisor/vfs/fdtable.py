@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from snakevisor.kernel.errors import EBADF, EINVAL, EMFILE, SyscallError
-from snakevisor.vfs.file import File
+from snakevisor.vfs.file import File, put
 
 
 class FdTable:
@@ -77,7 +77,4 @@ class FdTable:
             self.close(fd)
 
 
-def _drop(file: File) -> None:
-    file.refs -= 1
-    if file.refs <= 0:
-        file.release()
+_drop = put

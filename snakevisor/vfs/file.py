@@ -112,3 +112,10 @@ class File:
 
     def release(self) -> None:
         """The last fd pointing here closed."""
+
+
+def put(file: File) -> None:
+    """Drop one reference (an fd, a mapping, the loader's hold); the last one releases."""
+    file.refs -= 1
+    if file.refs <= 0:
+        file.release()

@@ -177,8 +177,8 @@ def test_shared_file_mappings_meet_across_processes_by_inode_and_offset() -> Non
     s = Sim()
     other = _second_process(s, 9)
     inode = SimpleNamespace(st_dev=3, st_ino=77)
-    file_a = SimpleNamespace(stat=lambda: inode)
-    file_b = SimpleNamespace(stat=lambda: inode)  # another open of the same file
+    file_a = SimpleNamespace(stat=lambda: inode, refs=0, release=lambda: None)
+    file_b = SimpleNamespace(stat=lambda: inode, refs=0, release=lambda: None)  # another open of the same file
     a = MEM_BASE + MEM_SIZE - 8 * 4096
     b = MEM_BASE + MEM_SIZE - 4 * 4096
     _map_shared(s.mm, a, file_a, 8192)  # file page 2 at a
