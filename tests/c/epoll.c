@@ -87,12 +87,12 @@ static void ctl_errors(void)
     section("epoll_ctl errors");
     int ep = epoll_create1(0), p[2];
     new_pipe(p);
-    int closed = dup(p[0]);
-    close(closed);
     put_file("epoll-regular", "data\n");
     int reg = open("epoll-regular", O_RDONLY);
     int dir = open(".", O_RDONLY | O_DIRECTORY);
     int opath = open(".", O_PATH);
+    int closed = dup(p[0]);
+    close(closed);
     struct epoll_event ev = {.events = EPOLLIN};
 
     show("closed epfd", epoll_ctl(closed, EPOLL_CTL_ADD, p[0], &ev));
@@ -337,7 +337,8 @@ static void nesting(void)
     write(p[1], "a", 1);
     wait0("outer, pipe has data", outer);
     struct pollfd pf = {inner, POLLIN | POLLOUT, 0};
-    printf("poll on inner: %d %#x\n", poll(&pf, 1, 0), pf.revents);
+    int n = poll(&pf, 1, 0);
+    printf("poll on inner: %d %#x\n", n, pf.revents);
     wait0("inner", inner);
     read(p[0], buf, sizeof buf);
     wait0("outer after draining", outer);
@@ -419,7 +420,13 @@ static void wait_errors(void)
     show("maxevents 0, closed epfd", epoll_wait(closed, evbuf, 0, 0));
     show("closed epfd", epoll_wait(closed, evbuf, 1, 0));
     show("epfd is a pipe", epoll_wait(p[0], evbuf, 1, 0));
+    show("epfd is a pipe, maxevents 0", epoll_wait(p[0], evbuf, 0, 0));
     show("kernel address, closed epfd", epoll_wait(closed, (void *)-4096L, 1, 0));
+    show("kernel address, epfd is a pipe", epoll_wait(p[0], (void *)-4096L, 1, 0));
+    show("kernel address, maxevents 0", epoll_wait(ep, (void *)-4096L, 0, 0));
+    show("kernel address, nothing ready", epoll_wait(ep, (void *)-4096L, 1, 0));
+    show("buffer ends at the user limit", epoll_wait(ep, (void *)(0x7ffffffff000L - 24), 2, 0));
+    show("buffer ends a byte past it", epoll_wait(ep, (void *)(0x7ffffffff000L - 23), 2, 0));
     show("NULL events, nothing ready", epoll_wait(ep, NULL, 1, 0));
     ctl(ep, EPOLL_CTL_ADD, p[1], EPOLLOUT | EPOLLONESHOT, 1);
     show("NULL events, one ready", epoll_wait(ep, NULL, 1, 0));
@@ -534,6 +541,7 @@ static void signals(void)
     struct timespec ts = {5, 0};
     show("epoll_pwait2 with USR1 unblocked", syscall(SYS_epoll_pwait2, ep, evbuf, 8, &ts, &only2, 8));
     report_mask("after epoll_pwait2");
+    raise(SIGUSR1);
     show("epoll_pwait, USR1 still blocked, timeout 0", epoll_pwait(ep, evbuf, 8, 0, &block1));
     report_mask("still pending");
     sigprocmask(SIG_SETMASK, &only2, NULL);
