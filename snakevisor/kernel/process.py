@@ -30,7 +30,7 @@ CLONE_NEWNET, CLONE_IO = 0x40000000, 0x80000000
 CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP, CLONE_NEWTIME = 1 << 32, 1 << 33, 0x80
 
 #: flags we carry out; anything else is refused with EINVAL (never passed to the host)
-SUPPORTED = (CSIGNAL | CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_PTRACE |
+SUPPORTED = (CSIGNAL | CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_PTRACE | CLONE_PIDFD |
              CLONE_VFORK | CLONE_PARENT | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS |
              CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_DETACHED | CLONE_UNTRACED |
              CLONE_CHILD_SETTID | CLONE_IO | CLONE_CLEAR_SIGHAND)
@@ -47,6 +47,12 @@ def check_clone_flags(task: Task, flags: int) -> None:
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         raise SyscallError(EINVAL)
     if flags & CLONE_CLEAR_SIGHAND and flags & CLONE_SIGHAND:
+        raise SyscallError(EINVAL)
+    if flags & CLONE_PIDFD and flags & CLONE_DETACHED:
+        raise SyscallError(EINVAL)
+    if flags & CLONE_PIDFD and flags & CLONE_THREAD:
+        task.kernel.warn_once("clone:pidfd-thread", "clone(CLONE_PIDFD|CLONE_THREAD): thread "
+                              "pidfds are not supported -> EINVAL")
         raise SyscallError(EINVAL)
     if flags & CLONE_PARENT and task.tg is task.kernel.init:
         raise SyscallError(EINVAL)  # init cannot create siblings
@@ -219,6 +225,7 @@ def exit_group(kernel: "Kernel", tg: ThreadGroup, wait_status: int) -> None:
     for waiter in tg.vfork_waiters:
         kernel.wake(waiter)
     tg.vfork_waiters = []
+    tg.exit_wait.notify()
     if tg is kernel.init:
         kernel.init_exited(wait_status)
         return

@@ -139,6 +139,7 @@ class ThreadGroup:
         self.reaped = False  #: a zombie the parent has collected (or auto-reaped)
         self.child_wait = WaitQueue()  #: wait4/waitid callers of this process
         self.signal_wait = WaitQueue()  #: rt_sigtimedwait callers (woken by any new signal)
+        self.exit_wait = WaitQueue()  #: pidfd pollers: notified when the process exits
         #: job control: "stopped" while stopped; the report wait(WUNTRACED/WCONTINUED) owes
         self.stopped = False
         self.stop_signal = 0

@@ -5,9 +5,9 @@ from typing import TYPE_CHECKING
 
 import struct
 
-from snakevisor.kernel.errors import (E2BIG, EACCES, EINVAL, ENAMETOOLONG, EPERM, ESRCH, Block,
-                                      SyscallError)
-from snakevisor.kernel.process import (CLONE_VFORK, CLONE_VM, P_ALL, P_PGID, P_PID, P_PIDFD,
+from snakevisor.kernel.errors import (E2BIG, EACCES, EAGAIN, EBADF, EINVAL, EMFILE, ENAMETOOLONG,
+                                      ENOENT, EPERM, ESRCH, Block, SyscallError)
+from snakevisor.kernel.process import (CLONE_PARENT_SETTID, CLONE_PIDFD, CLONE_VFORK, CLONE_VM, P_ALL, P_PGID, P_PID, P_PIDFD,
                                        WALL, WCLONE, WCONTINUED, WEXITED, WNOHANG, WNOTHREAD,
                                        WNOWAIT, WSTOPPED, WUNTRACED, do_clone, do_wait,
                                        exit_thread, futex_exit_for_exec, release_task)
@@ -16,6 +16,9 @@ from snakevisor.syscalls.sys_cred import creds_exec
 from snakevisor.syscalls.sys_time import usage_exec
 from snakevisor.syscalls.sys_timer import timers_exec
 from snakevisor.vfs.file import put
+from snakevisor.vfs.pidfd import PidFd
+
+O_NONBLOCK = 0o4000
 from snakevisor.mm import loader
 from snakevisor.mm.address_space import TASK_SIZE
 from snakevisor.syscalls import NO_RETURN, syscall
@@ -145,15 +148,21 @@ def sys_exit(task: "Task", status: int, *_: int) -> object:
 
 
 # -- clone, fork, vfork -------------------------------------------------------------------
-def _start_child(task: "Task", flags: int, stack: int, ptid: int, ctid: int, tls: int) -> object:
+def _start_child(task: "Task", flags: int, stack: int, ptid: int, ctid: int, tls: int,
+                 pidfd_ptr: int = 0) -> object:
     state = task.syscall_state
     if state is not None and "vfork_child" in state:
         child = state["vfork_child"]
         if child.vfork_parent is task and child.alive:
             raise Block()  # woken when the child execs or exits
         return child.tid
+    pidfd_slot = _reserve_pidfd(task, flags)
     child = do_clone(task, flags, stack, ptid, ctid, tls)
     kernel = task.kernel
+    if pidfd_slot is not None:  # CLONE_PIDFD: the parent gets an fd naming the child
+        from snakevisor.syscalls.sys_file import _nofile
+        fd = task.tg.fds.install(PidFd(child.tg, False), True, pidfd_slot, _nofile(task))
+        task.mm.write(pidfd_ptr or ptid, fd.to_bytes(4, "little"))
     if flags & CLONE_VFORK:
         child.vfork_parent = task
         task.syscall_state = {"vfork_child": child}
@@ -163,9 +172,26 @@ def _start_child(task: "Task", flags: int, stack: int, ptid: int, ctid: int, tls
     return child.tid
 
 
+def _reserve_pidfd(task: "Task", flags: int) -> int | None:
+    """CLONE_PIDFD needs a free descriptor; EMFILE before anything is created."""
+    if not flags & CLONE_PIDFD:
+        return None
+    from snakevisor.syscalls.sys_file import _nofile
+    fds = task.tg.fds
+    slot = 0
+    while slot in fds.files:
+        slot += 1
+    if slot >= _nofile(task):
+        raise SyscallError(EMFILE)
+    return slot
+
+
 @syscall("clone")
 def sys_clone(task: "Task", flags: int, stack: int, ptid: int, ctid: int, tls: int, *_: int) -> object:
-    return _start_child(task, flags & 0xFFFFFFFF, stack, ptid, ctid, tls)
+    flags &= 0xFFFFFFFF
+    if flags & CLONE_PIDFD and flags & CLONE_PARENT_SETTID:
+        raise SyscallError(EINVAL)  # clone() returns the pidfd through parent_tid
+    return _start_child(task, flags, stack, ptid, ctid, tls)
 
 
 @syscall("fork")
@@ -181,7 +207,7 @@ def sys_vfork(task: "Task", *_: int) -> object:
 _CLONE_ARGS = struct.Struct("<11Q")
 
 
-@syscall("clone3", partial="no CLONE_PIDFD, set_tid or cgroup placement")
+@syscall("clone3", partial="no set_tid or cgroup placement")
 def sys_clone3(task: "Task", args_addr: int, size: int, *_: int) -> object:
     if size < 64 or size > 4096:
         raise SyscallError(EINVAL)
@@ -198,7 +224,7 @@ def sys_clone3(task: "Task", args_addr: int, size: int, *_: int) -> object:
     if (stack == 0) != (stack_size == 0) and stack_size:
         raise SyscallError(EINVAL)
     top = stack + stack_size if stack else 0
-    return _start_child(task, flags | exit_signal, top, parent_tid, child_tid, tls)
+    return _start_child(task, flags | exit_signal, top, parent_tid, child_tid, tls, pidfd)
 
 
 # -- wait -------------------------------------------------------------------------------------
@@ -240,20 +266,30 @@ def sys_wait4(task: "Task", pid: int, status_addr: int, options: int, rusage: in
     return found.tg.pid
 
 
-@syscall("waitid", partial="P_PIDFD waits arrive with pidfds")
+@syscall("waitid")
 def sys_waitid(task: "Task", idtype: int, ident: int, infop: int, options: int, rusage: int, *_: int) -> object:
     idtype, ident, options = s32(idtype), s32(ident), u32(options)
     if options & ~_WAITID_OPTIONS or not options & (WEXITED | WSTOPPED | WCONTINUED):
         raise SyscallError(EINVAL)
-    if idtype not in (P_ALL, P_PID, P_PGID):
-        if idtype == P_PIDFD:
-            task.kernel.warn_once("waitid:pidfd", "waitid(P_PIDFD) -> EINVAL until pidfds land")
+    if idtype not in (P_ALL, P_PID, P_PGID, P_PIDFD):
         raise SyscallError(EINVAL)
+    nonblock = False
+    if idtype == P_PIDFD:
+        pidfd = task.fds.get(ident)
+        if not isinstance(pidfd, PidFd):
+            raise SyscallError(EBADF)
+        idtype, ident = P_PID, pidfd.tg.pid
+        nonblock = bool(pidfd.flags & O_NONBLOCK)
     if idtype == P_PGID and ident == 0:
         ident = task.tg.pgid
     if idtype != P_ALL and ident <= 0:
         raise SyscallError(EINVAL)
-    found = _wait(task, idtype, ident, options)
+    try:
+        found = _wait(task, idtype, ident, options)
+    except Block:
+        if nonblock:
+            raise SyscallError(EAGAIN) from None  # a O_NONBLOCK pidfd never waits
+        raise
     if infop:
         if found is None:
             task.mm.write(infop, bytes(128))
@@ -270,6 +306,50 @@ def _child_rusage(tg: "ThreadGroup") -> bytes:
     usage = tg.final_usage
     pack = getattr(usage, "pack", None)
     return pack() if callable(pack) else bytes(144)
+
+
+# -- pidfds -----------------------------------------------------------------------------------
+PIDFD_NONBLOCK, PIDFD_THREAD = O_NONBLOCK, 0o200  # PIDFD_THREAD is O_EXCL
+
+
+@syscall("pidfd_open")
+def sys_pidfd_open(task: "Task", pid: int, flags: int, *_: int) -> int:
+    pid, flags = s32(pid), u32(flags)
+    if flags & ~(PIDFD_NONBLOCK | PIDFD_THREAD) or pid <= 0:
+        raise SyscallError(EINVAL)
+    target = task.kernel.tasks.get(pid)
+    if target is None or not target.alive:
+        raise SyscallError(ESRCH)
+    if target.tid != target.tg.pid and not flags & PIDFD_THREAD:
+        raise SyscallError(ENOENT)  # Linux: a thread that is not its group's leader
+    from snakevisor.syscalls.sys_file import _nofile
+    return task.tg.fds.install(PidFd(target.tg, bool(flags & PIDFD_NONBLOCK)), True, 0,
+                               _nofile(task))
+
+
+def pidfd_target(task: "Task", fd: int) -> "ThreadGroup":
+    """The process a pidfd names (EBADF for another kind of file)."""
+    file = task.fds.get(fd)
+    if not isinstance(file, PidFd):
+        raise SyscallError(EBADF)
+    return file.tg
+
+
+@syscall("pidfd_getfd")
+def sys_pidfd_getfd(task: "Task", pidfd: int, targetfd: int, flags: int, *_: int) -> int:
+    if u32(flags):
+        raise SyscallError(EINVAL)
+    target = pidfd_target(task, s32(pidfd))
+    if not target.alive:
+        raise SyscallError(ESRCH)
+    me, them = task.tg.creds, target.creds
+    from snakevisor.syscalls.sys_cred import CAP_SYS_PTRACE, has_cap
+    if not has_cap(task, CAP_SYS_PTRACE) and not (
+            me.ruid == them.ruid == them.euid == them.suid and me.rgid == them.rgid):
+        raise SyscallError(EPERM)  # ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS)
+    file = target.fds.get(s32(targetfd))
+    from snakevisor.syscalls.sys_file import _nofile
+    return task.tg.fds.install(file, True, 0, _nofile(task))
 
 
 # -- process groups and sessions ------------------------------------------------------------

@@ -15,7 +15,7 @@ from snakevisor.kernel.signals import (DEFAULT_IGNORE, NSIG, SA_KNOWN, SI_TKILL,
 from snakevisor.kernel.sigframe import AltStack, do_sigaltstack, sigaltstack_report
 from snakevisor.syscalls import NO_RETURN, syscall
 from snakevisor.syscalls.sys_cred import CAP_KILL, has_cap
-from snakevisor.syscalls.args import s32
+from snakevisor.syscalls.args import s32, u32
 
 if TYPE_CHECKING:
     from snakevisor.kernel.task import Task, ThreadGroup
@@ -227,6 +227,33 @@ def sys_rt_tgsigqueueinfo(task: "Task", tgid: int, tid: int, sig: int, uinfo: in
         raise SyscallError(EINVAL)
     target = _thread(task, tgid, s32(tid))
     return _signal_thread(task, target, sig, _queued_info(task, tgid, sig, uinfo))
+
+
+@syscall("pidfd_send_signal")
+def sys_pidfd_send_signal(task: "Task", pidfd: int, sig: int, uinfo: int, flags: int, *_: int) -> object:
+    from snakevisor.syscalls.sys_process import pidfd_target
+    sig, flags = s32(sig), u32(flags)
+    scope = flags & (PIDFD_SIGNAL_THREAD | PIDFD_SIGNAL_THREAD_GROUP | PIDFD_SIGNAL_PROCESS_GROUP)
+    if flags != scope or scope & (scope - 1):
+        raise SyscallError(EINVAL)  # unknown flags, or more than one scope
+    target = pidfd_target(task, s32(pidfd))
+    _check_sig(sig)
+    if not target.alive:
+        raise SyscallError(ESRCH)
+    info = _queued_info(task, target.pid, sig, uinfo) if uinfo else _user_info(task, sig, SI_USER)
+    if scope == PIDFD_SIGNAL_PROCESS_GROUP:
+        return _signal_groups(task, [g for g in task.kernel.thread_groups.values()
+                                     if g.alive and g.pgid == target.pgid], sig)
+    if not _may_signal(task, target, sig):
+        raise SyscallError(EPERM)
+    if sig:
+        leader = task.kernel.tasks.get(target.pid)
+        dest = leader if scope == PIDFD_SIGNAL_THREAD and leader is not None else target
+        task.kernel.send_signal(dest, sig, info)
+    return 0
+
+
+PIDFD_SIGNAL_THREAD, PIDFD_SIGNAL_THREAD_GROUP, PIDFD_SIGNAL_PROCESS_GROUP = 1, 2, 4
 
 
 # -- waiting for signals ----------------------------------------------------------------------

@@ -18,7 +18,8 @@ from harness import (LINKS, CPrograms, Scratch, assert_same_output, describe, ru
 #: proc, signals, threads and pipes2 re-execute themselves (argv[0]) for their exec tests:
 #: the harness runs them by absolute path on both sides (/bin/NAME in the scratch root).
 DIFFERENTIAL = ["fileio", "dirs", "stat", "errnos", "mem", "misc",
-                "proc", "signals", "threads", "pipes2", "pipes", "ident", "futex", "poll", "epoll"]
+                "proc", "signals", "threads", "pipes2", "pipes", "ident", "futex", "poll", "epoll",
+                "pidfd"]
 
 
 def native_run(c_programs: CPrograms, scratch: Scratch, name: str, link: str):
