@@ -51,7 +51,10 @@ class Sandbox:
             raise SandboxError(f"cannot start the platform: {exc}") from None
         kernel = Kernel(platform, None, hostname=self.hostname, strace=self.strace, debug=self.debug)
         try:
-            root = HostRoot(self.rootfs, writable=self.writable_root)
+            from snakevisor.fsimpl.procfs.fs import ProcFs
+            from snakevisor.fsimpl.sandboxroot import SandboxRoot
+            root = SandboxRoot(HostRoot(self.rootfs, writable=self.writable_root),
+                               {b"/proc": ProcFs(kernel)})
             kernel.root = root
             try:
                 boot_init(kernel, [a.encode() for a in argv],

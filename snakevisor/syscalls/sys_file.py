@@ -847,7 +847,7 @@ def sys_chdir(task: "Task", path: int, *_: int) -> int:
 @syscall("fchdir")
 def sys_fchdir(task: "Task", fd: int, *_: int) -> int:
     file = _file(task, fd)
-    if type(file) is not HostFile or not file.is_dir:
+    if not getattr(file, "is_dir", False):
         raise SyscallError(ENOTDIR)
     check_search(task, file.stat())
     task.tg.fs.cwd = file.path

@@ -1,0 +1,324 @@
+"""The root the application sees: the host root, with the sandbox's own procfs at /proc
+(and /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr as its fd links).
+
+INTERIM, until the VFS walk replaces HostRoot's resolution (issue 4): a path is routed to
+procfs when its *text*, made absolute and normalised, lies under /proc.  Inside procfs
+the sentry walks component by component (following procfs's own symlinks; one that leads
+out, like /proc/self/cwd, is routed again from its text).  The known gap: a symlink in
+the host root that points into /proc (e.g. /etc/mtab) is resolved by the host walk and
+does not reach the sandbox's procfs (ENOENT, as before procfs existed).
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+from typing import TYPE_CHECKING
+
+from snakevisor.fsimpl.hostfs import HostFile, HostRoot
+from snakevisor.kernel.errors import (EACCES, EBADF, EISDIR, ELOOP, ENOENT, ENOTDIR, ENOTEMPTY,
+                                      EPERM, SyscallError)
+from snakevisor.syscalls.args import AT_FDCWD
+from snakevisor.vfs.dirfile import DirectoryFile
+from snakevisor.vfs.inode import Inode
+from snakevisor.vfs.permissions import MAY_EXEC, MAY_READ, MAY_WRITE, check
+
+if TYPE_CHECKING:
+    from snakevisor.kernel.task import Task
+    from snakevisor.vfs.file import File
+    from snakevisor.vfs.inode import Filesystem, Stat
+
+MAXSYMLINKS = 40
+O_ACCMODE, O_CREAT, O_EXCL, O_NOFOLLOW = 0o3, 0o100, 0o200, 0o400000
+O_DIRECTORY, O_PATH, O_TRUNC = 0o200000, 0o10000000, 0o1000
+#: paths that are links into procfs on a Linux system (devfs owns them later)
+ALIASES = {b"/dev/fd": b"/proc/self/fd", b"/dev/stdin": b"/proc/self/fd/0",
+           b"/dev/stdout": b"/proc/self/fd/1", b"/dev/stderr": b"/proc/self/fd/2"}
+
+
+class SentryDirFile(DirectoryFile):
+    """An open directory of a sentry file system, remembering its path (for *at calls)."""
+
+    def __init__(self, inode: Inode, task: "Task", flags: int, path: bytes) -> None:
+        super().__init__(inode, task, flags)
+        self.path = path.decode(errors="surrogateescape")
+        self.is_dir = True
+
+
+class SandboxRoot:
+    """HostRoot's interface, with sentry file systems mounted at fixed places."""
+
+    def __init__(self, host: HostRoot, mounts: "dict[bytes, Filesystem]") -> None:
+        self.host = host
+        self.mounts = mounts
+
+    def __getattr__(self, name: str):
+        return getattr(self.host, name)
+
+    # -- routing -----------------------------------------------------------------------------
+    def _absolute(self, task: "Task", dirfd: int, path: bytes) -> bytes | None:
+        """The normalised absolute text of an application path, when it can be known."""
+        if path[:1] == b"/":
+            base = b""
+        elif dirfd == AT_FDCWD:
+            base = os.fsencode(task.tg.fs.cwd)
+        else:
+            file = task.tg.fds.files.get(dirfd)
+            if file is None:
+                return None  # EBADF: the host side reports it
+            base = os.fsencode(file.path) if getattr(file, "is_dir", False) else None
+            if base is None:
+                return None
+        text = posixpath.normpath(base + b"/" + path) if path else base
+        if text.startswith(b"//"):
+            text = b"/" + text.lstrip(b"/")
+        for alias, target in ALIASES.items():
+            if text == alias or text.startswith(alias + b"/"):
+                text = target + text[len(alias):]
+        return text
+
+    def _mount_of(self, text: bytes | None) -> tuple["Filesystem", bytes, bytes] | None:
+        if text is None:
+            return None
+        for point, fs in self.mounts.items():
+            if text == point or text.startswith(point + b"/"):
+                return fs, point, text[len(point):].lstrip(b"/")
+        return None
+
+    def _route(self, task: "Task", dirfd: int, path: bytes):
+        return self._mount_of(self._absolute(task, dirfd, path))
+
+    def _walk(self, task: "Task", fs: "Filesystem", point: bytes, rest: bytes, follow: bool,
+              links: int = 0) -> tuple[Inode, bytes] | tuple[None, bytes]:
+        """Walk `rest` inside fs.  Returns (inode, its path) or (None, a path that left the
+        mount, to be routed again)."""
+        node = fs.root()
+        parts = [p for p in rest.split(b"/") if p]
+        here: list[bytes] = []
+        while parts:
+            name = parts.pop(0)
+            if not node.is_dir:
+                raise SyscallError(ENOTDIR)
+            check(task, node.mode, node.uid, node.gid, MAY_EXEC)
+            if name == b".":
+                continue
+            if name == b"..":
+                if not here:
+                    return None, b"/".join([posixpath.dirname(point) or b"/"] + parts)
+                here.pop()
+                node = self._reach(task, fs, here)
+                continue
+            child = node.lookup(task, name)
+            if child is None:
+                raise SyscallError(ENOENT)
+            if child.is_symlink and not parts and follow and _magic_file(child) is not None:
+                node = child  # /proc/PID/fd/N: the open file itself, not its name
+                here.append(name)
+                break
+            if child.is_symlink and (parts or follow):
+                links += 1
+                if links > MAXSYMLINKS:
+                    raise SyscallError(ELOOP)
+                target = child.readlink(task)
+                if target[:1] == b"/":
+                    return None, b"/".join([target] + parts)
+                parts = [p for p in target.split(b"/") if p] + parts
+                continue
+            node = child
+            here.append(name)
+        return node, point + (b"/" + b"/".join(here) if here else b"")
+
+    def _reach(self, task: "Task", fs: "Filesystem", names: list[bytes]) -> Inode:
+        node = fs.root()
+        for name in names:
+            nxt = node.lookup(task, name)
+            if nxt is None:
+                raise SyscallError(ENOENT)
+            node = nxt
+        return node
+
+    def _resolve(self, task: "Task", dirfd: int, path: bytes, follow: bool = True):
+        """(inode, path) inside a sentry fs, or (None, host path) for the host."""
+        if not path:
+            raise SyscallError(ENOENT)
+        routed = self._route(task, dirfd, path)
+        for _ in range(MAXSYMLINKS):
+            if routed is None:
+                return None, path
+            fs, point, rest = routed
+            node, where = self._walk(task, fs, point, rest, follow)
+            if node is not None:
+                return node, where
+            path, dirfd = where, AT_FDCWD
+            routed = self._mount_of(self._absolute(task, AT_FDCWD, where))
+        raise SyscallError(ELOOP)
+
+    # -- HostRoot's interface ----------------------------------------------------------------
+    def open(self, task: "Task", dirfd: int, path: bytes, flags: int, mode: int) -> "File":
+        node, where = self._resolve(task, dirfd, path, not flags & O_NOFOLLOW)
+        if node is None:
+            return self.host.open(task, dirfd if where is path else AT_FDCWD, where, flags, mode)
+        target = _magic_file(node) if not flags & O_PATH else None
+        if target is not None:
+            return self._reopen(task, target, flags)
+        if flags & O_CREAT and flags & O_EXCL:
+            from snakevisor.kernel.errors import EEXIST
+            raise SyscallError(EEXIST)
+        if node.is_symlink:
+            if flags & O_PATH:
+                return _PathFile(node, where)
+            raise SyscallError(ELOOP)
+        if flags & O_PATH:
+            return _PathFile(node, where)
+        if flags & O_DIRECTORY and not node.is_dir:
+            raise SyscallError(ENOTDIR)
+        acc = flags & O_ACCMODE
+        if node.is_dir:
+            if acc != 0 or flags & O_CREAT:
+                raise SyscallError(EISDIR)
+            check(task, node.mode, node.uid, node.gid, MAY_READ)
+            return SentryDirFile(node, task, flags, where)
+        need = (MAY_READ if acc in (0, 2) else 0) | (MAY_WRITE if acc in (1, 2) else 0)
+        check(task, node.mode, node.uid, node.gid, need)
+        file = node.open(task, flags)
+        file.path = where.decode(errors="surrogateescape")
+        return file
+
+    def stat(self, task: "Task", dirfd: int, path: bytes, follow: bool = True):
+        node, where = self._resolve(task, dirfd, path, follow)
+        if node is None:
+            return self.host.stat(task, dirfd if where is path else AT_FDCWD, where, follow)
+        target = _magic_file(node) if follow else None
+        return target.stat() if target is not None else node.stat()
+
+    def _reopen(self, task: "Task", file: "File", flags: int) -> "File":
+        """open(/proc/PID/fd/N): a new description of a host file, checked like any open;
+        other kinds (pipes, the terminal) share the existing description (INTERIM)."""
+        if isinstance(file, HostFile):
+            pfd = os.open(f"/proc/self/fd/{file.fd}", os.O_PATH | os.O_CLOEXEC)
+            try:
+                return self.host._reopen(task, pfd, flags & ~(O_CREAT | O_EXCL))
+            finally:
+                os.close(pfd)
+        return file
+
+    def statx(self, task: "Task", dirfd: int, path: bytes, flags: int, mask: int) -> bytes:
+        node, where = self._resolve(task, dirfd, path, not flags & 0x100)
+        if node is None:
+            return self.host.statx(task, dirfd if where is path else AT_FDCWD, where, flags, mask)
+        from snakevisor.syscalls.sys_file import pack_statx
+        target = _magic_file(node) if not flags & 0x100 else None
+        if isinstance(target, HostFile):
+            return target.statx(flags, mask)
+        return pack_statx(target.stat() if target is not None else node.stat())
+
+    def readlink(self, task: "Task", dirfd: int, path: bytes) -> bytes:
+        node, where = self._resolve(task, dirfd, path, False)
+        if node is None:
+            return self.host.readlink(task, dirfd if where is path else AT_FDCWD, where)
+        from snakevisor.kernel.errors import EINVAL
+        if not node.is_symlink:
+            raise SyscallError(EINVAL)
+        return node.readlink(task)
+
+    def resolve_dir(self, task: "Task", path: bytes) -> str:
+        node, where = self._resolve(task, AT_FDCWD, path)
+        if node is None:
+            return self.host.resolve_dir(task, where)
+        if not node.is_dir:
+            raise SyscallError(ENOTDIR)
+        check(task, node.mode, node.uid, node.gid, MAY_EXEC)
+        return where.decode(errors="surrogateescape")
+
+    def lookup(self, task: "Task", dirfd: int, path: bytes, follow: bool = True,
+               directory: bool = False) -> int:
+        """Host O_PATH fds only exist for host objects; a sentry object answers with an
+        O_PATH fd of the mount point's host directory for callers that only probe existence
+        (getcwd), and EOPNOTSUPP where a host object is really needed (xattrs)."""
+        node, where = self._resolve(task, dirfd, path, follow)
+        if node is None:
+            return self.host.lookup(task, dirfd if where is path else AT_FDCWD, where, follow,
+                                    directory)
+        return os.open("/", os.O_PATH | os.O_CLOEXEC)
+
+    def statfs(self, task: "Task", path: bytes) -> bytes:
+        node, where = self._resolve(task, AT_FDCWD, path)
+        if node is None:
+            return self.host.statfs(task, where)
+        return node.fs.statfs()
+
+    def _refuse_in_mount(self, task: "Task", dirfd: int, path: bytes, errno_: int) -> None:
+        if self._route(task, dirfd, path) is not None:
+            raise SyscallError(errno_)
+
+    def mkdir(self, task: "Task", dirfd: int, path: bytes, mode: int) -> None:
+        self._refuse_in_mount(task, dirfd, path, ENOENT)
+        self.host.mkdir(task, dirfd, path, mode)
+
+    def unlink(self, task: "Task", dirfd: int, path: bytes, rmdir: bool) -> None:
+        self._refuse_in_mount(task, dirfd, path, ENOTEMPTY if rmdir else EACCES)
+        self.host.unlink(task, dirfd, path, rmdir)
+
+    def rename(self, task: "Task", olddirfd: int, old: bytes, newdirfd: int, new: bytes,
+               flags: int) -> None:
+        self._refuse_in_mount(task, olddirfd, old, EPERM)
+        self._refuse_in_mount(task, newdirfd, new, EPERM)
+        self.host.rename(task, olddirfd, old, newdirfd, new, flags)
+
+    def symlink(self, task: "Task", target: bytes, dirfd: int, path: bytes) -> None:
+        self._refuse_in_mount(task, dirfd, path, ENOENT)
+        self.host.symlink(task, target, dirfd, path)
+
+    def link(self, task: "Task", olddirfd: int, old: bytes, newdirfd: int, new: bytes,
+             flags: int) -> None:
+        self._refuse_in_mount(task, olddirfd, old, EPERM)
+        self._refuse_in_mount(task, newdirfd, new, ENOENT)
+        self.host.link(task, olddirfd, old, newdirfd, new, flags)
+
+    def chmod(self, task: "Task", dirfd: int, path: bytes, mode: int) -> None:
+        self._refuse_in_mount(task, dirfd, path, EPERM)
+        self.host.chmod(task, dirfd, path, mode)
+
+    def chown(self, task: "Task", dirfd: int, path: bytes, uid: int, gid: int, follow: bool) -> None:
+        self._refuse_in_mount(task, dirfd, path, EPERM)
+        self.host.chown(task, dirfd, path, uid, gid, follow)
+
+    def utimens(self, task: "Task", dirfd: int, path: bytes, times: bytes | None, follow: bool) -> None:
+        self._refuse_in_mount(task, dirfd, path, EACCES)
+        self.host.utimens(task, dirfd, path, times, follow)
+
+    def truncate(self, task: "Task", path: bytes, length: int) -> None:
+        self._refuse_in_mount(task, AT_FDCWD, path, EACCES)
+        self.host.truncate(task, path, length)
+
+    def reopen(self, task: "Task", fd: int) -> HostFile:
+        return self.host.reopen(task, fd)
+
+    def dir_file(self, task: "Task", dirfd: int) -> HostFile:
+        file = task.tg.fds.get(dirfd)
+        if isinstance(file, SentryDirFile):
+            raise SyscallError(EBADF)  # host walks cannot start in a sentry directory
+        return self.host.dir_file(task, dirfd)
+
+
+class _PathFile(DirectoryFile):
+    """An O_PATH open of a sentry object: it names the place, nothing more."""
+
+    def __init__(self, node: Inode, where: bytes) -> None:
+        super().__init__(node, None, O_PATH)  # type: ignore[arg-type]
+        self.path = where.decode(errors="surrogateescape")
+        self.is_dir = node.is_dir
+
+    def stat(self) -> "Stat":  # type: ignore[override]
+        return self.inode.stat()
+
+    def getdents(self, count: int) -> bytes:
+        raise SyscallError(EBADF)
+
+
+def _magic_file(node: Inode) -> "File | None":
+    """The open file a /proc/PID/fd/N link stands for (None for other nodes)."""
+    target = getattr(node, "open_fd", None)
+    if target is None:
+        return None
+    tg, fd = target
+    return tg.fds.files.get(fd)
