@@ -305,6 +305,8 @@ def sys_write(task: "Task", fd: int, buf: int, count: int, *_: int) -> int:
         file = task.tg.fds.files[fd & 0xFFFFFFFF]
     except KeyError:
         raise SyscallError(EBADF) from None
+    if file.discards_writes and file.writable:
+        return min(count, MAX_RW_COUNT)
     if count > CHUNK:
         return _write_from(task, file, buf, count, None)
     try:
@@ -390,6 +392,10 @@ def _writev(task: "Task", file: File, iov: int, cnt: int, offset: int | None) ->
     mm = task.tg.mm
     vecs = mm.read_iovec(iov, cnt if cnt < 1 << 31 else -1)
     total = sum(length for _, length in vecs)
+    if not total:
+        if not file.writable:
+            raise SyscallError(EBADF)
+        return 0  # Linux writes nothing at all (even /dev/full succeeds)
     if total > CHUNK:
         return _write_segments(task, file, [(b, n) for b, n in vecs if n], offset)
     pieces = []

@@ -30,6 +30,9 @@ class File:
 
     #: sandbox path this file was opened by (for /proc/self/fd, *at dirfds, strace)
     path: str = ""
+    #: a write never looks at the bytes (/dev/null, /dev/zero): Linux does not even read the
+    #: buffer, so write(null, NULL, n) returns n
+    discards_writes = False
 
     def __init__(self, flags: int, path: str = "") -> None:
         self.flags = flags  # access mode and status flags, as open(2) flags
