@@ -49,4 +49,13 @@ static inline void bench_fail(const char *what) {
     exit(1);
 }
 
+/* The usual main loop: op(arg) bench_warmup(n) times untimed, then n times timed, and the
+ * report.  Static inline so that op is inlined into the loop as a direct call would be. */
+static inline void bench_loop(long n, void (*op)(void *), void *arg) {
+    for (long i = bench_warmup(n); i > 0; i--) op(arg);
+    uint64_t t0 = bench_now_ns();
+    for (long i = n; i > 0; i--) op(arg);
+    bench_report(t0, bench_now_ns(), n);
+}
+
 #endif

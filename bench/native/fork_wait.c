@@ -4,7 +4,8 @@
 
 #include "bench.h"
 
-static void one(void) {
+static void one(void *unused) {
+    (void)unused;
     pid_t pid = fork();
     if (pid < 0) bench_fail("fork");
     if (pid == 0) _exit(0);
@@ -13,10 +14,6 @@ static void one(void) {
 }
 
 int main(int argc, char **argv) {
-    long n = bench_iterations(argc, argv, 0, "");
-    for (long i = bench_warmup(n); i > 0; i--) one();
-    uint64_t t0 = bench_now_ns();
-    for (long i = n; i > 0; i--) one();
-    bench_report(t0, bench_now_ns(), n);
+    bench_loop(bench_iterations(argc, argv, 0, ""), one, NULL);
     return 0;
 }

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from snakevisor.kernel.errors import EFAULT, EINVAL, EPERM, SyscallError
 from snakevisor.kernel.task import Credentials
@@ -270,151 +270,142 @@ def sys_getresgid(task: "Task", r: int, e: int, s: int, *_: int) -> int:
     return _put_ids(task, (r, e, s), (c.rgid, c.egid, c.sgid))
 
 
-# --------------------------------------------------------------------------- user ids
+# --------------------------------------------------------------------------- user and group ids
+
+class _IdKind(NamedTuple):
+    """User or group ids: the set*id calls follow the same rules for both (kernel/sys.c),
+    with their own four fields, their own capability, and capability fix-ups for uids only."""
+
+    fields: tuple[str, str, str, str]  # real, effective, saved, fs
+    cap: int  # allows any value
+    moves_caps: bool  # cap_emulate_setxuid and the fsuid fix-up apply
+
+    def get(self, c: Credentials) -> tuple[int, int, int, int]:
+        r, e, s, fs = (getattr(c, name) for name in self.fields)
+        return r, e, s, fs
+
+    def put(self, c: Credentials, ids: tuple[int, int, int, int]) -> None:
+        for name, value in zip(self.fields, ids):
+            setattr(c, name, value)
+
+
+UIDS = _IdKind(("ruid", "euid", "suid", "fsuid"), CAP_SETUID, True)
+GIDS = _IdKind(("rgid", "egid", "sgid", "fsgid"), CAP_SETGID, False)
+
+
+def _or_keep(new: int, current: int) -> int:
+    """An id argument: (uid_t)-1 keeps the current value."""
+    return current if new == NO_ID else new
+
+
+def _change(task: "Task", kind: _IdKind, new: tuple[int, int, int, int]) -> int:
+    """Store the new (real, effective, saved, fs) ids, fix capabilities up, commit."""
+    c = task.tg.creds
+    old, permitted = _ids(c), caps_of(task.tg).permitted
+    kind.put(c, new)
+    if kind.moves_caps:
+        _fix_setuid(task, old)
+    return _commit(task, old, permitted)
+
+
+def _setid(task: "Task", kind: _IdKind, value: int) -> int:
+    """setuid/setgid: with the capability all four ids; without it only the effective
+    and fs ids, and only to the real or saved one."""
+    value = u32(value)
+    _check_ids(value)
+    r, _, s, _ = kind.get(task.tg.creds)
+    if has_cap(task, kind.cap):
+        r = s = value
+    elif value not in (r, s):
+        raise SyscallError(EPERM)
+    return _change(task, kind, (r, value, s, value))
+
+
+def _setreid(task: "Task", kind: _IdKind, real: int, effective: int) -> int:
+    """setreuid/setregid: the saved id follows the new effective one when the real id is
+    set or the effective one moves away from the old real id."""
+    real, effective = u32(real), u32(effective)
+    r, e, s, _ = kind.get(task.tg.creds)
+    privileged = has_cap(task, kind.cap)
+    if real != NO_ID and real not in (r, e) and not privileged:
+        raise SyscallError(EPERM)
+    if effective != NO_ID and effective not in (r, e, s) and not privileged:
+        raise SyscallError(EPERM)
+    new_e = _or_keep(effective, e)
+    if real != NO_ID or (effective != NO_ID and effective != r):
+        s = new_e
+    return _change(task, kind, (_or_keep(real, r), new_e, s, new_e))
+
+
+def _setresid(task: "Task", kind: _IdKind, real: int, effective: int, saved: int) -> int:
+    """setresuid/setresgid: each id to any of the current three (any value with the
+    capability); a call that changes nothing needs no permission."""
+    real, effective, saved = u32(real), u32(effective), u32(saved)
+    r, e, s, fs = kind.get(task.tg.creds)
+    if real in (NO_ID, r) and (effective == NO_ID or effective == e == fs) and saved in (NO_ID, s):
+        return 0
+    if any(i not in (r, e, s) for i in _given(real, effective, saved)) and \
+            not has_cap(task, kind.cap):
+        raise SyscallError(EPERM)
+    new_e = _or_keep(effective, e)
+    return _change(task, kind, (_or_keep(real, r), new_e, _or_keep(saved, s), new_e))
+
+
+def _setfsid(task: "Task", kind: _IdKind, value: int) -> int:
+    """setfsuid/setfsgid: returns the previous fs id whether or not it changed (there is
+    no error)."""
+    value = u32(value)
+    c = task.tg.creds
+    r, e, s, old_fs = kind.get(c)
+    if value == NO_ID or value == old_fs:
+        return old_fs
+    if value in (r, e, s) or has_cap(task, kind.cap):
+        old, permitted = _ids(c), caps_of(task.tg).permitted
+        kind.put(c, (r, e, s, value))
+        if kind.moves_caps:
+            _fix_setfsuid(task, old_fs)
+        _commit(task, old, permitted)
+    return old_fs
+
 
 @syscall("setuid", partial=PER_PROCESS)
 def sys_setuid(task: "Task", uid: int, *_: int) -> int:
-    uid = u32(uid)
-    _check_ids(uid)
-    c = task.tg.creds
-    old, permitted = _ids(c), caps_of(task.tg).permitted
-    if has_cap(task, CAP_SETUID):
-        c.ruid = c.suid = uid
-    elif uid not in (c.ruid, c.suid):
-        raise SyscallError(EPERM)
-    c.euid = c.fsuid = uid
-    _fix_setuid(task, old)
-    return _commit(task, old, permitted)
+    return _setid(task, UIDS, uid)
+
+
+@syscall("setgid", partial=PER_PROCESS)
+def sys_setgid(task: "Task", gid: int, *_: int) -> int:
+    return _setid(task, GIDS, gid)
 
 
 @syscall("setreuid", partial=PER_PROCESS)
 def sys_setreuid(task: "Task", ruid: int, euid: int, *_: int) -> int:
-    ruid, euid = u32(ruid), u32(euid)
-    c = task.tg.creds
-    privileged = has_cap(task, CAP_SETUID)
-    if ruid != NO_ID and ruid not in (c.ruid, c.euid) and not privileged:
-        raise SyscallError(EPERM)
-    if euid != NO_ID and euid not in (c.ruid, c.euid, c.suid) and not privileged:
-        raise SyscallError(EPERM)
-    old, permitted = _ids(c), caps_of(task.tg).permitted
-    if ruid != NO_ID:
-        c.ruid = ruid
-    if euid != NO_ID:
-        c.euid = euid
-    if ruid != NO_ID or (euid != NO_ID and euid != old[0]):
-        c.suid = c.euid
-    c.fsuid = c.euid
-    _fix_setuid(task, old)
-    return _commit(task, old, permitted)
-
-
-@syscall("setresuid", partial=PER_PROCESS)
-def sys_setresuid(task: "Task", ruid: int, euid: int, suid: int, *_: int) -> int:
-    ruid, euid, suid = u32(ruid), u32(euid), u32(suid)
-    c = task.tg.creds
-    if (ruid in (NO_ID, c.ruid) and (euid == NO_ID or euid == c.euid == c.fsuid) and
-            suid in (NO_ID, c.suid)):
-        return 0  # nothing changes: no permission needed
-    if any(i not in (c.ruid, c.euid, c.suid) for i in _given(ruid, euid, suid)) and \
-            not has_cap(task, CAP_SETUID):
-        raise SyscallError(EPERM)
-    old, permitted = _ids(c), caps_of(task.tg).permitted
-    if ruid != NO_ID:
-        c.ruid = ruid
-    if euid != NO_ID:
-        c.euid = euid
-    if suid != NO_ID:
-        c.suid = suid
-    c.fsuid = c.euid
-    _fix_setuid(task, old)
-    return _commit(task, old, permitted)
-
-
-@syscall("setfsuid", partial=PER_PROCESS)
-def sys_setfsuid(task: "Task", uid: int, *_: int) -> int:
-    """Returns the previous fsuid whether or not it changed (there is no error)."""
-    uid = u32(uid)
-    c = task.tg.creds
-    old_fsuid = c.fsuid
-    if uid == NO_ID or uid == old_fsuid:
-        return old_fsuid
-    if uid in (c.ruid, c.euid, c.suid) or has_cap(task, CAP_SETUID):
-        old, permitted = _ids(c), caps_of(task.tg).permitted
-        c.fsuid = uid
-        _fix_setfsuid(task, old_fsuid)
-        _commit(task, old, permitted)
-    return old_fsuid
-
-
-# --------------------------------------------------------------------------- group ids
-
-@syscall("setgid", partial=PER_PROCESS)
-def sys_setgid(task: "Task", gid: int, *_: int) -> int:
-    gid = u32(gid)
-    _check_ids(gid)
-    c = task.tg.creds
-    old, permitted = _ids(c), caps_of(task.tg).permitted
-    if has_cap(task, CAP_SETGID):
-        c.rgid = c.sgid = gid
-    elif gid not in (c.rgid, c.sgid):
-        raise SyscallError(EPERM)
-    c.egid = c.fsgid = gid
-    return _commit(task, old, permitted)
+    return _setreid(task, UIDS, ruid, euid)
 
 
 @syscall("setregid", partial=PER_PROCESS)
 def sys_setregid(task: "Task", rgid: int, egid: int, *_: int) -> int:
-    rgid, egid = u32(rgid), u32(egid)
-    c = task.tg.creds
-    privileged = has_cap(task, CAP_SETGID)
-    if rgid != NO_ID and rgid not in (c.rgid, c.egid) and not privileged:
-        raise SyscallError(EPERM)
-    if egid != NO_ID and egid not in (c.rgid, c.egid, c.sgid) and not privileged:
-        raise SyscallError(EPERM)
-    old, permitted = _ids(c), caps_of(task.tg).permitted
-    if rgid != NO_ID:
-        c.rgid = rgid
-    if egid != NO_ID:
-        c.egid = egid
-    if rgid != NO_ID or (egid != NO_ID and egid != old[4]):
-        c.sgid = c.egid
-    c.fsgid = c.egid
-    return _commit(task, old, permitted)
+    return _setreid(task, GIDS, rgid, egid)
+
+
+@syscall("setresuid", partial=PER_PROCESS)
+def sys_setresuid(task: "Task", ruid: int, euid: int, suid: int, *_: int) -> int:
+    return _setresid(task, UIDS, ruid, euid, suid)
 
 
 @syscall("setresgid", partial=PER_PROCESS)
 def sys_setresgid(task: "Task", rgid: int, egid: int, sgid: int, *_: int) -> int:
-    rgid, egid, sgid = u32(rgid), u32(egid), u32(sgid)
-    c = task.tg.creds
-    if (rgid in (NO_ID, c.rgid) and (egid == NO_ID or egid == c.egid == c.fsgid) and
-            sgid in (NO_ID, c.sgid)):
-        return 0
-    if any(i not in (c.rgid, c.egid, c.sgid) for i in _given(rgid, egid, sgid)) and \
-            not has_cap(task, CAP_SETGID):
-        raise SyscallError(EPERM)
-    old, permitted = _ids(c), caps_of(task.tg).permitted
-    if rgid != NO_ID:
-        c.rgid = rgid
-    if egid != NO_ID:
-        c.egid = egid
-    if sgid != NO_ID:
-        c.sgid = sgid
-    c.fsgid = c.egid
-    return _commit(task, old, permitted)
+    return _setresid(task, GIDS, rgid, egid, sgid)
+
+
+@syscall("setfsuid", partial=PER_PROCESS)
+def sys_setfsuid(task: "Task", uid: int, *_: int) -> int:
+    return _setfsid(task, UIDS, uid)
 
 
 @syscall("setfsgid", partial=PER_PROCESS)
 def sys_setfsgid(task: "Task", gid: int, *_: int) -> int:
-    gid = u32(gid)
-    c = task.tg.creds
-    old_fsgid = c.fsgid
-    if gid == NO_ID or gid == old_fsgid:
-        return old_fsgid
-    if gid in (c.rgid, c.egid, c.sgid) or has_cap(task, CAP_SETGID):
-        old, permitted = _ids(c), caps_of(task.tg).permitted
-        c.fsgid = gid
-        _commit(task, old, permitted)
-    return old_fsgid
+    return _setfsid(task, GIDS, gid)
 
 
 # --------------------------------------------------------------------------- supplementary groups

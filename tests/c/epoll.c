@@ -6,24 +6,15 @@
  * item; closing the last fd removes it), nested epoll, the ready list's round robin,
  * epoll_wait's argument errors, timeouts, epoll_pwait/epoll_pwait2 signal masks, EINTR,
  * and a wake-up by another thread. */
-#include "common.h"
+#include "proc_helpers.h"
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/time.h>
-#include <time.h>
 
 #define INTMAX_EVENTS (0x7fffffff / (int)sizeof(struct epoll_event))
 
 static struct epoll_event evbuf[8];
-
-static long long now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000ll + t.tv_nsec / 1000000;
-}
 
 static int ctl(int ep, int op, int fd, unsigned events, unsigned long data)
 {
@@ -47,12 +38,6 @@ static void show_events(const char *label, long r)
 static void wait0(const char *label, int ep)
 {
     show_events(label, epoll_wait(ep, evbuf, 8, 0));
-}
-
-static void new_pipe(int p[2])
-{
-    if (pipe(p))
-        exit(2);
 }
 
 static void creation(void)
@@ -86,7 +71,7 @@ static void ctl_errors(void)
 {
     section("epoll_ctl errors");
     int ep = epoll_create1(0), p[2];
-    new_pipe(p);
+    make_pipe(p);
     put_file("epoll-regular", "data\n");
     int reg = open("epoll-regular", O_RDONLY);
     int dir = open(".", O_RDONLY | O_DIRECTORY);
@@ -155,7 +140,7 @@ static void triggering(void)
     section("level- and edge-triggered");
     int lt = epoll_create1(0), et = epoll_create1(0), p[2];
     char buf[16];
-    new_pipe(p);
+    make_pipe(p);
     ctl(lt, EPOLL_CTL_ADD, p[0], EPOLLIN, 1);
     ctl(et, EPOLL_CTL_ADD, p[0], EPOLLIN | EPOLLET, 2);
     wait0("LT empty", lt);
@@ -219,7 +204,7 @@ static void oneshot(void)
     section("EPOLLONESHOT");
     int ep = epoll_create1(0), p[2];
     char buf[16];
-    new_pipe(p);
+    make_pipe(p);
     ctl(ep, EPOLL_CTL_ADD, p[0], EPOLLIN | EPOLLONESHOT, 1);
     wait0("empty", ep);
     write(p[1], "a", 1);
@@ -247,7 +232,7 @@ static void hup_err(void)
 {
     section("EPOLLHUP and EPOLLERR");
     int ep = epoll_create1(0), p[2];
-    new_pipe(p);
+    make_pipe(p);
     ctl(ep, EPOLL_CTL_ADD, p[0], 0, 1);
     wait0("read end, no events asked", ep);
     write(p[1], "a", 1);
@@ -258,7 +243,7 @@ static void hup_err(void)
     wait0("pipes never report RDHUP", ep);
     close(p[0]);
 
-    new_pipe(p);
+    make_pipe(p);
     ctl(ep, EPOLL_CTL_ADD, p[1], EPOLLIN, 3);
     wait0("write end asked IN", ep);
     close(p[0]);
@@ -274,7 +259,7 @@ static void closing(void)
     section("closing watched fds");
     signal(SIGPIPE, SIG_IGN);
     int ep = epoll_create1(0), p[2];
-    new_pipe(p);
+    make_pipe(p);
     int w = p[1];
     show("ADD write end", ctl(ep, EPOLL_CTL_ADD, w, EPOLLOUT, 7));
     int d = dup(w);
@@ -293,7 +278,7 @@ static void closing(void)
     close(d);
     wait0("last fd closed: gone", ep);
 
-    new_pipe(p);
+    make_pipe(p);
     show("ADD read end", ctl(ep, EPOLL_CTL_ADD, p[0], EPOLLIN, 11));
     write(p[1], "a", 1);
     wait0("ready", ep);
@@ -302,7 +287,7 @@ static void closing(void)
     wait0("closed: gone", ep);
     show("write to the pipe without readers", write(p[1], "b", 1));
     int q[2];
-    new_pipe(q); /* takes the old number */
+    make_pipe(q); /* takes the old number */
     printf("number reused: %d\n", q[0] == old);
     show("ADD the new file at the old number", ctl(ep, EPOLL_CTL_ADD, q[0], EPOLLIN, 12));
     show("DEL it", ctl(ep, EPOLL_CTL_DEL, q[0], 0, 0));
@@ -312,7 +297,7 @@ static void closing(void)
 
     /* closing the epoll fd with items and a nested watcher */
     int outer = epoll_create1(0), inner = epoll_create1(0);
-    new_pipe(p);
+    make_pipe(p);
     ctl(inner, EPOLL_CTL_ADD, p[1], EPOLLOUT, 13);
     ctl(outer, EPOLL_CTL_ADD, inner, EPOLLIN, 14);
     show_events("outer sees inner", epoll_wait(outer, evbuf, 8, 0));
@@ -329,7 +314,7 @@ static void nesting(void)
     section("nested epoll");
     int outer = epoll_create1(0), inner = epoll_create1(0), p[2];
     char buf[16];
-    new_pipe(p);
+    make_pipe(p);
     show("ADD inner to outer", ctl(outer, EPOLL_CTL_ADD, inner, EPOLLIN | EPOLLOUT, 1));
     wait0("outer, inner empty", outer);
     show("ADD pipe to inner", ctl(inner, EPOLL_CTL_ADD, p[0], EPOLLIN, 2));
@@ -371,7 +356,7 @@ static void nesting(void)
     show("ADD e3 to e0 (a shortcut)", ctl(e[0], EPOLL_CTL_ADD, e[3], EPOLLIN, 8));
     show("ADD e0 to e3 (a cycle)", ctl(e[3], EPOLL_CTL_ADD, e[0], EPOLLIN, 9));
     show("ADD e2 to e2", ctl(e[2], EPOLL_CTL_ADD, e[2], EPOLLIN, 10));
-    new_pipe(p);
+    make_pipe(p);
     show("ADD a pipe to the deepest", ctl(e[4], EPOLL_CTL_ADD, p[0], EPOLLIN, 11));
     write(p[1], "x", 1);
     wait0("the top sees it", e[0]);
@@ -385,8 +370,8 @@ static void order(void)
 {
     section("ready list order");
     int ep = epoll_create1(0), p[2], q[2];
-    new_pipe(p);
-    new_pipe(q);
+    make_pipe(p);
+    make_pipe(q);
     write(p[1], "a", 1);
     write(q[1], "a", 1);
     ctl(ep, EPOLL_CTL_ADD, p[0], EPOLLIN, 1);
@@ -410,7 +395,7 @@ static void wait_errors(void)
 {
     section("epoll_wait errors and timeouts");
     int ep = epoll_create1(0), p[2];
-    new_pipe(p);
+    make_pipe(p);
     int closed = dup(p[0]);
     close(closed);
     show("maxevents 0", epoll_wait(ep, evbuf, 0, 0));
@@ -439,7 +424,7 @@ static void wait_errors(void)
 
     long long t0 = now_ms();
     int q[2];
-    new_pipe(q);
+    make_pipe(q);
     int e2 = epoll_create1(0);
     ctl(e2, EPOLL_CTL_ADD, q[0], EPOLLIN, 3);
     show("epoll_wait 30 ms", epoll_wait(e2, evbuf, 8, 30));
@@ -481,30 +466,6 @@ static void wait_errors(void)
     close(ep);
 }
 
-static volatile sig_atomic_t handled, usr1_blocked_in_handler, usr2_blocked_in_handler;
-
-static void on_usr1(int sig)
-{
-    (void)sig;
-    sigset_t cur;
-    sigprocmask(SIG_BLOCK, NULL, &cur);
-    handled++;
-    usr1_blocked_in_handler = sigismember(&cur, SIGUSR1);
-    usr2_blocked_in_handler = sigismember(&cur, SIGUSR2);
-}
-
-static void report_mask(const char *label)
-{
-    sigset_t cur, pend;
-    sigprocmask(SIG_BLOCK, NULL, &cur);
-    sigpending(&pend);
-    printf("%s: handled %d (in handler: USR1 blocked %d, USR2 blocked %d); now USR1 blocked %d, "
-           "USR2 blocked %d, USR1 pending %d\n", label, (int)handled, (int)usr1_blocked_in_handler,
-           (int)usr2_blocked_in_handler, sigismember(&cur, SIGUSR1), sigismember(&cur, SIGUSR2),
-           sigismember(&pend, SIGUSR1));
-    handled = usr1_blocked_in_handler = usr2_blocked_in_handler = 0;
-}
-
 static void on_alarm(int sig)
 {
     (void)sig;
@@ -514,18 +475,11 @@ static void on_alarm(int sig)
 static void signals(void)
 {
     section("signal masks and EINTR");
-    struct sigaction sa = {0};
-    sa.sa_handler = on_usr1;
-    sigaction(SIGUSR1, &sa, NULL);
     int ep = epoll_create1(0), p[2];
-    new_pipe(p);
+    make_pipe(p);
     ctl(ep, EPOLL_CTL_ADD, p[0], EPOLLIN, 1);
     sigset_t block1, only2;
-    sigemptyset(&block1);
-    sigaddset(&block1, SIGUSR1);
-    sigemptyset(&only2);
-    sigaddset(&only2, SIGUSR2);
-    sigprocmask(SIG_SETMASK, &block1, NULL);
+    start_mask_probe(&block1, &only2);
 
     raise(SIGUSR1);
     show("epoll_pwait with USR1 unblocked", epoll_pwait(ep, evbuf, 8, -1, &only2));
@@ -548,9 +502,7 @@ static void signals(void)
     report_mask("unblocked at last");
     sigprocmask(SIG_SETMASK, &block1, NULL);
 
-    sa.sa_handler = on_alarm;
-    sa.sa_flags = SA_RESTART; /* epoll_wait is never restarted */
-    sigaction(SIGALRM, &sa, NULL);
+    set_action(SIGALRM, on_alarm, SA_RESTART); /* epoll_wait is never restarted */
     struct itimerval it = {{0, 0}, {0, 20000}};
     setitimer(ITIMER_REAL, &it, NULL);
     show("epoll_wait forever, interrupted", epoll_wait(ep, evbuf, 8, -1));
@@ -562,20 +514,11 @@ static void signals(void)
     close(ep);
 }
 
-static void *late_writer(void *arg)
-{
-    int fd = *(int *)arg;
-    struct timespec d = {0, 20000000};
-    nanosleep(&d, NULL);
-    write(fd, "x", 1);
-    return NULL;
-}
-
 static void woken(void)
 {
     section("woken by another thread");
     int ep = epoll_create1(0), outer = epoll_create1(0), p[2];
-    new_pipe(p);
+    make_pipe(p);
     ctl(ep, EPOLL_CTL_ADD, p[0], EPOLLIN | EPOLLET, 1);
     pthread_t t;
     pthread_create(&t, NULL, late_writer, &p[1]);

@@ -54,29 +54,30 @@ static void waits(void)
     show("WAIT|CLOCK_REALTIME bad timespec", fx(&word, FUTEX_WAIT | FUTEX_CLOCK_REALTIME, 5, &neg, NULL, 0));
 }
 
+/* An absolute time 1 ms from now on `clock` (a FUTEX_WAIT_BITSET deadline). */
+static struct timespec in_1ms(clockid_t clock)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    t.tv_nsec += 1000000;
+    if (t.tv_nsec >= 1000000000) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000;
+    }
+    return t;
+}
+
 static void bitset_waits(void)
 {
     static unsigned word = 9;
-    struct timespec now, soon, past = {0, 1}, neg = {-1, 0};
+    struct timespec soon, past = {0, 1}, neg = {-1, 0};
     section("wait_bitset");
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    soon = now;
-    soon.tv_nsec += 1000000;
-    if (soon.tv_nsec >= 1000000000) {
-        soon.tv_sec++;
-        soon.tv_nsec -= 1000000000;
-    }
+    soon = in_1ms(CLOCK_MONOTONIC);
     show("WAIT_BITSET mismatch", fx(&word, FUTEX_WAIT_BITSET, 8, NULL, NULL, FUTEX_BITSET_MATCH_ANY));
     show("WAIT_BITSET past", fx(&word, FUTEX_WAIT_BITSET_PRIVATE, 9, &past, NULL, 1));
     show("WAIT_BITSET past mismatch", fx(&word, FUTEX_WAIT_BITSET_PRIVATE, 1, &past, NULL, 1));
     show("WAIT_BITSET monotonic +1ms", fx(&word, FUTEX_WAIT_BITSET, 9, &soon, NULL, 0x10));
-    clock_gettime(CLOCK_REALTIME, &now);
-    soon = now;
-    soon.tv_nsec += 1000000;
-    if (soon.tv_nsec >= 1000000000) {
-        soon.tv_sec++;
-        soon.tv_nsec -= 1000000000;
-    }
+    soon = in_1ms(CLOCK_REALTIME);
     show("WAIT_BITSET realtime +1ms",
          fx(&word, FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME, 9, &soon, NULL, FUTEX_BITSET_MATCH_ANY));
     show("WAIT_BITSET realtime past",

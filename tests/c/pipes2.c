@@ -6,64 +6,14 @@
  * as a filter ("upper", "rev").
  *
  * Only sizes, counts, checksums and relations are printed. */
-#include "common.h"
+#define STATUS_BY_NUMBER
+#include "proc_helpers.h"
 #include <ctype.h>
 #include <limits.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/wait.h>
-#include <time.h>
 
 static const char *self;
-
-static void show_status(const char *label, int st)
-{
-    if (WIFEXITED(st))
-        printf("%s: exited %d\n", label, WEXITSTATUS(st));
-    else if (WIFSIGNALED(st))
-        printf("%s: killed by signal %d\n", label, WTERMSIG(st));
-    else
-        printf("%s: status 0x%x\n", label, st);
-}
-
-static int reap(pid_t pid)
-{
-    int st = 0;
-    pid_t r;
-    do
-        r = waitpid(pid, &st, 0);
-    while (r == -1 && errno == EINTR);
-    if (r != pid)
-        printf("waitpid: FAILED errno=%s\n", ename(errno));
-    return st;
-}
-
-static pid_t fork_or_die(void)
-{
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) {
-        printf("fork: FAILED errno=%s\n", ename(errno));
-        exit(1);
-    }
-    return pid;
-}
-
-static void make_pipe(int p[2])
-{
-    if (pipe(p) != 0) {
-        printf("pipe: FAILED errno=%s\n", ename(errno));
-        exit(1);
-    }
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) == -1 && errno == EINTR)
-        ;
-}
 
 /* write() until everything is out (pipes may take less than asked). */
 static int write_all(int fd, const void *buf, size_t n)
@@ -407,12 +357,10 @@ static pid_t spawn_filter(const char *mode, int in, int out)
     return pid;
 }
 
-static void test_exec(void)
+/* fork a child that execs this program to write "via exec" to its copy of p[1]; we keep
+ * only p[0]. */
+static pid_t spawn_fd_writer(int p[2])
 {
-    section("pipe ends across exec");
-    /* close-on-exec: the exec'd child does not hold the write end, so EOF comes at once */
-    int p[2];
-    pipe2(p, O_CLOEXEC);
     char fdarg[16];
     snprintf(fdarg, sizeof fdarg, "%d", p[1]);
     pid_t pid = fork_or_die();
@@ -422,6 +370,16 @@ static void test_exec(void)
         _exit(127);
     }
     close(p[1]);
+    return pid;
+}
+
+static void test_exec(void)
+{
+    section("pipe ends across exec");
+    /* close-on-exec: the exec'd child does not hold the write end, so EOF comes at once */
+    int p[2];
+    pipe2(p, O_CLOEXEC);
+    pid_t pid = spawn_fd_writer(p);
     char buf[64];
     show("read: EOF once the child execs (its copy was O_CLOEXEC)", read(p[0], buf, sizeof buf));
     show_status("exec'd child's write to the closed fd (exit 9 means EBADF)", reap(pid));
@@ -429,14 +387,7 @@ static void test_exec(void)
 
     /* The same fd without O_CLOEXEC stays usable after exec. */
     make_pipe(p);
-    snprintf(fdarg, sizeof fdarg, "%d", p[1]);
-    pid = fork_or_die();
-    if (pid == 0) {
-        close(p[0]);
-        execl(self, self, "write-fd", fdarg, (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
+    pid = spawn_fd_writer(p);
     memset(buf, 0, sizeof buf);
     show("read what the exec'd child wrote through the inherited fd", read(p[0], buf, sizeof buf));
     printf("data: %s\n", buf);
@@ -551,7 +502,6 @@ int main(int argc, char **argv)
     test_atomicity();
     test_eof_and_wakeups();
     test_exec();
-    int st;
-    show("all children reaped", waitpid(-1, &st, WNOHANG));
+    show_all_reaped();
     return 0;
 }

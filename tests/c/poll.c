@@ -5,21 +5,12 @@
  * handler ran with that mask), EINTR from a handler even with SA_RESTART (with the time
  * left and zeroed revents written back), and a wake-up by another thread writing to the
  * pipe. */
-#include "common.h"
+#include "proc_helpers.h"
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/time.h>
-#include <time.h>
-
-static long long now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000ll + t.tv_nsec / 1000000;
-}
 
 static void show_revents(const char *label, struct pollfd *fds, int n, long r)
 {
@@ -44,8 +35,7 @@ static void readiness(void)
 {
     section("pipe readiness");
     int p[2];
-    if (pipe(p))
-        exit(2);
+    make_pipe(p);
     struct pollfd fds[2] = {{p[0], POLLIN, 0}, {p[1], POLLOUT, 0}};
     show_revents("empty: read end POLLIN, write end POLLOUT", fds, 2, poll(fds, 2, 0));
     printf("write end asked 0xffff: %#x\n", poll1(p[1], (short)0xffff));
@@ -78,8 +68,7 @@ static void readiness(void)
     printf("EOF, asked nothing: %#x\n", poll1(p[0], 0));
     close(p[0]);
 
-    if (pipe(p))
-        exit(2);
+    make_pipe(p);
     close(p[0]);
     printf("write end without readers, POLLOUT: %#x\n", poll1(p[1], POLLOUT));
     printf("write end without readers, POLLIN: %#x\n", poll1(p[1], POLLIN));
@@ -90,8 +79,7 @@ static void nval(void)
 {
     section("POLLNVAL and bad arguments");
     int p[2];
-    if (pipe(p))
-        exit(2);
+    make_pipe(p);
     int closed = dup(p[0]);
     close(closed);
     int opath = open("/", O_PATH);
@@ -113,8 +101,7 @@ static void timeouts(void)
 {
     section("timeouts");
     int p[2];
-    if (pipe(p))
-        exit(2);
+    make_pipe(p);
     struct pollfd fd = {p[0], POLLIN, 0};
     long long t0 = now_ms();
     show_revents("poll empty pipe 30 ms", &fd, 1, poll(&fd, 1, 30));
@@ -160,8 +147,8 @@ static void selects(void)
 {
     section("select");
     int p[2], q[2];
-    if (pipe(p) || pipe(q))
-        exit(2);
+    make_pipe(p);
+    make_pipe(q);
     /* fds are printed relative to p[0] so the numbering does not matter */
     int base = p[0];
     fd_set rd, wr, ex;
@@ -239,8 +226,7 @@ static void selects(void)
     tv = (struct timeval){0, 0};
     printf("read end at EOF: %d in set %d\n", select(p[0] + 1, &rd, NULL, NULL, &tv), FD_ISSET(p[0], &rd));
 
-    if (pipe(q))
-        exit(2);
+    make_pipe(q);
     FD_ZERO(&rd);
     FD_SET(q[0], &rd);
     tv = (struct timeval){0, 20000};
@@ -255,45 +241,13 @@ static void selects(void)
     close(opath);
 }
 
-static volatile sig_atomic_t handled, usr2_blocked_in_handler, usr1_blocked_in_handler;
-
-static void on_usr1(int sig)
-{
-    (void)sig;
-    sigset_t cur;
-    sigprocmask(SIG_BLOCK, NULL, &cur);
-    handled++;
-    usr1_blocked_in_handler = sigismember(&cur, SIGUSR1);
-    usr2_blocked_in_handler = sigismember(&cur, SIGUSR2);
-}
-
-static void report_mask(const char *label)
-{
-    sigset_t cur, pend;
-    sigprocmask(SIG_BLOCK, NULL, &cur);
-    sigpending(&pend);
-    printf("%s: handled %d (in handler: USR1 blocked %d, USR2 blocked %d); now USR1 blocked %d, "
-           "USR2 blocked %d, USR1 pending %d\n", label, (int)handled, (int)usr1_blocked_in_handler,
-           (int)usr2_blocked_in_handler, sigismember(&cur, SIGUSR1), sigismember(&cur, SIGUSR2),
-           sigismember(&pend, SIGUSR1));
-    handled = usr1_blocked_in_handler = usr2_blocked_in_handler = 0;
-}
-
 static void masks(void)
 {
     section("ppoll and pselect6 signal masks");
-    struct sigaction sa = {0};
-    sa.sa_handler = on_usr1;
-    sigaction(SIGUSR1, &sa, NULL);
     int p[2];
-    if (pipe(p))
-        exit(2);
+    make_pipe(p);
     sigset_t block1, only2;
-    sigemptyset(&block1);
-    sigaddset(&block1, SIGUSR1);
-    sigemptyset(&only2);
-    sigaddset(&only2, SIGUSR2);
-    sigprocmask(SIG_SETMASK, &block1, NULL);
+    start_mask_probe(&block1, &only2);
 
     struct timespec ts = {0, -1};
     struct pollfd fd = {p[0], POLLIN, 0};
@@ -357,13 +311,9 @@ static void on_alarm(int sig)
 static void interrupted(void)
 {
     section("interrupted by a handler");
-    struct sigaction sa = {0};
-    sa.sa_handler = on_alarm;
-    sa.sa_flags = SA_RESTART; /* poll and select are never restarted */
-    sigaction(SIGALRM, &sa, NULL);
+    set_action(SIGALRM, on_alarm, SA_RESTART); /* poll and select are never restarted */
     int p[2];
-    if (pipe(p))
-        exit(2);
+    make_pipe(p);
     struct itimerval it = {{0, 0}, {0, 20000}};
     setitimer(ITIMER_REAL, &it, NULL);
     struct pollfd fd = {p[0], POLLIN, 0x55};
@@ -404,21 +354,11 @@ static void interrupted(void)
     close(p[1]);
 }
 
-static void *late_writer(void *arg)
-{
-    int fd = *(int *)arg;
-    struct timespec d = {0, 20000000};
-    nanosleep(&d, NULL);
-    write(fd, "x", 1);
-    return NULL;
-}
-
 static void woken(void)
 {
     section("woken by another thread");
     int p[2];
-    if (pipe(p))
-        exit(2);
+    make_pipe(p);
     pthread_t t;
     pthread_create(&t, NULL, late_writer, &p[1]);
     struct pollfd fd = {p[0], POLLIN, 0};

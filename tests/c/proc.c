@@ -11,41 +11,13 @@
  * (the harness starts it in a new session).  Both are process-group and session leaders,
  * so the tests rely on that and nothing else about their own ancestry.  Signals with a
  * default action are only ever sent to children (init ignores them). */
-#include "common.h"
-#include <signal.h>
+#define STATUS_RAW
+#include "proc_helpers.h"
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 
 static const char *self; /* argv[0]: re-executed for the exec tests */
-
-static const char *signame(int sig)
-{
-    static char buf[32];
-    if (sig >= SIGRTMIN && sig <= SIGRTMAX)
-        snprintf(buf, sizeof buf, "SIGRTMIN+%d", sig - SIGRTMIN);
-    else if (sigabbrev_np(sig))
-        snprintf(buf, sizeof buf, "SIG%s", sigabbrev_np(sig));
-    else
-        snprintf(buf, sizeof buf, "signal %d", sig);
-    return buf;
-}
-
-static void show_status(const char *label, int st)
-{
-    if (WIFEXITED(st))
-        printf("%s: exited %d raw=0x%x\n", label, WEXITSTATUS(st), st);
-    else if (WIFSIGNALED(st))
-        printf("%s: killed by %s core=%d raw=0x%x\n", label, signame(WTERMSIG(st)),
-               WCOREDUMP(st) ? 1 : 0, st);
-    else if (WIFSTOPPED(st))
-        printf("%s: stopped by %s raw=0x%x\n", label, signame(WSTOPSIG(st)), st);
-    else if (WIFCONTINUED(st))
-        printf("%s: continued raw=0x%x\n", label, st);
-    else
-        printf("%s: FAILED unknown status 0x%x\n", label, st);
-}
 
 static const char *cld_name(int code)
 {
@@ -60,74 +32,11 @@ static const char *cld_name(int code)
     return "CLD_?";
 }
 
-/* si_status is an exit code for CLD_EXITED and a signal number otherwise. */
 static void show_waitid(const char *label, const siginfo_t *si, pid_t expect)
 {
-    char status[32];
-    if (si->si_code == CLD_EXITED)
-        snprintf(status, sizeof status, "%d", si->si_status);
-    else
-        snprintf(status, sizeof status, "%s", signame(si->si_status));
     printf("%s: si_signo=%s si_code=%s si_status=%s pid-matches=%s uid=%d\n", label,
-           si->si_signo ? signame(si->si_signo) : "0", cld_name(si->si_code), status,
+           si->si_signo ? signame(si->si_signo) : "0", cld_name(si->si_code), chld_status(si),
            si->si_pid == expect ? "yes" : "no", si->si_uid);
-}
-
-static pid_t spawn(int (*fn)(void *), void *arg)
-{
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0)
-        _exit(fn(arg));
-    if (pid < 0) {
-        printf("fork: FAILED errno=%s\n", ename(errno));
-        exit(1);
-    }
-    return pid;
-}
-
-/* waitpid(pid, 0) retried on EINTR; prints FAILED and returns -1 if it is not that child. */
-static int reap_opts(pid_t pid, int options)
-{
-    int st = 0;
-    pid_t r;
-    do
-        r = waitpid(pid, &st, options);
-    while (r == -1 && errno == EINTR);
-    if (r != pid) {
-        printf("waitpid: FAILED returned %s errno=%s\n", r == 0 ? "0" : "other", ename(errno));
-        return -1;
-    }
-    return st;
-}
-
-static int reap(pid_t pid)
-{
-    return reap_opts(pid, 0);
-}
-
-static void make_pipe(int p[2], int flags)
-{
-    if (pipe2(p, flags) != 0) {
-        printf("pipe2: FAILED errno=%s\n", ename(errno));
-        exit(1);
-    }
-}
-
-static char get_byte(int fd)
-{
-    char c = 0;
-    ssize_t n;
-    do
-        n = read(fd, &c, 1);
-    while (n == -1 && errno == EINTR);
-    return n == 1 ? c : (char)-1;
-}
-
-static void put_byte(int fd, char c)
-{
-    if (write(fd, &c, 1) != 1)
-        printf("write: FAILED errno=%s\n", ename(errno));
 }
 
 static int block_forever(void *arg)
@@ -142,22 +51,44 @@ static int exit_with(void *arg)
     return (int)(long)arg;
 }
 
+struct held {
+    int *hold, code, own_group;
+};
+
+static int held_child(void *arg)
+{
+    const struct held *h = arg;
+    if (h->own_group)
+        setpgid(0, 0);
+    if (h->hold) {
+        close(h->hold[1]);
+        get_byte(h->hold[0]); /* restarted transparently across stop/continue */
+    }
+    return h->code;
+}
+
+/* A child that exits with `code` once we close (or write to) hold[1], a pipe made here;
+ * at once if hold is NULL.  With `own_group` it leads a process group of its own, set on
+ * both sides so that no race decides when. */
+static pid_t spawn_held(int hold[2], int code, int own_group)
+{
+    struct held h = {hold, code, own_group};
+    if (hold)
+        make_pipe2(hold, 0);
+    pid_t pid = spawn(held_child, &h);
+    if (own_group)
+        setpgid(pid, pid);
+    if (hold)
+        close(hold[0]);
+    return pid;
+}
+
 static volatile sig_atomic_t got_signal;
 
 static void count_signal(int sig)
 {
     (void)sig;
     got_signal++;
-}
-
-static void set_action(int sig, void (*h)(int), int flags)
-{
-    struct sigaction sa = {0};
-    sa.sa_handler = h;
-    sa.sa_flags = flags;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(sig, &sa, NULL) != 0)
-        printf("sigaction %s: FAILED errno=%s\n", signame(sig), ename(errno));
 }
 
 /* ------------------------------------------------------------------ fork */
@@ -186,7 +117,7 @@ static void test_fork(void)
 {
     section("fork");
     int go[2];
-    make_pipe(go, 0);
+    make_pipe2(go, 0);
     struct fork_args a = {getpid(), go[0]};
     pid_t pid = spawn(fork_child, &a);
     CHECK("fork returns a child pid > 0", pid > 0);
@@ -200,9 +131,8 @@ static void test_fork(void)
 
     /* The fd table is copied: both ends of one pipe shared across the fork. */
     int p[2];
-    make_pipe(p, 0);
-    fflush(stdout);
-    pid = fork();
+    make_pipe2(p, 0);
+    pid = fork_or_die();
     if (pid == 0) {
         close(p[0]);
         _exit(write(p[1], "from child", 10) == 10 ? 0 : 1);
@@ -279,7 +209,7 @@ static void test_vfork(void)
     /* The parent resumes when the child execs, not when the new image exits: the exec'd
      * program waits for a byte only the resumed parent sends. */
     int p[2];
-    make_pipe(p, 0);
+    make_pipe2(p, 0);
     char fdarg[16];
     snprintf(fdarg, sizeof fdarg, "%d", p[0]);
     char *args[] = {(char *)self, "wait-fd", fdarg, NULL};
@@ -328,7 +258,7 @@ static void test_clone(void)
 {
     section("clone");
     int p[2];
-    make_pipe(p, 0);
+    make_pipe2(p, 0);
     pid_t middle = spawn(clone_parent_middle, (void *)(long)p[1]);
     pid_t sibling = 0;
     show("read the CLONE_PARENT child's pid", read(p[0], &sibling, sizeof sibling) == sizeof sibling);
@@ -423,15 +353,7 @@ static void test_wait_errors(void)
     show("waitid(P_ALL) with no children", waitid(P_ALL, 0, &si, WEXITED));
 
     int go[2];
-    make_pipe(go, 0);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(go[1]);
-        get_byte(go[0]);
-        _exit(12);
-    }
-    close(go[0]);
+    pid_t pid = spawn_held(go, 12, 0);
     show("waitpid(child, WNOHANG) while it runs", waitpid(pid, &st, WNOHANG));
     show("waitpid(-1, WNOHANG) while it runs", waitpid(-1, &st, WNOHANG));
     memset(&si, 0x55, sizeof si);
@@ -461,13 +383,7 @@ static void test_waitid(void)
     show("already reaped: waitpid", waitpid(pid, &st, WNOHANG));
 
     /* P_PGID: a child in a group of its own (set on both sides to close the race). */
-    fflush(stdout);
-    pid = fork();
-    if (pid == 0) {
-        setpgid(0, 0);
-        _exit(22);
-    }
-    setpgid(pid, pid);
+    pid = spawn_held(NULL, 22, 1);
     memset(&si, 0, sizeof si);
     show("waitid(P_PGID, our group, WNOHANG) (the child left it)",
          waitid(P_PGID, getpgrp(), &si, WEXITED | WNOHANG));
@@ -475,13 +391,7 @@ static void test_waitid(void)
     show_waitid("P_PGID", &si, pid);
 
     /* waitpid(-pgid) is the same selection. */
-    fflush(stdout);
-    pid = fork();
-    if (pid == 0) {
-        setpgid(0, 0);
-        _exit(23);
-    }
-    setpgid(pid, pid);
+    pid = spawn_held(NULL, 23, 1);
     st = 0;
     CHECK("waitpid(-its group) returns the child", waitpid(-pid, &st, 0) == pid);
     show_status("waitpid(-its group)", st);
@@ -534,15 +444,7 @@ static void test_stop_continue(void)
 {
     section("stop and continue");
     int go[2];
-    make_pipe(go, 0);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(go[1]);
-        get_byte(go[0]);   /* restarted transparently across stop/continue */
-        _exit(31);
-    }
-    close(go[0]);
+    pid_t pid = spawn_held(go, 31, 0);
     int st;
     siginfo_t si;
     kill(pid, SIGSTOP);
@@ -578,17 +480,7 @@ static void test_stop_continue(void)
 
     /* SIGTSTP stops a child whose group is not orphaned (its own group; we are its
      * parent in another group of the same session). */
-    make_pipe(go, 0);
-    fflush(stdout);
-    pid = fork();
-    if (pid == 0) {
-        setpgid(0, 0);
-        close(go[1]);
-        get_byte(go[0]);
-        _exit(32);
-    }
-    setpgid(pid, pid);
-    close(go[0]);
+    pid = spawn_held(go, 32, 1);
     kill(pid, SIGTSTP);
     show_status("SIGTSTP", reap_opts(pid, WUNTRACED));
     kill(pid, SIGCONT);
@@ -597,15 +489,7 @@ static void test_stop_continue(void)
     show_status("released", reap(pid));
 
     /* __WALL also reports stops. */
-    make_pipe(go, 0);
-    fflush(stdout);
-    pid = fork();
-    if (pid == 0) {
-        close(go[1]);
-        get_byte(go[0]);
-        _exit(33);
-    }
-    close(go[0]);
+    pid = spawn_held(go, 33, 0);
     kill(pid, SIGSTOP);
     show_status("waitpid(__WALL|WUNTRACED) stop", reap_opts(pid, __WALL | WUNTRACED));
     kill(pid, SIGCONT);
@@ -624,8 +508,7 @@ static int reaper_middle(void *p)
 {
     struct reaper_args *a = p;
     pid_t me = getpid();
-    fflush(stdout);
-    pid_t c = fork();
+    pid_t c = fork_or_die();
     if (c == 0) {
         char before = getppid() == me;
         put_byte(a->ack[1], before);
@@ -647,9 +530,9 @@ static void test_subreaper(void)
     printf("subreaper flag: %d\n", v);
     struct reaper_args a;
     a.top = getpid();
-    make_pipe(a.ack, 0);
-    make_pipe(a.go, 0);
-    make_pipe(a.info, 0);
+    make_pipe2(a.ack, 0);
+    make_pipe2(a.go, 0);
+    make_pipe2(a.info, 0);
     pid_t middle = spawn(reaper_middle, &a);
     pid_t grandchild = 0;
     read(a.info[0], &grandchild, sizeof grandchild);
@@ -739,10 +622,9 @@ static void test_pgrp_session(void)
 
     /* The parent moves a child between groups. */
     int go[2], ready[2];
-    make_pipe(go, 0);
-    make_pipe(ready, 0);
-    fflush(stdout);
-    pid_t pid = fork();
+    make_pipe2(go, 0);
+    make_pipe2(ready, 0);
+    pid_t pid = fork_or_die();
     if (pid == 0) {
         get_byte(go[0]);
         _exit(getpgrp() == getpid() ? 0 : 1);
@@ -754,8 +636,7 @@ static void test_pgrp_session(void)
     show_status("child saw itself leading its group", reap(pid));
 
     /* A child in another session cannot be moved. */
-    fflush(stdout);
-    pid = fork();
+    pid = fork_or_die();
     if (pid == 0) {
         setsid();
         put_byte(ready[1], 'r');
@@ -771,12 +652,11 @@ static void test_pgrp_session(void)
 
     /* After the child execs, its parent may no longer change its group. */
     int cx[2], hold[2];
-    make_pipe(cx, O_CLOEXEC);
-    make_pipe(hold, 0);
+    make_pipe2(cx, O_CLOEXEC);
+    make_pipe2(hold, 0);
     char fdarg[16];
     snprintf(fdarg, sizeof fdarg, "%d", hold[0]);
-    fflush(stdout);
-    pid = fork();
+    pid = fork_or_die();
     if (pid == 0) {
         close(cx[0]);
         execl(self, self, "wait-fd", fdarg, (char *)NULL);
@@ -845,7 +725,7 @@ static void test_kill_groups(void)
                 reap(spawn(kill0_leader, NULL)));
 
     int ready[2];
-    make_pipe(ready, 0);
+    make_pipe2(ready, 0);
     pid_t leader = spawn(killpg_leader, (void *)(long)ready[1]);
     setpgid(leader, leader);
     get_byte(ready[0]);
@@ -918,10 +798,9 @@ static void test_exec_state(void)
     section("execve state");
     /* Everything is set up in the child, which then execs "exec-check". */
     int p[2];
-    make_pipe(p, 0);
+    make_pipe2(p, 0);
     mkdir("sub", 0755);
-    fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = fork_or_die();
     if (pid == 0) {
         close(p[0]);
         dup2(p[1], 20);                          /* kept */
@@ -962,8 +841,7 @@ static void test_exec_state(void)
 
     /* execveat with AT_EMPTY_PATH on an fd of the program */
     int fd = open(self, O_RDONLY | O_CLOEXEC);
-    fflush(stdout);
-    pid = fork();
+    pid = fork_or_die();
     if (pid == 0) {
         char *args[] = {(char *)self, "exit", "5", NULL};
         syscall(SYS_execveat, fd, "", args, environ, AT_EMPTY_PATH);
@@ -979,15 +857,13 @@ static void test_exec_state(void)
     chmod("s.sh", 0755);
     put_file("s2.sh", "#!./s.sh\n");
     chmod("s2.sh", 0755);
-    fflush(stdout);
-    pid = fork();
+    pid = fork_or_die();
     if (pid == 0) {
         execl("./s.sh", "./s.sh", "x", "y", (char *)NULL);
         _exit(127);
     }
     show_status("#! script", reap(pid));
-    fflush(stdout);
-    pid = fork();
+    pid = fork_or_die();
     if (pid == 0) {
         execl("./s2.sh", "ignored-argv0", "z", (char *)NULL);
         _exit(127);
@@ -1093,7 +969,6 @@ int main(int argc, char **argv)
     test_kill_permissions();
     test_exec_errors();
     test_exec_state();
-    int st;
-    show("all children reaped", waitpid(-1, &st, WNOHANG));
+    show_all_reaped();
     return 0;
 }

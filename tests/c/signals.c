@@ -8,30 +8,13 @@
  *
  * This program is pid 1 inside the sandbox, so signals whose default action would end it
  * are only sent to children; everything sent to ourselves has a handler or is blocked. */
-#include "common.h"
+#include "proc_helpers.h"
 #include <poll.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/ucontext.h>
-#include <sys/wait.h>
-#include <time.h>
-
-static const char *signame(int sig)
-{
-    static char buf[4][32];
-    static int slot;
-    char *b = buf[slot++ % 4];
-    if (sig >= SIGRTMIN && sig <= SIGRTMAX)
-        snprintf(b, 32, "SIGRTMIN+%d", sig - SIGRTMIN);
-    else if (sig > 0 && sigabbrev_np(sig))
-        snprintf(b, 32, "SIG%s", sigabbrev_np(sig));
-    else
-        snprintf(b, 32, "signal %d", sig);
-    return b;
-}
 
 static const char *codename(int sig, int code)
 {
@@ -59,72 +42,6 @@ static const char *codename(int sig, int code)
     if (sig == SIGCHLD && code == CLD_CONTINUED) return "CLD_CONTINUED";
     snprintf(buf, sizeof buf, "code %d", code);
     return buf;
-}
-
-static void show_status(const char *label, int st)
-{
-    if (WIFEXITED(st))
-        printf("%s: exited %d\n", label, WEXITSTATUS(st));
-    else if (WIFSIGNALED(st))
-        printf("%s: killed by %s core=%d\n", label, signame(WTERMSIG(st)), WCOREDUMP(st) ? 1 : 0);
-    else if (WIFSTOPPED(st))
-        printf("%s: stopped by %s\n", label, signame(WSTOPSIG(st)));
-    else if (WIFCONTINUED(st))
-        printf("%s: continued\n", label);
-}
-
-static pid_t spawn(int (*fn)(void *), void *arg)
-{
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0)
-        _exit(fn(arg));
-    if (pid < 0) {
-        printf("fork: FAILED errno=%s\n", ename(errno));
-        exit(1);
-    }
-    return pid;
-}
-
-static int reap_opts(pid_t pid, int options)
-{
-    int st = 0;
-    pid_t r;
-    do
-        r = waitpid(pid, &st, options);
-    while (r == -1 && errno == EINTR);
-    if (r != pid)
-        printf("waitpid: FAILED r=%d errno=%s\n", (int)(r == 0 ? 0 : -1), ename(errno));
-    return st;
-}
-
-static int reap(pid_t pid)
-{
-    return reap_opts(pid, 0);
-}
-
-static void make_pipe(int p[2])
-{
-    if (pipe(p) != 0) {
-        printf("pipe: FAILED errno=%s\n", ename(errno));
-        exit(1);
-    }
-}
-
-static char get_byte(int fd)
-{
-    char c = 0;
-    ssize_t n;
-    do
-        n = read(fd, &c, 1);
-    while (n == -1 && errno == EINTR);
-    return n == 1 ? c : '?';
-}
-
-static void put_byte(int fd, char c)
-{
-    if (write(fd, &c, 1) != 1)
-        printf("write: FAILED errno=%s\n", ename(errno));
 }
 
 /* ------------------------------------------------------------------ recording handler */
@@ -182,16 +99,6 @@ static void on(int sig, void (*fn)(int, siginfo_t *, void *), int flags, const i
     sigemptyset(&sa.sa_mask);
     for (; masked && *masked; masked++)
         sigaddset(&sa.sa_mask, *masked);
-    if (sigaction(sig, &sa, NULL) != 0)
-        printf("sigaction %s: FAILED errno=%s\n", signame(sig), ename(errno));
-}
-
-static void on_simple(int sig, void (*fn)(int), int flags)
-{
-    struct sigaction sa = {0};
-    sa.sa_handler = fn;
-    sa.sa_flags = flags;
-    sigemptyset(&sa.sa_mask);
     if (sigaction(sig, &sa, NULL) != 0)
         printf("sigaction %s: FAILED errno=%s\n", signame(sig), ename(errno));
 }
@@ -642,7 +549,7 @@ static void avx512_around_kill(void)
 static void test_fp_state(void)
 {
     section("FP state across a handler");
-    on_simple(SIGUSR1, fp_clobber, 0);
+    set_action(SIGUSR1, fp_clobber, 0);
     for (int i = 0; i < 32; i++)
         xin[i] = 0x0123456789abcdefull * (uint64_t)(i + 1) ^ (uint64_t)i << 56;
     memset(xout, 0, sizeof xout);
@@ -861,21 +768,21 @@ static void test_restart(void)
     make_pipe(p);
     alarm_pipe_w = p[1];
 
-    on_simple(SIGALRM, alarm_writes, SA_RESTART);
+    set_action(SIGALRM, alarm_writes, SA_RESTART);
     alarms = 0;
     one_shot_timer_ms(50);
     ssize_t n = read(p[0], buf, sizeof buf);
     printf("read on an empty pipe, SA_RESTART handler writes a byte: returned %zd (%s), handlers %d\n", n,
            n < 0 ? ename(errno) : "data", alarms);
 
-    on_simple(SIGALRM, alarm_writes, 0);
+    set_action(SIGALRM, alarm_writes, 0);
     alarms = 0;
     one_shot_timer_ms(50);
     n = read(p[0], buf, sizeof buf);
     printf("same without SA_RESTART: returned %zd (%s), handlers %d\n", n, n < 0 ? ename(errno) : "data", alarms);
     show("the handler's byte is still there", read(p[0], buf, sizeof buf));
 
-    on_simple(SIGALRM, alarm_writes, SA_RESTART);
+    set_action(SIGALRM, alarm_writes, SA_RESTART);
     struct pollfd pfd = {.fd = p[0], .events = POLLIN};
     one_shot_timer_ms(50);
     show("poll with an SA_RESTART handler (never restarted)", poll(&pfd, 1, -1));
@@ -894,14 +801,13 @@ static void test_restart(void)
     int go[2];
     make_pipe(go);
     for (int restart = 1; restart >= 0; restart--) {
-        fflush(stdout);
-        pid_t pid = fork();
+        pid_t pid = fork_or_die();
         if (pid == 0) {
             get_byte(go[0]);
             _exit(3);
         }
         alarm_pipe_w = go[1];
-        on_simple(SIGALRM, alarm_writes, restart ? SA_RESTART : 0);
+        set_action(SIGALRM, alarm_writes, restart ? SA_RESTART : 0);
         one_shot_timer_ms(50);
         int st = 0;
         pid_t r = waitpid(pid, &st, 0);
@@ -933,7 +839,7 @@ static void test_waiting(void)
     show("sigsuspend({}) with USR1 pending", sigsuspend(&empty));
     printf("handler ran: %d, USR1 blocked again after: %d\n", nseen, is_blocked(SIGUSR1));
 
-    on_simple(SIGALRM, alarm_writes, 0);
+    set_action(SIGALRM, alarm_writes, 0);
     block(SIGALRM);
     alarms = 0;
     one_shot_timer_ms(30);
@@ -1168,8 +1074,8 @@ static int child_with_cont_handler(void *arg)
 {
     int *fds = arg;  /* [0] read end to wait on, [1] write end for reports */
     cont_pipe = fds[1];
-    on_simple(SIGCONT, cont_handler, SA_RESTART);
-    on_simple(SIGUSR1, cont_handler, SA_RESTART);
+    set_action(SIGCONT, cont_handler, SA_RESTART);
+    set_action(SIGUSR1, cont_handler, SA_RESTART);
     put_byte(cont_pipe, 'r');
     get_byte(fds[0]);
     return 0;
@@ -1185,13 +1091,8 @@ static int child_sleeps_through_stop(void *arg)
 
 static void show_chld(const char *label, const siginfo_t *si, pid_t pid)
 {
-    char status[32];
-    if (si->si_code == CLD_EXITED)
-        snprintf(status, sizeof status, "%d", si->si_status);
-    else
-        snprintf(status, sizeof status, "%s", signame(si->si_status));
     printf("%s: %s %s status %s pid-matches %s\n", label, signame(si->si_signo),
-           codename(si->si_signo, si->si_code), status, si->si_pid == pid ? "yes" : "no");
+           codename(si->si_signo, si->si_code), chld_status(si), si->si_pid == pid ? "yes" : "no");
 }
 
 static void test_children(void)
@@ -1231,7 +1132,7 @@ static void test_children(void)
     reap(pid);
 
     /* SA_NOCLDSTOP: no SIGCHLD for stop or continue. */
-    on_simple(SIGCHLD, dummy, SA_NOCLDSTOP);
+    set_action(SIGCHLD, dummy, SA_NOCLDSTOP);
     pid = spawn(child_waits, (void *)(long)go[0]);
     kill(pid, SIGSTOP);
     reap_opts(pid, WUNTRACED);
@@ -1251,7 +1152,7 @@ static void test_children(void)
     put_byte(go[1], 'g');
     int st;
     show("SIG_IGN SIGCHLD: waitpid(-1) once the child exits", waitpid(-1, &st, 0));
-    on_simple(SIGCHLD, dummy, SA_NOCLDWAIT);
+    set_action(SIGCHLD, dummy, SA_NOCLDWAIT);
     block(SIGCHLD);
     pid = spawn(child_waits, (void *)(long)go[0]);
     put_byte(go[1], 'g');
@@ -1310,8 +1211,7 @@ static void test_children(void)
     on(SIGUSR1, record, 0, NULL);
     block(SIGUSR1);
     raise(SIGUSR1);
-    fflush(stdout);
-    pid = fork();
+    pid = fork_or_die();
     if (pid == 0) {
         struct sigaction sa;
         sigaction(SIGUSR1, NULL, &sa);
@@ -1493,7 +1393,6 @@ int main(void)
     test_faults();
     test_children();
     test_timers();
-    int st;
-    show("all children reaped", waitpid(-1, &st, WNOHANG));
+    show_all_reaped();
     return 0;
 }

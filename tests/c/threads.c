@@ -8,55 +8,21 @@
  *
  * Output never depends on scheduling: every line is a count, a sum or a relation checked
  * after the threads involved have been joined or have reported through a pipe. */
-#include "common.h"
+#define STATUS_BY_NUMBER
+#include "proc_helpers.h"
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 
 static const char *self;
 
 static pid_t gettid_(void)
 {
     return (pid_t)syscall(SYS_gettid);
-}
-
-static void show_status(const char *label, int st)
-{
-    if (WIFEXITED(st))
-        printf("%s: exited %d\n", label, WEXITSTATUS(st));
-    else if (WIFSIGNALED(st))
-        printf("%s: killed by signal %d\n", label, WTERMSIG(st));
-    else
-        printf("%s: status 0x%x\n", label, st);
-}
-
-static int reap(pid_t pid)
-{
-    int st = 0;
-    pid_t r;
-    do
-        r = waitpid(pid, &st, 0);
-    while (r == -1 && errno == EINTR);
-    if (r != pid)
-        printf("waitpid: FAILED errno=%s\n", ename(errno));
-    return st;
-}
-
-static pid_t fork_or_die(void)
-{
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) {
-        printf("fork: FAILED errno=%s\n", ename(errno));
-        exit(1);
-    }
-    return pid;
 }
 
 static void check_rc(const char *what, int rc)

@@ -22,6 +22,7 @@ import subprocess
 import textwrap
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -399,6 +400,10 @@ def test_make_j2_builds_with_gcc(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- stress
 
+#: A host process tree below the sentry: pid -> (state, start time, thread count).
+Tree = dict[int, tuple[str, int, int]]
+
+
 class Watched:
     """A `snakevisor do` run driven line by line through its stdin/stdout, whose host process
     tree (the sentry and every stub below it) is sampled from /proc while it runs."""
@@ -410,7 +415,7 @@ class Watched:
         self.seen: set[tuple[int, int]] = set()   # (pid, start time) of every stub ever sampled
         self.buffer = b""
 
-    def sample(self) -> dict[int, tuple[str, int, int]]:
+    def sample(self) -> Tree:
         tree = descendants(self.proc.pid)
         self.seen.update((pid, start) for pid, (_, start, _) in tree.items())
         return tree
@@ -479,10 +484,10 @@ def start_time(pid: int) -> int | None:
     return int(stat[stat.rindex(")") + 2:].split()[19])
 
 
-def descendants(root: int) -> dict[int, tuple[str, int, int]]:
+def descendants(root: int) -> Tree:
     """pid -> (state, start time, threads) of every live host process below root."""
     children: dict[int, list[int]] = {}
-    info: dict[int, tuple[str, int, int]] = {}
+    info: Tree = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -494,7 +499,7 @@ def descendants(root: int) -> dict[int, tuple[str, int, int]]:
         pid = int(entry)
         children.setdefault(int(fields[1]), []).append(pid)
         info[pid] = (fields[0], int(fields[19]), int(fields[17]))
-    found: dict[int, tuple[str, int, int]] = {}
+    found: Tree = {}
     todo = [root]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -509,6 +514,29 @@ def descendants(root: int) -> dict[int, tuple[str, int, int]]:
 RSS_SLACK_KIB = 24 * 1024
 
 
+def stress(args: list[str], done: str, timeout: float, check: Callable[[Tree, Tree], None]) -> Watched:
+    """Run a stress program that prints "ready", waits for a line, does its work, prints
+    `done` and waits for another line.  The host process tree and the sentry's memory are
+    sampled just before and just after the work: check(before, after) judges the trees,
+    and the memory must be back near its level.  Afterwards no stub may survive the
+    sandbox.  Returns the finished run."""
+    run = Watched(args)
+    try:
+        run.expect("ready", 60)
+        before, base_rss = run.sample(), run.rss_kib()
+        run.send("go\n")
+        run.expect(done, timeout)
+        after, rss = run.sample(), run.rss_kib()
+        check(before, after)
+        assert rss - base_rss < RSS_SLACK_KIB, f"sentry RSS grew from {base_rss} KiB to {rss} KiB"
+        run.send("go\n")
+        run.finish()
+    finally:
+        run.kill()
+    assert run.all_gone() == [], "stub processes survived the sandbox"
+    return run
+
+
 def test_stress_500_fork_exec_wait() -> None:
     """500 fork/exec/wait cycles (busybox sh running the static busybox binary): they all
     finish, no zombie or stub host process is left, the sentry's memory returns near its
@@ -516,22 +544,13 @@ def test_stress_500_fork_exec_wait() -> None:
     need(BUSYBOX)
     script = ('echo ready; read go; i=0; while [ $i -lt 500 ]; do /bin/busybox true || exit 9; '
               'i=$((i + 1)); done; echo "forked $i"; read go')
-    run = Watched([BUSYBOX, "sh", "-c", script])
-    try:
-        run.expect("ready", 60)
-        before, base_rss = run.sample(), run.rss_kib()
-        run.send("go\n")
-        run.expect("forked 500", 300)
-        after, rss = run.sample(), run.rss_kib()
+
+    def nothing_left(before: Tree, after: Tree) -> None:
         assert not [p for p, (state, _, _) in after.items() if state == "Z"], f"zombies left: {after}"
         assert len(after) <= len(before), f"host processes left behind: before {before}, after {after}"
-        assert rss - base_rss < RSS_SLACK_KIB, f"sentry RSS grew from {base_rss} KiB to {rss} KiB"
-        run.send("go\n")
-        run.finish()
-    finally:
-        run.kill()
+
+    run = stress([BUSYBOX, "sh", "-c", script], "forked 500", 300, nothing_left)
     assert len(run.seen) >= 2, f"the sampler did not see the template and the shell's stub: {run.seen}"
-    assert run.all_gone() == [], "stub processes survived the sandbox"
 
 
 def test_stress_64_threads() -> None:
@@ -555,19 +574,10 @@ def test_stress_64_threads() -> None:
         print("joined", len(count), sum(count), flush=True)
         sys.stdin.readline()
         """)
-    run = Watched([PYTHON3, "-c", script])
-    try:
-        run.expect("ready", 60)
-        before, base_rss = run.sample(), run.rss_kib()
-        run.send("go\n")
-        run.expect("joined 64 2016", 120)
-        after, rss = run.sample(), run.rss_kib()
+
+    def threads_back(before: Tree, after: Tree) -> None:
         threads_before = sum(n for _, _, n in before.values())
         threads_after = sum(n for _, _, n in after.values())
         assert threads_after == threads_before, f"host threads: {threads_before} before, {threads_after} after"
-        assert rss - base_rss < RSS_SLACK_KIB, f"sentry RSS grew from {base_rss} KiB to {rss} KiB"
-        run.send("go\n")
-        run.finish()
-    finally:
-        run.kill()
-    assert run.all_gone() == [], "stub processes survived the sandbox"
+
+    stress([PYTHON3, "-c", script], "joined 64 2016", 120, threads_back)

@@ -26,6 +26,7 @@ from snakevisor.syscalls import HANDLERS, load_all
 from snakevisor.syscalls.numbers import SYSCALL_NUMBERS
 from snakevisor.vfs.fdtable import FdTable
 from snakevisor.vfs.fs_context import FsContext
+from snakevisor.vfs.pipe import new_pipe
 
 MEM_BASE = 0x10000000
 MEM_SIZE = 16 << 20
@@ -119,15 +120,17 @@ class FakeProcess:
         return self.host.read(addr, n)
 
     # -- calls -----------------------------------------------------------------------
-    def raw(self, name: str, *args: int) -> int:
-        """Call a handler with raw register values; -errno on failure, like the kernel."""
+    def raw(self, name: str, *args: int, task: Task | None = None) -> int:
+        """Call a handler with raw register values (in `task`, the main thread by default);
+        -errno on failure, like the kernel; Block propagates."""
         handler = HANDLERS[SYSCALL_NUMBERS[name]]
         assert handler is not None, f"no handler for {name}"
+        task = task or self.task
         regs = [a & U64 for a in args] + [0] * (6 - len(args))
         try:
-            return handler(self.task, *regs)
+            return handler(task, *regs)
         except SyscallError as e:
-            self.task.syscall_state = None
+            task.syscall_state = None
             return -e.errno
 
     def call(self, name: str, *args: Any) -> int:
@@ -165,6 +168,49 @@ def call_blocking(proc: FakeProcess, name: str, *args: Any) -> Block:
     with pytest.raises(Block) as info:
         handler(proc.task, *regs)
     return info.value
+
+
+class DispatchEnv:
+    """A fake process whose calls are dispatched as Kernel._call does it, with a second
+    thread, `peer` (tid 2), to play the other side while the main one is parked.
+
+    Why: blocking calls are tested the way the kernel drives them -- the handler raises
+    Block, the test changes the world (often from `peer`), then dispatches the same call
+    again -- which needs the kernel's bookkeeping of the call's memo (dropped once the call
+    completes).  The FakeKernel has no send_signal or wake: both are recorded here, in
+    `signals` (target, signal number) and `woken` (tasks)."""
+
+    def __init__(self) -> None:
+        self.p = FakeProcess(None)
+        self.task = self.p.task
+        self.peer = Task(self.p.kernel, 2, self.p.tg, None)  # type: ignore[arg-type]
+        self.p.tg.tasks.append(self.peer)
+        self.signals: list[tuple[object, int]] = []
+        self.woken: list[Task] = []
+        self.p.kernel.send_signal = (  # type: ignore[attr-defined]
+            lambda target, sig, info=None: self.signals.append((target, sig)))
+        self.p.kernel.wake = self.woken.append  # type: ignore[attr-defined]
+
+    def dispatch(self, name: str, *args: int, task: Task | None = None) -> int:
+        """One dispatch: -errno on failure, Block propagates (the memo kept for the call's
+        next dispatch), the memo dropped once the call completes."""
+        task = task or self.task
+        result = self.p.raw(name, *args, task=task)
+        task.syscall_state = None
+        return result
+
+    def blocks(self, name: str, *args: int) -> Block:
+        """Dispatch in the main thread expecting Block; returns it."""
+        with pytest.raises(Block) as info:
+            self.dispatch(name, *args)
+        return info.value
+
+    def pipe(self) -> tuple[int, int]:
+        """A sentry pipe's (read, write) ends installed in the fd table without a system
+        call, for tests about what is done with pipes rather than about pipe2."""
+        reader, writer = new_pipe(self.task, 0)
+        fds = self.task.fds
+        return fds.install(reader), fds.install(writer)
 
 
 # -- the native twin -----------------------------------------------------------------

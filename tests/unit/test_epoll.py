@@ -16,14 +16,11 @@ from selectors import EVENT_READ
 
 import pytest
 
-from snakevisor.kernel.errors import Block, SyscallError, WaitQueue
-from snakevisor.kernel.task import Task
-from snakevisor.syscalls import HANDLERS, sys_epoll
-from snakevisor.syscalls.numbers import SYSCALL_NUMBERS
+from snakevisor.kernel.errors import SyscallError, WaitQueue
+from snakevisor.syscalls import sys_epoll
 from snakevisor.vfs.epoll import EpollFile, QueueCallback
 from snakevisor.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, File
-from snakevisor.vfs.pipe import new_pipe
-from tests.unit.conftest import MEM_BASE, MEM_SIZE, U64, FakeProcess
+from tests.unit.conftest import MEM_BASE, MEM_SIZE, DispatchEnv
 
 EPOLLIN, EPOLLOUT, EPOLLRDHUP = 0x1, 0x4, 0x2000
 EPOLLEXCLUSIVE, EPOLLONESHOT, EPOLLET = 1 << 28, 1 << 30, 1 << 31
@@ -37,49 +34,21 @@ def bit(sig: int) -> int:
     return 1 << (sig - 1)
 
 
-class Env:
-    """A fake process with a frozen clock, pipes in its fd table and dispatch as the
-    kernel does it (-errno; Block propagates; the call's memo dropped when it ends).
-    `woken` records the tasks a WaitQueue woke."""
+class Env(DispatchEnv):
+    """DispatchEnv with a frozen clock and an events buffer; `woken` records the tasks a
+    WaitQueue woke."""
 
     def __init__(self) -> None:
-        self.p = FakeProcess(None)
-        self.task = self.p.task
-        self.peer = Task(self.p.kernel, 2, self.p.tg, None)  # type: ignore[arg-type]
-        self.p.tg.tasks.append(self.peer)
+        super().__init__()
         self.clock = 1000.0
         self.p.kernel.now = lambda: self.clock
-        self.woken: list[Task] = []
-        self.p.kernel.wake = self.woken.append
-        self.p.kernel.send_signal = lambda target, sig, info=None: None
         self.buf = self.p.alloc(12 * 16)
-
-    def dispatch(self, name: str, *args: int, task: Task | None = None) -> int:
-        handler = HANDLERS[SYSCALL_NUMBERS[name]]
-        task = task or self.task
-        try:
-            result = handler(task, *[a & U64 for a in args], *[0] * (6 - len(args)))
-        except SyscallError as e:
-            task.syscall_state = None
-            return -e.errno
-        task.syscall_state = None
-        return result
-
-    def blocks(self, name: str, *args: int) -> Block:
-        with pytest.raises(Block) as info:
-            self.dispatch(name, *args)
-        return info.value
 
     def abandon(self) -> None:
         """Forget a parked call (as an interruption does) so another one can be made."""
         self.task.syscall_state = None
 
     # -- files ------------------------------------------------------------------------------
-    def pipe(self) -> tuple[int, int]:
-        reader, writer = new_pipe(self.task, 0)
-        fds = self.task.fds
-        return fds.install(reader), fds.install(writer)
-
     def file(self, fd: int) -> File:
         return self.task.fds.get(fd)
 

@@ -20,10 +20,9 @@ import pytest
 
 from snakevisor.kernel.errors import Block, SyscallError
 from snakevisor.kernel.task import Task
-from snakevisor.syscalls import HANDLERS, sys_pipe
-from snakevisor.syscalls.numbers import SYSCALL_NUMBERS
+from snakevisor.syscalls import sys_pipe
 from snakevisor.vfs.pipe import F_GETPIPE_SZ, F_SETPIPE_SZ, FIONREAD, PipeFile
-from tests.unit.conftest import MEM_BASE, MEM_SIZE, U64, FakeProcess
+from tests.unit.conftest import MEM_BASE, MEM_SIZE, U64, DispatchEnv
 
 O_NONBLOCK, O_CLOEXEC, O_DIRECT = os.O_NONBLOCK, os.O_CLOEXEC, os.O_DIRECT
 F_GETFD, F_GETFL, F_SETFL = 1, 3, 4
@@ -31,33 +30,12 @@ RLIMIT_NOFILE, SIGPIPE = 7, 13
 _STAT = struct.Struct("<3Q3I4xQ3q6q24x")
 
 
-class Env:
-    """A fake process with send_signal and wake recorded (the FakeKernel lacks both), and a
-    second thread, `peer`, to play the other side while the main one is parked."""
-
-    def __init__(self) -> None:
-        self.p = FakeProcess(None)
-        self.peer = Task(self.p.kernel, 2, self.p.tg, None)  # type: ignore[arg-type]
-        self.p.tg.tasks.append(self.peer)
-        self.signals: list[tuple[object, int]] = []
-        self.woken: list[object] = []
-        self.p.kernel.send_signal = lambda target, sig, info=None: self.signals.append((target, sig))
-        self.p.kernel.wake = self.woken.append
-
-    def dispatch(self, name: str, *args: int, task: Task | None = None) -> int:
-        """One dispatch as Kernel._call does it: -errno, Block propagates, the call's memo
-        is dropped once it completes."""
-        handler = HANDLERS[SYSCALL_NUMBERS[name]]
-        task = task or self.p.task
-        try:
-            result = handler(task, *[a & U64 for a in args], *[0] * (6 - len(args)))
-        except SyscallError as e:
-            task.syscall_state = None
-            return -e.errno
-        task.syscall_state = None
-        return result
+class Env(DispatchEnv):
+    """DispatchEnv with the pipe-specific calls; `peer` plays the other side while the main
+    thread is parked."""
 
     def pipe(self, flags: int = 0) -> tuple[int, int]:
+        """Through pipe2 itself: these tests are about it."""
         out = self.p.alloc(8)
         assert self.dispatch("pipe2", out, flags) == 0
         rfd, wfd = struct.unpack("<ii", self.p.get(out, 8))
@@ -70,11 +48,6 @@ class Env:
         buf = self.p.alloc(count)
         n = self.dispatch("read", fd, buf, count, task=task)
         return n if n < 0 else self.p.get(buf, n)
-
-    def blocks(self, name: str, *args: int) -> Block:
-        with pytest.raises(Block) as info:
-            self.dispatch(name, *args)
-        return info.value
 
     def park(self, block: Block) -> None:
         """What Kernel._park does with a WaitQueue."""

@@ -18,14 +18,11 @@ from selectors import EVENT_READ, EVENT_WRITE
 import pytest
 
 from snakevisor.fsimpl.stdio import StdioFile
-from snakevisor.kernel.errors import Block, SyscallError
-from snakevisor.kernel.task import Task
-from snakevisor.syscalls import HANDLERS, sys_poll
-from snakevisor.syscalls.numbers import SYSCALL_NUMBERS
+from snakevisor.kernel.errors import SyscallError
+from snakevisor.syscalls import sys_poll
 from snakevisor.vfs.file import (POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI,
                                  POLLRDNORM, POLLWRNORM, File)
-from snakevisor.vfs.pipe import new_pipe
-from tests.unit.conftest import MEM_BASE, U64, FakeProcess
+from tests.unit.conftest import MEM_BASE, DispatchEnv
 
 SIGUSR1, SIGUSR2, SIGKILL = 10, 12, 9
 POLLFD = struct.Struct("<iHH")
@@ -36,48 +33,20 @@ def bit(sig: int) -> int:
     return 1 << (sig - 1)
 
 
-class Env:
-    """A fake process with a frozen clock, pipes in its fd table and dispatch as the
-    kernel does it (-errno; Block propagates; the call's memo dropped when it ends).
-    A second thread, `peer`, writes and closes while the main one is parked."""
+class Env(DispatchEnv):
+    """DispatchEnv with a frozen clock; `peer` writes and closes while the main thread is
+    parked."""
 
     def __init__(self) -> None:
-        self.p = FakeProcess(None)
-        self.task = self.p.task
-        self.peer = Task(self.p.kernel, 2, self.p.tg, None)  # type: ignore[arg-type]
-        self.p.tg.tasks.append(self.peer)
+        super().__init__()
         self.clock = 1000.0
         self.tick = 0.0  #: how far the clock moves after each reading (0: frozen)
         self.p.kernel.now = self.now
-        self.signals: list[tuple[object, int]] = []
-        self.p.kernel.send_signal = lambda target, sig, info=None: self.signals.append((target, sig))
-        self.p.kernel.wake = lambda task: None
 
     def now(self) -> float:
         now = self.clock
         self.clock += self.tick
         return now
-
-    def dispatch(self, name: str, *args: int, task: Task | None = None) -> int:
-        handler = HANDLERS[SYSCALL_NUMBERS[name]]
-        task = task or self.task
-        try:
-            result = handler(task, *[a & U64 for a in args], *[0] * (6 - len(args)))
-        except SyscallError as e:
-            task.syscall_state = None
-            return -e.errno
-        task.syscall_state = None
-        return result
-
-    def blocks(self, name: str, *args: int) -> Block:
-        with pytest.raises(Block) as info:
-            self.dispatch(name, *args)
-        return info.value
-
-    def pipe(self) -> tuple[int, int]:
-        reader, writer = new_pipe(self.task, 0)
-        fds = self.task.fds
-        return fds.install(reader), fds.install(writer)
 
     def write(self, fd: int, data: bytes) -> int:
         return self.dispatch("write", fd, self.p.put(data), len(data), task=self.peer)
