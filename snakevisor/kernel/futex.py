@@ -234,8 +234,11 @@ def cmpxchg_u32(mm: "AddressSpace", addr: int, expected: int, new: int) -> int:
     if host_cmpxchg is not None:
         try:
             return host_cmpxchg(addr, expected, new)
-        except OSError:
-            raise SyscallError(EFAULT) from None
+        except OSError as e:
+            if e.errno == EFAULT:
+                raise SyscallError(EFAULT) from None
+            # No stopped thread to run it in (a process being killed while it runs
+            # application code): the word is changed the plain way below.
     seen = read_u32(mm, addr)  # not atomic: see the module docstring
     if seen == expected:
         mm.write(addr, new.to_bytes(4, "little"))

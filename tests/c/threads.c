@@ -614,6 +614,22 @@ static void test_misc(void)
     printf("lock after the owner process died: %s\n", r == EOWNERDEAD ? "EOWNERDEAD" : r ? ename(r) : "0");
     pthread_mutex_consistent(shared);
     pthread_mutex_unlock(shared);
+
+    /* Again, with the owner killed while it runs application code (not in a call). */
+    pid = fork_or_die();
+    if (pid == 0) {
+        pthread_mutex_lock(shared);
+        write(p[1], "l", 1);
+        for (;;)
+            ;
+    }
+    read(p[0], &c, 1);
+    kill(pid, SIGKILL);
+    show_status("spinning owner process", reap(pid));
+    r = pthread_mutex_lock(shared);
+    printf("lock after the spinning owner died: %s\n", r == EOWNERDEAD ? "EOWNERDEAD" : r ? ename(r) : "0");
+    pthread_mutex_consistent(shared);
+    pthread_mutex_unlock(shared);
     pthread_mutexattr_destroy(&ma);
     munmap(shared, 4096);
     close(p[0]);
