@@ -9,6 +9,8 @@ import os
 from typing import TextIO
 
 
+#: /dev/shm's size, as Docker gives containers
+DEV_SHM_SIZE = 64 << 20
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -51,10 +53,15 @@ class Sandbox:
             raise SandboxError(f"cannot start the platform: {exc}") from None
         kernel = Kernel(platform, None, hostname=self.hostname, strace=self.strace, debug=self.debug)
         try:
+            from snakevisor.fsimpl.devfs import DevFs
             from snakevisor.fsimpl.procfs.fs import ProcFs
             from snakevisor.fsimpl.sandboxroot import SandboxRoot
-            root = SandboxRoot(HostRoot(self.rootfs, writable=self.writable_root),
-                               {b"/proc": ProcFs(kernel)})
+            from snakevisor.fsimpl.tmpfs import Tmpfs
+            root = SandboxRoot(HostRoot(self.rootfs, writable=self.writable_root), {
+                b"/proc": ProcFs(kernel),
+                b"/dev": DevFs(),
+                b"/dev/shm": Tmpfs(size=DEV_SHM_SIZE, mode=0o1777, source="shm"),
+            })
             kernel.root = root
             try:
                 boot_init(kernel, [a.encode() for a in argv],

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat as st_
+import time
 from typing import TYPE_CHECKING
 
 from snakevisor.fsimpl.hostfs import HostFile, HostRoot
-from snakevisor.kernel.errors import (EACCES, EBADF, EISDIR, ELOOP, ENOENT, ENOTDIR, ENOTEMPTY,
-                                      EPERM, SyscallError)
+from snakevisor.kernel.errors import (EBADF, EBUSY, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR,
+                                      ENOTEMPTY, EPERM, EXDEV, SyscallError)
 from snakevisor.syscalls.args import AT_FDCWD
 from snakevisor.vfs.dirfile import DirectoryFile
 from snakevisor.vfs.inode import Inode
@@ -28,6 +30,12 @@ if TYPE_CHECKING:
     from snakevisor.vfs.inode import Filesystem, Stat
 
 MAXSYMLINKS = 40
+CAP_CHOWN, CAP_FOWNER, CAP_MKNOD = 0, 3, 27
+
+
+def _has_cap(task: "Task", cap: int) -> bool:
+    from snakevisor.syscalls.sys_cred import has_cap
+    return has_cap(task, cap)
 O_ACCMODE, O_CREAT, O_EXCL, O_NOFOLLOW = 0o3, 0o100, 0o200, 0o400000
 O_DIRECTORY, O_PATH, O_TRUNC = 0o200000, 0o10000000, 0o1000
 #: paths that are links into procfs on a Linux system (devfs owns them later)
@@ -50,6 +58,7 @@ class SandboxRoot:
     def __init__(self, host: HostRoot, mounts: "dict[bytes, Filesystem]") -> None:
         self.host = host
         self.mounts = mounts
+        self._points = sorted(mounts, key=len, reverse=True)
 
     def __getattr__(self, name: str):
         return getattr(self.host, name)
@@ -71,17 +80,18 @@ class SandboxRoot:
         text = posixpath.normpath(base + b"/" + path) if path else base
         if text.startswith(b"//"):
             text = b"/" + text.lstrip(b"/")
-        for alias, target in ALIASES.items():
-            if text == alias or text.startswith(alias + b"/"):
-                text = target + text[len(alias):]
+        if b"/dev" not in self.mounts:
+            for alias, target in ALIASES.items():
+                if text == alias or text.startswith(alias + b"/"):
+                    text = target + text[len(alias):]
         return text
 
     def _mount_of(self, text: bytes | None) -> tuple["Filesystem", bytes, bytes] | None:
         if text is None:
             return None
-        for point, fs in self.mounts.items():
+        for point in self._points:  # the deepest mount point first
             if text == point or text.startswith(point + b"/"):
-                return fs, point, text[len(point):].lstrip(b"/")
+                return self.mounts[point], point, text[len(point):].lstrip(b"/")
         return None
 
     def _route(self, task: "Task", dirfd: int, path: bytes):
@@ -154,7 +164,12 @@ class SandboxRoot:
 
     # -- HostRoot's interface ----------------------------------------------------------------
     def open(self, task: "Task", dirfd: int, path: bytes, flags: int, mode: int) -> "File":
-        node, where = self._resolve(task, dirfd, path, not flags & O_NOFOLLOW)
+        try:
+            node, where = self._resolve(task, dirfd, path, not flags & O_NOFOLLOW)
+        except SyscallError as e:
+            if e.errno == ENOENT and flags & O_CREAT and self._route(task, dirfd, path):
+                return self._create(task, dirfd, path, flags, mode)
+            raise
         if node is None:
             return self.host.open(task, dirfd if where is path else AT_FDCWD, where, flags, mode)
         target = _magic_file(node) if not flags & O_PATH else None
@@ -163,14 +178,14 @@ class SandboxRoot:
         if flags & O_CREAT and flags & O_EXCL:
             from snakevisor.kernel.errors import EEXIST
             raise SyscallError(EEXIST)
+        if flags & O_DIRECTORY and not node.is_dir:
+            raise SyscallError(ENOTDIR)
         if node.is_symlink:
             if flags & O_PATH:
                 return _PathFile(node, where)
             raise SyscallError(ELOOP)
         if flags & O_PATH:
             return _PathFile(node, where)
-        if flags & O_DIRECTORY and not node.is_dir:
-            raise SyscallError(ENOTDIR)
         acc = flags & O_ACCMODE
         if node.is_dir:
             if acc != 0 or flags & O_CREAT:
@@ -246,49 +261,137 @@ class SandboxRoot:
             return self.host.statfs(task, where)
         return node.fs.statfs()
 
-    def _refuse_in_mount(self, task: "Task", dirfd: int, path: bytes, errno_: int) -> None:
-        if self._route(task, dirfd, path) is not None:
-            raise SyscallError(errno_)
+    # -- changes: names in sentry file systems ---------------------------------------------
+    def _parent(self, task: "Task", dirfd: int, path: bytes, write: bool = True):
+        """(directory inode, its path, last name) for a routed path, or None for the host;
+        checks search and (for changes) write permission on the directory."""
+        routed = self._route(task, dirfd, path)
+        if routed is None:
+            return None
+        fs, point, rest = routed
+        head, _, name = rest.rstrip(b"/").rpartition(b"/")
+        if not name:
+            raise SyscallError(EBUSY)  # the mount point itself
+        node, where = self._walk(task, fs, point, head, True)
+        if node is None:
+            raise SyscallError(EXDEV)  # the parent lies in another file system
+        if not node.is_dir:
+            raise SyscallError(ENOTDIR)
+        check(task, node.mode, node.uid, node.gid, MAY_EXEC | (MAY_WRITE if write else 0))
+        if name in (b".", b".."):
+            raise SyscallError(EINVAL if name == b"." else ENOTEMPTY)
+        return node, where, name
+
+    def _sticky(self, task: "Task", dir_: Inode, victim: Inode) -> None:
+        """A sticky directory lets only the owner of a name (or of the directory) remove it."""
+        fsuid = task.tg.creds.fsuid
+        if dir_.mode & st_.S_ISVTX and fsuid not in (dir_.uid, victim.uid) \
+                and not _has_cap(task, CAP_FOWNER):
+            raise SyscallError(EPERM)
+
+    def _create(self, task: "Task", dirfd: int, path: bytes, flags: int, mode: int) -> "File":
+        parent = self._parent(task, dirfd, path)
+        assert parent is not None
+        dir_, where, name = parent
+        if path.endswith(b"/"):
+            raise SyscallError(EISDIR)
+        node = dir_.create(task, name, mode & ~task.tg.umask & 0o7777)
+        file = node.open(task, flags & ~O_TRUNC)
+        file.path = (where + b"/" + name).decode(errors="surrogateescape")
+        return file
 
     def mkdir(self, task: "Task", dirfd: int, path: bytes, mode: int) -> None:
-        self._refuse_in_mount(task, dirfd, path, ENOENT)
-        self.host.mkdir(task, dirfd, path, mode)
+        parent = self._parent(task, dirfd, path)
+        if parent is None:
+            return self.host.mkdir(task, dirfd, path, mode)
+        dir_, _, name = parent
+        dir_.mkdir(task, name, mode & ~task.tg.umask & 0o7777)
+
+    def mknod(self, task: "Task", dirfd: int, path: bytes, mode: int, rdev: int) -> bool:
+        """mknod in a sentry file system; False when the path is the host's."""
+        parent = self._parent(task, dirfd, path)
+        if parent is None:
+            return False
+        dir_, _, name = parent
+        kind = st_.S_IFMT(mode)
+        if kind in (st_.S_IFCHR, st_.S_IFBLK) and not _has_cap(task, CAP_MKNOD):
+            raise SyscallError(EPERM)
+        dir_.mknod(task, name, kind | (mode & ~task.tg.umask & 0o7777), rdev)
+        return True
 
     def unlink(self, task: "Task", dirfd: int, path: bytes, rmdir: bool) -> None:
-        self._refuse_in_mount(task, dirfd, path, ENOTEMPTY if rmdir else EACCES)
-        self.host.unlink(task, dirfd, path, rmdir)
+        parent = self._parent(task, dirfd, path)
+        if parent is None:
+            return self.host.unlink(task, dirfd, path, rmdir)
+        dir_, _, name = parent
+        victim = dir_.lookup(task, name)
+        if victim is None:
+            raise SyscallError(ENOENT)
+        self._sticky(task, dir_, victim)
+        if rmdir:
+            dir_.rmdir(task, name)
+        else:
+            dir_.unlink(task, name)
 
     def rename(self, task: "Task", olddirfd: int, old: bytes, newdirfd: int, new: bytes,
                flags: int) -> None:
-        self._refuse_in_mount(task, olddirfd, old, EPERM)
-        self._refuse_in_mount(task, newdirfd, new, EPERM)
-        self.host.rename(task, olddirfd, old, newdirfd, new, flags)
+        src = self._parent(task, olddirfd, old)
+        dst = self._parent(task, newdirfd, new)
+        if src is None and dst is None:
+            return self.host.rename(task, olddirfd, old, newdirfd, new, flags)
+        if src is None or dst is None or src[0].fs is not dst[0].fs:
+            raise SyscallError(EXDEV)
+        victim = src[0].lookup(task, src[2])
+        if victim is None:
+            raise SyscallError(ENOENT)
+        self._sticky(task, src[0], victim)
+        src[0].rename(task, src[2], dst[0], dst[2], flags)
 
     def symlink(self, task: "Task", target: bytes, dirfd: int, path: bytes) -> None:
-        self._refuse_in_mount(task, dirfd, path, ENOENT)
-        self.host.symlink(task, target, dirfd, path)
+        parent = self._parent(task, dirfd, path)
+        if parent is None:
+            return self.host.symlink(task, target, dirfd, path)
+        dir_, _, name = parent
+        dir_.symlink(task, name, target)
 
     def link(self, task: "Task", olddirfd: int, old: bytes, newdirfd: int, new: bytes,
              flags: int) -> None:
-        self._refuse_in_mount(task, olddirfd, old, EPERM)
-        self._refuse_in_mount(task, newdirfd, new, ENOENT)
-        self.host.link(task, olddirfd, old, newdirfd, new, flags)
+        dst = self._parent(task, newdirfd, new)
+        node, _ = self._resolve(task, olddirfd, old, bool(flags & 0x400))  # AT_SYMLINK_FOLLOW
+        if dst is None and node is None:
+            return self.host.link(task, olddirfd, old, newdirfd, new, flags)
+        if dst is None or node is None or node.fs is not dst[0].fs:
+            raise SyscallError(EXDEV)
+        if node.is_dir:
+            raise SyscallError(EPERM)
+        dst[0].link(task, dst[2], node)
 
     def chmod(self, task: "Task", dirfd: int, path: bytes, mode: int) -> None:
-        self._refuse_in_mount(task, dirfd, path, EPERM)
-        self.host.chmod(task, dirfd, path, mode)
+        node, where = self._resolve(task, dirfd, path)
+        if node is None:
+            return self.host.chmod(task, dirfd if where is path else AT_FDCWD, where, mode)
+        InodeAttrs(task, node).chmod(mode)
 
     def chown(self, task: "Task", dirfd: int, path: bytes, uid: int, gid: int, follow: bool) -> None:
-        self._refuse_in_mount(task, dirfd, path, EPERM)
-        self.host.chown(task, dirfd, path, uid, gid, follow)
+        node, where = self._resolve(task, dirfd, path, follow)
+        if node is None:
+            return self.host.chown(task, dirfd if where is path else AT_FDCWD, where, uid, gid, follow)
+        InodeAttrs(task, node).chown(uid, gid)
 
     def utimens(self, task: "Task", dirfd: int, path: bytes, times: bytes | None, follow: bool) -> None:
-        self._refuse_in_mount(task, dirfd, path, EACCES)
-        self.host.utimens(task, dirfd, path, times, follow)
+        node, where = self._resolve(task, dirfd, path, follow)
+        if node is None:
+            return self.host.utimens(task, dirfd if where is path else AT_FDCWD, where, times, follow)
+        InodeAttrs(task, node).utimens(times)
 
     def truncate(self, task: "Task", path: bytes, length: int) -> None:
-        self._refuse_in_mount(task, AT_FDCWD, path, EACCES)
-        self.host.truncate(task, path, length)
+        node, where = self._resolve(task, AT_FDCWD, path)
+        if node is None:
+            return self.host.truncate(task, where, length)
+        if node.is_dir:
+            raise SyscallError(EISDIR)
+        check(task, node.mode, node.uid, node.gid, MAY_WRITE)
+        node.setattr(task, size=length)
 
     def reopen(self, task: "Task", fd: int) -> HostFile:
         return self.host.reopen(task, fd)
@@ -322,3 +425,51 @@ def _magic_file(node: Inode) -> "File | None":
         return None
     tg, fd = target
     return tg.fds.files.get(fd)
+
+
+class InodeAttrs:
+    """chmod/chown/utimens of a sentry inode with Linux's permission rules (the path and
+    the fd forms share it; HostFile offers the same three methods for host files)."""
+
+    def __init__(self, task: "Task", node: Inode) -> None:
+        self.task, self.node = task, node
+
+    def _owned(self) -> None:
+        if self.task.tg.creds.fsuid != self.node.uid and not _has_cap(self.task, CAP_FOWNER):
+            raise SyscallError(EPERM)
+
+    def chmod(self, mode: int) -> None:
+        self._owned()
+        self.node.setattr(self.task, mode=mode & 0o7777)
+
+    def chown(self, uid: int, gid: int) -> None:
+        node, creds = self.node, self.task.tg.creds
+        changes_owner = uid not in (0xFFFFFFFF, node.uid)
+        gid_ok = gid in (0xFFFFFFFF, node.gid) or (creds.fsuid == node.uid and
+                                                  (gid == creds.fsgid or gid in creds.groups))
+        if (changes_owner or not gid_ok) and not _has_cap(self.task, CAP_CHOWN):
+            raise SyscallError(EPERM)
+        node.setattr(self.task, uid=uid, gid=gid)
+
+    def utimens(self, times: bytes | None) -> None:
+        from snakevisor.fsimpl.hostfs import UTIME_NOW, UTIME_OMIT, check_times
+        node = self.node
+        check_times(times)
+        stamps = [(0, UTIME_NOW), (0, UTIME_NOW)] if times is None else [
+            (int.from_bytes(times[o:o + 8], "little", signed=True),
+             int.from_bytes(times[o + 8:o + 16], "little", signed=True)) for o in (0, 16)]
+        if any(ns not in (UTIME_NOW, UTIME_OMIT) for _, ns in stamps):
+            self._owned()  # explicit times: the owner only
+        elif self.task.tg.creds.fsuid != node.uid:
+            check(self.task, node.mode, node.uid, node.gid, MAY_WRITE)
+        now = time.time_ns()
+        for (sec, ns), attr in zip(stamps, ("atime_ns", "mtime_ns")):
+            if ns != UTIME_OMIT:
+                setattr(node, attr, now if ns == UTIME_NOW else sec * 1_000_000_000 + ns)
+        node.ctime_ns = now
+
+
+def attr_target(task: "Task", file: "File") -> "InodeAttrs | None":
+    """The attribute changer for an fd of a sentry file system (None: not one)."""
+    node = getattr(file, "inode", None)
+    return InodeAttrs(task, node) if isinstance(node, Inode) else None

@@ -82,6 +82,9 @@ class TmpfsDir(Inode):
     def lookup(self, task: "Task", name: bytes) -> Inode | None:
         return self.children.get(name)
 
+    def size(self) -> int:
+        return (len(self.children) + 2) * 20  # Linux's BOGO_DIRENT_SIZE per name
+
     def entries(self, task: "Task") -> Iterable[tuple[bytes, int, int]]:
         return [(name, node.ino, dtype_of(node.mode)) for name, node in self.children.items()]
 
@@ -114,6 +117,9 @@ class TmpfsDir(Inode):
             return self.create(task, name, mode)
         if st_.S_IFMT(mode) not in (st_.S_IFCHR, st_.S_IFBLK, st_.S_IFIFO, st_.S_IFSOCK):
             raise SyscallError(EINVAL)
+        if st_.S_IFMT(mode) in (st_.S_IFCHR, st_.S_IFBLK):
+            from snakevisor.fsimpl.devfs import DeviceNode
+            return self._add(name, DeviceNode(self.fs, mode, uid, gid, rdev=rdev))
         return self._add(name, Inode(self.fs, mode, uid, gid, rdev=rdev))
 
     def symlink(self, task: "Task", name: bytes, target: bytes) -> Inode:

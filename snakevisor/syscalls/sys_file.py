@@ -868,12 +868,17 @@ def sys_umask(task: "Task", mask: int, *_: int) -> int:
 
 
 # -- attributes ------------------------------------------------------------------------
-def _host_file(task: "Task", fd: int, what: str) -> HostFile:
-    """The fd's file for an attribute change; other kinds (the CLI's terminal) refuse."""
+def _host_file(task: "Task", fd: int, what: str):
+    """The fd's target for an attribute change (chmod/chown/utimens): a host file, or a
+    sentry file system's inode; other kinds (the CLI's terminal, pipes) refuse."""
     file = _file(task, fd)
     if type(file) is not HostFile:
         if file.is_path_only:
             raise SyscallError(EBADF)
+        from snakevisor.fsimpl.sandboxroot import attr_target
+        target = attr_target(task, file)
+        if target is not None:
+            return target
         task.kernel.warn_once(f"{what}:nonhost", f"{what} of {file!r} refused (EPERM)")
         raise SyscallError(EPERM)
     return file
