@@ -26,7 +26,9 @@ class Sandbox:
     """One sandbox: a sentry kernel on a platform, serving one command tree."""
 
     def __init__(self, rootfs: str = "/", writable_root: bool = False, hostname: str = "snakevisor",
-                 strace: TextIO | None = None, debug: bool = False, platform: str = "ptrace") -> None:
+                 strace: TextIO | None = None, debug: bool = False, platform: str = "ptrace",
+                 volumes: list[tuple[str, str, bool]] | None = None,
+                 tmpfs: list[tuple[str, int | None, int]] | None = None) -> None:
         if not os.path.isdir(rootfs):
             raise SandboxError(f"rootfs {rootfs!r} is not a directory")
         if platform != "ptrace":
@@ -36,6 +38,8 @@ class Sandbox:
         self.hostname = hostname
         self.strace = strace
         self.debug = debug
+        self.volumes = volumes or []  #: (host dir, sandbox path, read-only)
+        self.tmpfs = tmpfs or []  #: (sandbox path, size or None, mode)
 
     def run(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "/") -> int:
         """Run argv to completion; returns its exit status (128+N if killed by signal N)."""
@@ -57,11 +61,18 @@ class Sandbox:
             from snakevisor.fsimpl.procfs.fs import ProcFs
             from snakevisor.fsimpl.sandboxroot import SandboxRoot
             from snakevisor.fsimpl.tmpfs import Tmpfs
-            root = SandboxRoot(HostRoot(self.rootfs, writable=self.writable_root), {
+            from snakevisor.fsimpl.hostpathfs import HostPathFs
+            mounts = {
                 b"/proc": ProcFs(kernel),
                 b"/dev": DevFs(),
                 b"/dev/shm": Tmpfs(size=DEV_SHM_SIZE, mode=0o1777, source="shm"),
-            })
+            }
+            for host_dir, inside, readonly in self.volumes:
+                mounts[os.fsencode(inside)] = HostPathFs(host_dir, writable=not readonly)
+            for inside, size, mode in self.tmpfs:
+                mounts[os.fsencode(inside)] = Tmpfs(size=size, mode=mode)
+            root = SandboxRoot(HostRoot(self.rootfs, writable=self.writable_root), mounts)
+            mounts[b"/proc"].mount_records = root.mount_records  # type: ignore[attr-defined]
             kernel.root = root
             try:
                 boot_init(kernel, [a.encode() for a in argv],

@@ -94,6 +94,35 @@ class SandboxRoot:
                 return self.mounts[point], point, text[len(point):].lstrip(b"/")
         return None
 
+    def _crosses_mount(self, task: "Task", dirfd: int, path: bytes) -> bool:
+        """Does the path's text pass through a mount point before `..` leaves it?"""
+        if path[:1] != b"/" and dirfd == AT_FDCWD:
+            path = os.fsencode(task.tg.fs.cwd) + b"/" + path
+        elif path[:1] != b"/":
+            return False
+        return any(path.startswith(point + b"/") for point in self._points)
+
+    def mount_records(self) -> list:
+        """The mount table as /proc/PID/mountinfo shows it: the root, then each mount."""
+        from snakevisor.fsimpl.procfs.mounts import MountRecord
+        st = os.stat(self.host.root_dir)
+        ro = "rw" if self.host.writable else "ro"
+        records = [MountRecord(1, 0, os.major(st.st_dev), os.minor(st.st_dev), "/", "/",
+                               ro + ",relatime", "rootfs", "rootfs", ro)]
+        for i, point in enumerate(sorted(self.mounts, key=len), start=2):
+            fs = self.mounts[point]
+            parent = max((j for j, p in enumerate(sorted(self.mounts, key=len), start=2)
+                          if point.startswith(p + b"/")), default=1)
+            flags = "rw,nosuid,nodev,noexec,relatime" if fs.fstype in ("proc", "sysfs") \
+                else "rw,nosuid,relatime"
+            if fs.fstype == "bind":
+                flags = fs.options + ",relatime"
+            records.append(MountRecord(i, parent, os.major(fs.dev), os.minor(fs.dev), "/",
+                                       point.decode(errors="replace"), flags,
+                                       "ext4" if fs.fstype == "bind" else fs.fstype, fs.source,
+                                       _super_options(fs)))
+        return records
+
     def _route(self, task: "Task", dirfd: int, path: bytes):
         return self._mount_of(self._absolute(task, dirfd, path))
 
@@ -150,7 +179,10 @@ class SandboxRoot:
         """(inode, path) inside a sentry fs, or (None, host path) for the host."""
         if not path:
             raise SyscallError(ENOENT)
-        routed = self._route(task, dirfd, path)
+        text = self._absolute(task, dirfd, path)
+        routed = self._mount_of(text)
+        if routed is None and text is not None and self._crosses_mount(task, dirfd, path):
+            path, dirfd = text, AT_FDCWD  # e.g. /mnt/vol/..: the host never saw /mnt/vol
         for _ in range(MAXSYMLINKS):
             if routed is None:
                 return None, path
@@ -473,3 +505,12 @@ def attr_target(task: "Task", file: "File") -> "InodeAttrs | None":
     """The attribute changer for an fd of a sentry file system (None: not one)."""
     node = getattr(file, "inode", None)
     return InodeAttrs(task, node) if isinstance(node, Inode) else None
+
+
+def _super_options(fs: "Filesystem") -> str:
+    """A superblock's options as mountinfo prints them: rw/ro first, then the fs's own."""
+    if fs.fstype == "bind":
+        return "rw"
+    if fs.options.startswith(("rw", "ro")):
+        return fs.options.split(",")[0]
+    return "rw" + ("," + fs.options if fs.options else "")

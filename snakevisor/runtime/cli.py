@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     do.add_argument("--cwd", default=None, help="working directory inside the sandbox")
     do.add_argument("--env", action="append", default=[], metavar="K=V", help="set an environment variable")
     do.add_argument("--hostname", default="snakevisor", help="the sandbox's host name")
+    do.add_argument("--volume", "-v", action="append", default=[], metavar="HOST:SANDBOX[:ro]",
+                    help="bind a host directory into the sandbox (read-only with :ro)")
+    do.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:size=N,mode=M]",
+                    help="mount a private tmpfs at PATH")
     do.add_argument("--strace", action="store_true", help="print the application's system calls")
     do.add_argument("--debug", action="store_true", help="debug logging to stderr")
     do.add_argument("--debug-log", metavar="DIR", help="write one log per component into DIR")
@@ -57,6 +61,40 @@ def _setup_logging(debug: bool, debug_log: str | None) -> None:
             _fail(f"cannot open debug log in {debug_log}: {exc.strerror}")
         fh.setFormatter(fmt)
         root.addHandler(fh)
+
+
+def _parse_volume(spec: str) -> tuple[str, str, bool]:
+    """HOST:SANDBOX[:ro|:rw] -> (host dir, sandbox path, read-only)."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+        _fail(f"--volume expects HOST:SANDBOX[:ro], got {spec!r}", 2)
+    host, inside = parts[0], parts[1]
+    if not os.path.isdir(host):
+        _fail(f"--volume {spec!r}: {host!r} is not a directory on the host", 2)
+    if not inside.startswith("/") or os.path.normpath(inside) == "/":
+        _fail(f"--volume {spec!r}: the sandbox path must be absolute and not /", 2)
+    return os.path.realpath(host), os.path.normpath(inside), len(parts) == 3 and parts[2] == "ro"
+
+
+def _parse_tmpfs(spec: str) -> tuple[str, int | None, int]:
+    """PATH[:size=N,mode=M] -> (sandbox path, size in bytes or None, mode)."""
+    from snakevisor.fsimpl.tmpfs import parse_size
+    path, _, options = spec.partition(":")
+    if not path.startswith("/") or os.path.normpath(path) == "/":
+        _fail(f"--tmpfs {spec!r}: the path must be absolute and not /", 2)
+    size, mode = None, 0o1777
+    for option in filter(None, options.split(",")):
+        key, _, value = option.partition("=")
+        try:
+            if key == "size":
+                size = parse_size(value)
+            elif key == "mode":
+                mode = int(value, 8)
+            else:
+                raise ValueError
+        except Exception:
+            _fail(f"--tmpfs {spec!r}: bad option {option!r} (size=N[k|m|g|%], mode=OCTAL)", 2)
+    return os.path.normpath(path), size, mode
 
 
 def cmd_do(args: argparse.Namespace) -> int:
@@ -86,9 +124,12 @@ def cmd_do(args: argparse.Namespace) -> int:
         strace = sys.stderr
         if args.debug_log:
             strace = open(os.path.join(args.debug_log, "strace.log"), "w", buffering=1)
+    volumes = [_parse_volume(v) for v in args.volume]
+    tmpfs = [_parse_tmpfs(t) for t in args.tmpfs]
     try:
         sandbox = Sandbox(rootfs=rootfs, writable_root=args.writable_root, hostname=args.hostname,
-                          strace=strace, debug=args.debug, platform=args.platform)
+                          strace=strace, debug=args.debug, platform=args.platform,
+                          volumes=volumes, tmpfs=tmpfs)
         return sandbox.run(command, env=env, cwd=os.path.normpath(cwd))
     except SandboxError as exc:
         _fail(str(exc), exc.status)

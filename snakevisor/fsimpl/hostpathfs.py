@@ -1,0 +1,165 @@
+"""A host directory as a sentry file system (bind mounts: `--volume HOST:SANDBOX[:ro]`).
+
+Each inode is a path inside the directory; every operation is one HostRoot call on that
+single component (never following a symlink), so HostRoot's confinement
+(openat2 RESOLVE_IN_ROOT, hidden host mounts, device refusal, read-only answers) applies
+unchanged, while the sentry's walk decides what `..` and symlinks mean.  Nothing is
+cached: a change made on the host is seen by the next lookup.  This is the shape the
+gofer-backed file system takes when host access moves out of the sentry.
+"""
+from __future__ import annotations
+
+import os
+import stat as st_
+import struct
+from typing import TYPE_CHECKING, Iterable
+
+from snakevisor.fsimpl.hostfs import HostRoot
+from snakevisor.kernel.errors import ENOENT, SyscallError
+from snakevisor.syscalls.args import AT_FDCWD
+from snakevisor.vfs.inode import Filesystem, Inode, Stat
+
+if TYPE_CHECKING:
+    from snakevisor.kernel.task import Task
+    from snakevisor.vfs.file import File
+
+O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY = 0, 1, 0o100, 0o200, 0o200000
+_DIRENT = struct.Struct("<QqHB")
+
+
+class HostPathFs(Filesystem):
+    """One host directory, served beneath itself."""
+
+    fstype = "bind"
+
+    def __init__(self, host_dir: str, writable: bool) -> None:
+        super().__init__(host_dir, "rw" if writable else "ro")
+        self.host = HostRoot(host_dir, writable=writable)
+        self.dev = os.stat(host_dir).st_dev
+        self.host_dir = host_dir
+
+    def root(self) -> Inode:
+        return HostPathInode(self, b"/", os.stat(self.host_dir))
+
+    def host_stat(self, task: "Task | None", path: bytes) -> os.stat_result:
+        return self.host.stat(task, AT_FDCWD, path, follow=False)  # type: ignore[arg-type]
+
+    def statfs(self) -> bytes:
+        return self.host.statfs(None, b"/")  # type: ignore[arg-type]
+
+
+def _join(path: bytes, name: bytes) -> bytes:
+    return (path.rstrip(b"/") + b"/" + name) if path != b"/" else b"/" + name
+
+
+class HostPathInode(Inode):
+    """The object at `path` inside the host directory (as of the last lookup)."""
+
+    def __init__(self, fs: HostPathFs, path: bytes, st: os.stat_result) -> None:
+        super().__init__(fs, st.st_mode, st.st_uid, st.st_gid, st.st_rdev, ino=st.st_ino)
+        self.path = path
+        self._apply(st)
+
+    def _apply(self, st: os.stat_result) -> None:
+        self.mode, self.uid, self.gid, self.nlink = st.st_mode, st.st_uid, st.st_gid, st.st_nlink
+        self.atime_ns, self.mtime_ns, self.ctime_ns = st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns
+        self._size, self._blocks, self._blksize = st.st_size, st.st_blocks, st.st_blksize
+        self._dev = st.st_dev
+
+    @property
+    def host(self) -> HostRoot:
+        return self.fs.host  # type: ignore[attr-defined]
+
+    def stat(self) -> Stat:
+        try:
+            self._apply(self.fs.host_stat(None, self.path))  # type: ignore[attr-defined]
+        except SyscallError:
+            pass  # removed on the host meanwhile: the last known attributes
+        return Stat(self.mode, self.ino, self._dev, self.nlink, self.uid, self.gid, self._size,
+                    self.atime_ns, self.mtime_ns, self.ctime_ns, self._blksize, self._blocks,
+                    self.rdev)
+
+    def size(self) -> int:
+        return self._size
+
+    # -- directories -------------------------------------------------------------------------
+    def _child(self, task: "Task", name: bytes) -> "HostPathInode":
+        path = _join(self.path, name)
+        return HostPathInode(self.fs, path, self.fs.host_stat(task, path))  # type: ignore[arg-type]
+
+    def lookup(self, task: "Task", name: bytes) -> Inode | None:
+        try:
+            return self._child(task, name)
+        except SyscallError as e:
+            if e.errno == ENOENT:
+                return None
+            raise
+
+    def entries(self, task: "Task") -> Iterable[tuple[bytes, int, int]]:
+        file = self.host.open(task, AT_FDCWD, self.path, O_RDONLY | O_DIRECTORY, 0)
+        out = []
+        try:
+            while True:
+                data = file.getdents(65536)
+                if not data:
+                    break
+                pos = 0
+                while pos < len(data):
+                    ino, _off, reclen, dtype = _DIRENT.unpack_from(data, pos)
+                    name = data[pos + _DIRENT.size:pos + reclen].split(b"\0", 1)[0]
+                    if name not in (b".", b".."):
+                        out.append((name, ino, dtype))
+                    pos += reclen
+        finally:
+            file.release()
+        return out
+
+    def create(self, task: "Task", name: bytes, mode: int) -> Inode:
+        path = _join(self.path, name)
+        self.host.open(task, AT_FDCWD, path, O_CREAT | O_EXCL | O_WRONLY, mode).release()
+        return self._child(task, name)
+
+    def mkdir(self, task: "Task", name: bytes, mode: int) -> Inode:
+        self.host.mkdir(task, AT_FDCWD, _join(self.path, name), mode)
+        return self._child(task, name)
+
+    def symlink(self, task: "Task", name: bytes, target: bytes) -> Inode:
+        self.host.symlink(task, target, AT_FDCWD, _join(self.path, name))
+        return self._child(task, name)
+
+    def link(self, task: "Task", name: bytes, inode: Inode) -> None:
+        self.host.link(task, AT_FDCWD, inode.path, AT_FDCWD, _join(self.path, name), 0)  # type: ignore[attr-defined]
+
+    def unlink(self, task: "Task", name: bytes) -> None:
+        self.host.unlink(task, AT_FDCWD, _join(self.path, name), rmdir=False)
+
+    def rmdir(self, task: "Task", name: bytes) -> None:
+        self.host.unlink(task, AT_FDCWD, _join(self.path, name), rmdir=True)
+
+    def rename(self, task: "Task", name: bytes, new_dir: Inode, new_name: bytes,
+               flags: int) -> None:
+        self.host.rename(task, AT_FDCWD, _join(self.path, name), AT_FDCWD,
+                         _join(new_dir.path, new_name), flags)  # type: ignore[attr-defined]
+
+    # -- the rest --------------------------------------------------------------------------
+    def readlink(self, task: "Task") -> bytes:
+        return self.host.readlink(task, AT_FDCWD, self.path)
+
+    def open(self, task: "Task", flags: int) -> "File":
+        if st_.S_ISLNK(self.mode):
+            from snakevisor.kernel.errors import ELOOP
+            raise SyscallError(ELOOP)
+        file = self.host.open(task, AT_FDCWD, self.path, flags & ~(O_CREAT | O_EXCL), 0)
+        file.inode = self  # type: ignore[attr-defined]  (fchmod & co. on the fd)
+        return file
+
+    def setattr(self, task: "Task", mode: int | None = None, uid: int | None = None,
+                gid: int | None = None, size: int | None = None) -> None:
+        if size is not None:
+            self.host.truncate(task, self.path, size)
+        if mode is not None:
+            self.host.chmod(task, AT_FDCWD, self.path, mode)
+        if (uid, gid) != (None, None):
+            self.host.chown(task, AT_FDCWD, self.path,
+                            0xFFFFFFFF if uid is None else uid,
+                            0xFFFFFFFF if gid is None else gid, False)

@@ -1,0 +1,77 @@
+"""`--volume` bind mounts and `--tmpfs` mounts: where writes land, what the host sees, and
+that a volume's symlinks resolve inside the sandbox's root."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import PYTHON, REPO, describe, run_process, run_sandbox, sandbox_env
+
+pytestmark = pytest.mark.slow
+BUSYBOX = "/bin/busybox"
+
+
+def cli(*argv: str):
+    return run_process([PYTHON, "-m", "snakevisor", *argv], cwd=REPO, env=sandbox_env(),
+                       input=None, timeout=60)
+
+
+def test_volume_writes_reach_the_host_and_host_changes_are_seen(tmp_path: Path) -> None:
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "from-host").write_text("one\n")
+    script = ("cat /v/from-host; echo two > /v/from-sandbox; mkdir /v/d; mv /v/from-sandbox /v/d/moved; "
+              "echo changed > /v/from-host; cat /v/from-host")
+    res = run_sandbox(["/bin/sh", "-c", script], extra=["--volume", f"{vol}:/v"])
+    assert (res.returncode, res.stdout) == (0, "one\nchanged\n"), describe(res)
+    assert (vol / "d" / "moved").read_text() == "two\n"
+    assert (vol / "from-host").read_text() == "changed\n"
+
+
+def test_read_only_volume(tmp_path: Path) -> None:
+    vol = tmp_path / "ro"
+    vol.mkdir()
+    res = run_sandbox(["/bin/sh", "-c", "echo x > /v/f"], extra=["--volume", f"{vol}:/v:ro"])
+    assert res.returncode != 0 and "Read-only file system" in res.stderr, describe(res)
+    assert not (vol / "f").exists()
+
+
+@pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="busybox-static is not installed")
+def test_volume_symlinks_resolve_inside_the_sandbox_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy2(BUSYBOX, root / "bin" / "busybox")
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    os.symlink("/etc/shadow", vol / "evil")
+    os.symlink("../../../../../../etc/passwd", vol / "climb")
+    res = run_sandbox(["/bin/busybox", "sh", "-c", "cat /v/evil; cat /v/climb; echo done"],
+                      rootfs=root, extra=["--volume", f"{vol}:/v"])
+    assert res.stdout == "done\n", describe(res)  # neither the host's shadow nor passwd
+    assert res.stderr.count("No such file or directory") == 2, describe(res)
+
+
+def test_tmpfs_mount_has_its_size(tmp_path: Path) -> None:
+    res = run_sandbox(["/bin/sh", "-c", "head -c 200000 /dev/zero > /s/big; echo $?; ls /s; "
+                       "stat -f -c %T /s"], extra=["--tmpfs", "/s:size=100k"])
+    lines = res.stdout.splitlines()
+    assert lines[0] != "0" and "No space left on device" in res.stderr, describe(res)
+    assert lines[1:] == ["big", "tmpfs"], describe(res)
+
+
+@pytest.mark.parametrize("flag,value", [
+    ("--volume", "/nonexistent-host-dir:/v"),
+    ("--volume", "/tmp"),
+    ("--volume", "/tmp:relative"),
+    ("--volume", "/tmp:/v:maybe"),
+    ("--tmpfs", "relative"),
+    ("--tmpfs", "/s:size=lots"),
+    ("--tmpfs", "/s:color=red"),
+])
+def test_bad_mount_flags_get_one_line(flag: str, value: str) -> None:
+    res = cli("do", flag, value, "--", "/bin/true")
+    assert res.returncode == 2 and "Traceback" not in res.stderr, describe(res)
+    assert len(res.stderr.strip().splitlines()) == 1, describe(res)
