@@ -552,6 +552,11 @@ class HostRoot:
                                                                               S_IFLNK):
             raise SyscallError(EROFS)
 
+    def access_at(self, task: "Task", dirfd: int, path: bytes, mode: int, effective: bool,
+                  follow: bool) -> None:
+        """access(2)/faccessat(2) of a path."""
+        self.access(task, self.stat(task, dirfd, path, follow), mode, effective)
+
     def resolve_dir(self, task: "Task", path: bytes) -> str:
         """chdir(2): canonical sandbox path of a searchable directory."""
         fd, st = self._lookup_stat(task, AT_FDCWD, path, O_PATH | O_DIRECTORY)

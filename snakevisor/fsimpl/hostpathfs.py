@@ -35,6 +35,7 @@ class HostPathFs(Filesystem):
     def __init__(self, host_dir: str, writable: bool) -> None:
         super().__init__(host_dir, "rw" if writable else "ro")
         self.host = HostRoot(host_dir, writable=writable)
+        self.writable = writable
         self.dev = os.stat(host_dir).st_dev
         self.host_dir = host_dir
 

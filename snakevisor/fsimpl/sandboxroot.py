@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from snakevisor.fsimpl.hostfs import HostFile, HostRoot
 from snakevisor.kernel.errors import (EBADF, EBUSY, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR,
-                                      ENOTEMPTY, EPERM, EXDEV, SyscallError)
+                                      ENOTEMPTY, EPERM, EROFS, EXDEV, SyscallError)
 from snakevisor.syscalls.args import AT_FDCWD
 from snakevisor.vfs.dirfile import DirectoryFile
 from snakevisor.vfs.inode import Inode
@@ -266,6 +266,27 @@ class SandboxRoot:
         if not node.is_symlink:
             raise SyscallError(EINVAL)
         return node.readlink(task)
+
+    def access_at(self, task: "Task", dirfd: int, path: bytes, mode: int, effective: bool,
+                  follow: bool) -> None:
+        node, where = self._resolve(task, dirfd, path, follow)
+        if node is None:
+            return self.host.access_at(task, dirfd if where is path else AT_FDCWD, where, mode,
+                                       effective, follow)
+        if not mode:
+            return  # F_OK: it exists
+        if mode & 2 and not getattr(node.fs, "writable", True) and not (
+                st_.S_ISCHR(node.mode) or st_.S_ISBLK(node.mode) or st_.S_ISFIFO(node.mode)
+                or st_.S_ISSOCK(node.mode)):
+            raise SyscallError(EROFS)
+        creds = task.tg.creds
+        saved = creds.fsuid, creds.fsgid
+        if not effective:  # access(2) asks with the real ids
+            creds.fsuid, creds.fsgid = creds.ruid, creds.rgid
+        try:
+            check(task, node.mode, node.uid, node.gid, (mode & 4) | (mode & 2) | (mode & 1))
+        finally:
+            creds.fsuid, creds.fsgid = saved
 
     def resolve_dir(self, task: "Task", path: bytes) -> str:
         node, where = self._resolve(task, AT_FDCWD, path)

@@ -597,11 +597,12 @@ def _faccessat(task: "Task", dirfd: int, path_addr: int, mode: int, flags: int) 
     if mode & ~7 or flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(EINVAL)
     path = _path_at(task, path_addr, flags)
+    root = _root(task)
     if path:
-        st = _root(task).stat(task, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW)
+        root.access_at(task, dirfd, path, mode, bool(flags & AT_EACCESS),
+                       not flags & AT_SYMLINK_NOFOLLOW)
     else:
-        st = _empty_path_stat(task, dirfd)
-    _root(task).access(task, st, mode, bool(flags & AT_EACCESS))
+        root.access(task, _empty_path_stat(task, dirfd), mode, bool(flags & AT_EACCESS))
     return 0
 
 
