@@ -75,3 +75,13 @@ def test_bad_mount_flags_get_one_line(flag: str, value: str) -> None:
     res = cli("do", flag, value, "--", "/bin/true")
     assert res.returncode == 2 and "Traceback" not in res.stderr, describe(res)
     assert len(res.stderr.strip().splitlines()) == 1, describe(res)
+
+
+def test_access_reports_each_mount(tmp_path: Path) -> None:
+    vol = tmp_path / "ro"
+    vol.mkdir()
+    script = ("for p in /dev/shm /s /v /etc /dev/null /proc/self; do "
+              "printf '%s ' $p; test -w $p && printf w; test -r $p && printf r; echo; done")
+    res = run_sandbox(["/bin/sh", "-c", script], extra=["--tmpfs", "/s", "--volume", f"{vol}:/v:ro"])
+    assert res.stdout.splitlines() == ["/dev/shm wr", "/s wr", "/v r", "/etc r", "/dev/null wr",
+                                       "/proc/self wr"], describe(res)  # root overrides DAC
