@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from snakevisor.fsimpl.hostfs import HostFile, HostRoot
-from snakevisor.kernel.errors import (EBADF, EBUSY, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR,
+from snakevisor.kernel.errors import (EACCES, EBADF, EBUSY, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR,
                                       ENOTEMPTY, EPERM, EROFS, EXDEV, SyscallError)
 from snakevisor.syscalls.args import AT_FDCWD
 from snakevisor.vfs.dirfile import DirectoryFile
@@ -279,6 +279,8 @@ class SandboxRoot:
                 st_.S_ISCHR(node.mode) or st_.S_ISBLK(node.mode) or st_.S_ISFIFO(node.mode)
                 or st_.S_ISSOCK(node.mode)):
             raise SyscallError(EROFS)
+        if mode & 2 and getattr(node, "no_write", False):
+            raise SyscallError(EACCES)
         creds = task.tg.creds
         saved = creds.fsuid, creds.fsgid
         if not effective:  # access(2) asks with the real ids

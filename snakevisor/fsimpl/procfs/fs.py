@@ -123,7 +123,9 @@ class ProcFs(SyntheticFs):
                 return GeneratedFile(self, lambda t: mounts.mounts(self.mount_records()), ino=ino)
             return None
 
-        return DynamicDir(self, names, child, uid=uid, gid=gid, ino=ino)
+        node = DynamicDir(self, names, child, uid=uid, gid=gid, ino=ino)
+        node.no_write = True  # Linux's proc_pid_permission: no W_OK, even for root
+        return node
 
     def _task_dir(self, tg: "ThreadGroup", ino: int) -> Inode:
         def names(task: "Task") -> list[bytes]:
