@@ -77,9 +77,11 @@ class SandboxRoot:
             base = os.fsencode(file.path) if getattr(file, "is_dir", False) else None
             if base is None:
                 return None
-        text = posixpath.normpath(base + b"/" + path) if path else base
-        if text.startswith(b"//"):
-            text = b"/" + text.lstrip(b"/")
+        text = base + b"/" + path if base else path
+        if b"/." in text or b"//" in text or text.endswith(b"/"):  # the rare, slow case
+            text = posixpath.normpath(text) if path else base
+            if text.startswith(b"//"):
+                text = b"/" + text.lstrip(b"/")
         if b"/dev" not in self.mounts:
             for alias, target in ALIASES.items():
                 if text == alias or text.startswith(alias + b"/"):
@@ -181,7 +183,8 @@ class SandboxRoot:
             raise SyscallError(ENOENT)
         text = self._absolute(task, dirfd, path)
         routed = self._mount_of(text)
-        if routed is None and text is not None and self._crosses_mount(task, dirfd, path):
+        if routed is None and text is not None and b".." in path and \
+                self._crosses_mount(task, dirfd, path):
             path, dirfd = text, AT_FDCWD  # e.g. /mnt/vol/..: the host never saw /mnt/vol
         for _ in range(MAXSYMLINKS):
             if routed is None:
