@@ -387,7 +387,7 @@ static void usage(void)
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
     volatile unsigned long x = 0;
     do {
-        for (int i = 0; i < 100000; i++)
+        for (int i = 0; i < 2000000; i++)
             x += i;
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
     } while ((t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec) < 50000000ll);
