@@ -597,6 +597,29 @@ class HostRoot:
         finally:
             os.close(pfd)
 
+    def mknod(self, task: "Task", dirfd: int, path: bytes, mode: int, rdev: int) -> None:
+        """mknod(2) on the host root: FIFOs, sockets and regular files; never device nodes
+        (the sandbox has no device passthrough), EPERM as an unprivileged mknod gets."""
+        kind = mode & S_IFMT
+        if kind in (st_.S_IFCHR, st_.S_IFBLK):
+            task.kernel.warn_once("mknod:hostdev", "mknod of a device node on the host root "
+                                  "refused (EPERM): no device passthrough")
+            raise SyscallError(EPERM)
+        pfd, name, last = self._parent(task, dirfd, path)
+        try:
+            if last != LAST_NORM:
+                raise SyscallError(EEXIST)
+            if not self.writable:
+                _raise_if_exists(pfd, name)
+                raise SyscallError(EROFS)
+            with _exact_mode():
+                os.mknod(name, (kind or S_IFREG) | (mode & 0o7777 & ~task.tg.umask), 0,
+                         dir_fd=pfd)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+        finally:
+            os.close(pfd)
+
     def unlink(self, task: "Task", dirfd: int, path: bytes, rmdir: bool) -> None:
         pfd, name, kind = self._parent(task, dirfd, path)
         try:

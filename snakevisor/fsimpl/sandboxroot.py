@@ -365,17 +365,15 @@ class SandboxRoot:
         dir_, _, name = parent
         dir_.mkdir(task, name, mode & ~task.tg.umask & 0o7777)
 
-    def mknod(self, task: "Task", dirfd: int, path: bytes, mode: int, rdev: int) -> bool:
-        """mknod in a sentry file system; False when the path is the host's."""
+    def mknod(self, task: "Task", dirfd: int, path: bytes, mode: int, rdev: int) -> None:
         parent = self._parent(task, dirfd, path)
         if parent is None:
-            return False
+            return self.host.mknod(task, dirfd, path, mode, rdev)
         dir_, _, name = parent
         kind = st_.S_IFMT(mode)
         if kind in (st_.S_IFCHR, st_.S_IFBLK) and not _has_cap(task, CAP_MKNOD):
             raise SyscallError(EPERM)
         dir_.mknod(task, name, kind | (mode & ~task.tg.umask & 0o7777), rdev)
-        return True
 
     def unlink(self, task: "Task", dirfd: int, path: bytes, rmdir: bool) -> None:
         parent = self._parent(task, dirfd, path)

@@ -120,6 +120,9 @@ class TmpfsDir(Inode):
         if st_.S_IFMT(mode) in (st_.S_IFCHR, st_.S_IFBLK):
             from snakevisor.fsimpl.devfs import DeviceNode
             return self._add(name, DeviceNode(self.fs, mode, uid, gid, rdev=rdev))
+        if st_.S_ISFIFO(mode):
+            from snakevisor.fsimpl.fifo import FifoNode
+            return self._add(name, FifoNode(self.fs, mode, uid, gid))
         return self._add(name, Inode(self.fs, mode, uid, gid, rdev=rdev))
 
     def symlink(self, task: "Task", name: bytes, target: bytes) -> Inode:

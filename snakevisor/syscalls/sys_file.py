@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import struct
+from stat import S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG, S_IFSOCK
 from typing import TYPE_CHECKING
 
 from snakevisor.fsimpl.hostfs import (UTIME_OMIT, HostFile, check_search, xattr_change,
@@ -622,6 +623,28 @@ def sys_faccessat2(task: "Task", dirfd: int, path: int, mode: int, flags: int, *
 
 
 # -- names -----------------------------------------------------------------------------
+def _mknodat(task: "Task", dirfd: int, path_addr: int, mode: int, dev: int) -> int:
+    kind = mode & S_IFMT
+    if kind == S_IFDIR:
+        raise SyscallError(EPERM)
+    if kind not in (0, S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK):
+        raise SyscallError(EINVAL)
+    major, minor = (dev >> 8) & 0xFFF, (dev & 0xFF) | ((dev >> 12) & 0xFFF00)  # new_decode_dev
+    _root(task).mknod(task, dirfd, _path(task, path_addr), (kind or S_IFREG) | (mode & 0o7777),
+                      os.makedev(major, minor))
+    return 0
+
+
+@syscall("mknod")
+def sys_mknod(task: "Task", path: int, mode: int, dev: int, *_: int) -> int:
+    return _mknodat(task, AT_FDCWD, path, u32(mode), u32(dev))
+
+
+@syscall("mknodat")
+def sys_mknodat(task: "Task", dirfd: int, path: int, mode: int, dev: int, *_: int) -> int:
+    return _mknodat(task, s32(dirfd), path, u32(mode), u32(dev))
+
+
 @syscall("mkdir")
 def sys_mkdir(task: "Task", path: int, mode: int, *_: int) -> int:
     _root(task).mkdir(task, AT_FDCWD, _path(task, path), u32(mode))

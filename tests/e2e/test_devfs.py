@@ -83,3 +83,48 @@ def test_tmpfs_names_like_linux(tmp_path) -> None:
                              TMPFS_SCRIPT], timeout=60)
     assert native.returncode == 0, native.stderr
     assert (sandboxed.returncode, sandboxed.stdout) == (0, native.stdout), describe(sandboxed)
+
+
+FIFO_SCRIPT = r'''
+import errno, os, sys, threading
+d = sys.argv[1]
+f = os.path.join(d, "fifo")
+os.mkfifo(f, 0o640)
+print(oct(os.stat(f).st_mode))
+try:
+    os.open(f, os.O_WRONLY | os.O_NONBLOCK)
+except OSError as e:
+    print("lone non-blocking writer:", errno.errorcode[e.errno])
+r = os.open(f, os.O_RDONLY | os.O_NONBLOCK)
+print("non-blocking reader opens:", r >= 0)
+w = os.open(f, os.O_WRONLY | os.O_NONBLOCK)
+os.write(w, b"ping")
+print("read:", os.read(r, 10))
+os.close(w); os.close(r)
+pid = os.fork()
+if pid == 0:
+    fd = os.open(f, os.O_WRONLY)        # waits for the reader
+    os.write(fd, b"from child")
+    os._exit(0)
+fd = os.open(f, os.O_RDONLY)            # waits for the writer
+print("blocking rendezvous:", os.read(fd, 20))
+os.waitpid(pid, 0)
+rw = os.open(f, os.O_RDWR)              # never waits
+print("O_RDWR opens alone:", rw >= 0)
+os.mknod(os.path.join(d, "nul"), 0o20666, os.makedev(1, 3))
+with open(os.path.join(d, "nul"), "w") as n:
+    print("mknod'ed null takes", n.write("x" * 5))
+os.unlink(f)
+'''
+
+
+def test_fifos_and_device_nodes_like_linux() -> None:
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as native_dir:
+        native = subprocess.run(["/usr/bin/python3", "-c", FIFO_SCRIPT, native_dir],
+                                capture_output=True, text=True, timeout=60)
+    sandboxed = run_sandbox(["/bin/sh", "-c", "mkdir /dev/shm/w && exec /usr/bin/python3 -c \"$0\" /dev/shm/w",
+                             FIFO_SCRIPT], timeout=60)
+    assert native.returncode == 0, native.stderr
+    assert (sandboxed.returncode, sandboxed.stdout) == (0, native.stdout), describe(sandboxed)
