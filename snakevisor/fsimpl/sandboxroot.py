@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from snakevisor.fsimpl.hostfs import HostFile, HostRoot
 from snakevisor.kernel.errors import (EACCES, EBADF, EBUSY, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR,
-                                      ENOTEMPTY, EPERM, EROFS, EXDEV, SyscallError)
+                                      ENOTEMPTY, EOPNOTSUPP, EPERM, EROFS, EXDEV, SyscallError)
 from snakevisor.syscalls.args import AT_FDCWD
 from snakevisor.vfs.dirfile import DirectoryFile
 from snakevisor.vfs.inode import Inode
@@ -304,14 +304,18 @@ class SandboxRoot:
 
     def lookup(self, task: "Task", dirfd: int, path: bytes, follow: bool = True,
                directory: bool = False) -> int:
-        """Host O_PATH fds only exist for host objects; a sentry object answers with an
-        O_PATH fd of the mount point's host directory for callers that only probe existence
-        (getcwd), and EOPNOTSUPP where a host object is really needed (xattrs)."""
+        """An O_PATH host fd of what the path names, for the calls that work on host objects
+        (extended attributes): a volume's file through its own confined root; objects of the
+        sentry's own file systems have no host side (EOPNOTSUPP)."""
         node, where = self._resolve(task, dirfd, path, follow)
         if node is None:
             return self.host.lookup(task, dirfd if where is path else AT_FDCWD, where, follow,
                                     directory)
-        return os.open("/", os.O_PATH | os.O_CLOEXEC)
+        host_of = getattr(node.fs, "host", None)
+        host_path = getattr(node, "path", None)
+        if isinstance(host_of, HostRoot) and isinstance(host_path, bytes):
+            return host_of.lookup(task, AT_FDCWD, host_path, False, directory)
+        raise SyscallError(EOPNOTSUPP)
 
     def statfs(self, task: "Task", path: bytes) -> bytes:
         node, where = self._resolve(task, AT_FDCWD, path)

@@ -860,7 +860,7 @@ def sys_truncate(task: "Task", path: int, length: int, *_: int) -> int:
 # -- working directory and creation mask ------------------------------------------------
 @syscall("getcwd")
 def sys_getcwd(task: "Task", buf: int, size: int, *_: int) -> int:
-    os.close(_root(task).lookup(task, AT_FDCWD, b"."))  # ENOENT once the cwd is removed
+    _root(task).stat(task, AT_FDCWD, b".")  # ENOENT once the cwd is removed
     cwd = os.fsencode(task.tg.fs.cwd) + b"\0"
     if len(cwd) > size:
         raise SyscallError(ERANGE)
