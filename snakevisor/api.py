@@ -67,8 +67,11 @@ class Sandbox:
                 b"/dev": DevFs(),
                 b"/dev/shm": Tmpfs(size=DEV_SHM_SIZE, mode=0o1777, source="shm"),
             }
+            from snakevisor.fsimpl.goferfs import GoferFs
+            gofer = os.environ.get("SNAKEVISOR_GOFER_VOLUMES") == "1"  # opt-in: volumes via a gofer
             for host_dir, inside, readonly in self.volumes:
-                mounts[os.fsencode(inside)] = HostPathFs(host_dir, writable=not readonly)
+                mounts[os.fsencode(inside)] = (GoferFs.start if gofer and os.path.isdir(host_dir)
+                                               else HostPathFs)(host_dir, writable=not readonly)
             for inside, size, mode in self.tmpfs:
                 mounts[os.fsencode(inside)] = Tmpfs(size=size, mode=mode)
             root = SandboxRoot(HostRoot(self.rootfs, writable=self.writable_root), mounts)
@@ -82,5 +85,9 @@ class Sandbox:
                 raise SandboxError(str(exc), exc.status) from None
             return kernel.run()
         finally:
+            for fs in getattr(kernel.root, "mounts", {}).values():
+                closer = getattr(fs, "close", None)
+                if closer is not None:
+                    closer()  # a gofer ends with its connection
             kernel.shutdown()
 

@@ -20,10 +20,8 @@ client has one request in flight at a time.
 from __future__ import annotations
 
 import os
-import stat as st_
 import struct
 import subprocess
-import socket
 from typing import TYPE_CHECKING, Iterable
 
 from snakevisor.fsimpl.hostfs import HostFile, open_file_flags

@@ -577,8 +577,8 @@ class HostRoot:
         """struct statfs of the host file system, marked read-only if we are."""
         raw = host_fstatfs(fd)
         if not self.writable:
-            flags = int.from_bytes(raw[96:104], "little") | ST_RDONLY
-            raw = raw[:96] + flags.to_bytes(8, "little") + raw[104:]
+            flags = int.from_bytes(raw[80:88], "little") | ST_RDONLY
+            raw = raw[:80] + flags.to_bytes(8, "little") + raw[88:]
         return raw
 
     # -- modifications (name-level: parent directory + one final name) ------------------
