@@ -424,7 +424,7 @@ def test_read_only_statfs_reports_rdonly(tree: Path) -> None:
     p = sandbox(tree)
     buf = p.alloc(120)
     assert p.raw("statfs", p.cstr("/"), buf) == 0
-    assert struct.unpack_from("<q", p.get(buf, 120), 96)[0] & 1  # f_flags & ST_RDONLY
+    assert struct.unpack_from("<q", p.get(buf, 120), 80)[0] & 1  # f_flags (offset 80) & ST_RDONLY
     fd = p.call("openat", AT_FDCWD, "/file", O_RDONLY, 0)
     assert p.raw("fstatfs", fd, buf) == 0
     native = os.statvfs(tree)
