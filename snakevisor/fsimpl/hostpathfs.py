@@ -154,6 +154,12 @@ class HostPathInode(Inode):
         file.inode = self  # type: ignore[attr-defined]  (fchmod & co. on the fd)
         return file
 
+    def set_times(self, task: "Task", atime_ns: int | None, mtime_ns: int | None) -> None:
+        omit = (1 << 30) - 2  # UTIME_OMIT
+        times = b"".join(struct.pack("<qq", *divmod(t, 1_000_000_000)) if t is not None
+                         else struct.pack("<qq", 0, omit) for t in (atime_ns, mtime_ns))
+        self.host.utimens(task, AT_FDCWD, self.path, times, False)
+
     def setattr(self, task: "Task", mode: int | None = None, uid: int | None = None,
                 gid: int | None = None, size: int | None = None) -> None:
         if size is not None:

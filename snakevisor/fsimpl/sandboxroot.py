@@ -523,10 +523,9 @@ class InodeAttrs:
         elif self.task.tg.creds.fsuid != node.uid:
             check(self.task, node.mode, node.uid, node.gid, MAY_WRITE)
         now = time.time_ns()
-        for (sec, ns), attr in zip(stamps, ("atime_ns", "mtime_ns")):
-            if ns != UTIME_OMIT:
-                setattr(node, attr, now if ns == UTIME_NOW else sec * 1_000_000_000 + ns)
-        node.ctime_ns = now
+        atime, mtime = (None if ns == UTIME_OMIT else now if ns == UTIME_NOW
+                        else sec * 1_000_000_000 + ns for sec, ns in stamps)
+        node.set_times(self.task, atime, mtime)
 
 
 def attr_target(task: "Task", file: "File") -> "InodeAttrs | None":

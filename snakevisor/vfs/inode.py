@@ -167,6 +167,14 @@ class Inode:
     def open(self, task: "Task", flags: int) -> "File":
         raise SyscallError(EPERM)
 
+    def set_times(self, task: "Task", atime_ns: int | None, mtime_ns: int | None) -> None:
+        """utimensat's result (None: leave that time alone); ctime becomes now."""
+        if atime_ns is not None:
+            self.atime_ns = atime_ns
+        if mtime_ns is not None:
+            self.mtime_ns = mtime_ns
+        self.ctime_ns = time.time_ns()
+
     def setattr(self, task: "Task", mode: int | None = None, uid: int | None = None,
                 gid: int | None = None, size: int | None = None) -> None:
         """chmod/chown/truncate; permission checks are the caller's."""

@@ -85,3 +85,12 @@ def test_access_reports_each_mount(tmp_path: Path) -> None:
     res = run_sandbox(["/bin/sh", "-c", script], extra=["--tmpfs", "/s", "--volume", f"{vol}:/v:ro"])
     assert res.stdout.splitlines() == ["/dev/shm wr", "/s wr", "/v r", "/etc r", "/dev/null wr",
                                        "/proc/self r"], describe(res)  # procfs: never W_OK
+
+
+def test_volume_times_reach_the_host(tmp_path: Path) -> None:
+    vol = tmp_path / "times"
+    vol.mkdir()
+    res = run_sandbox(["/bin/sh", "-c", "touch /v/t && touch -d '2001-02-03 04:05:06 UTC' /v/t"],
+                      extra=["--volume", f"{vol}:/v"])
+    assert res.returncode == 0, describe(res)
+    assert int((vol / "t").stat().st_mtime) == 981173106
