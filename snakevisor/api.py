@@ -28,7 +28,8 @@ class Sandbox:
     def __init__(self, rootfs: str = "/", writable_root: bool = False, hostname: str = "snakevisor",
                  strace: TextIO | None = None, debug: bool = False, platform: str = "ptrace",
                  volumes: list[tuple[str, str, bool]] | None = None,
-                 tmpfs: list[tuple[str, int | None, int]] | None = None) -> None:
+                 tmpfs: list[tuple[str, int | None, int]] | None = None,
+                 overlay: str = "none") -> None:
         if not os.path.isdir(rootfs):
             raise SandboxError(f"rootfs {rootfs!r} is not a directory")
         if platform != "ptrace":
@@ -40,6 +41,10 @@ class Sandbox:
         self.debug = debug
         self.volumes = volumes or []  #: (host dir, sandbox path, read-only)
         self.tmpfs = tmpfs or []  #: (sandbox path, size or None, mode)
+        if overlay not in ("none", "root:memory"):
+            raise SandboxError(f"--overlay2 {overlay!r}: expected none or root:memory")
+        #: root:memory puts a sentry tmpfs over the root (writes never reach the host)
+        self.overlay = overlay
 
     def run(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "/") -> int:
         """Run argv to completion; returns its exit status (128+N if killed by signal N)."""
@@ -74,6 +79,10 @@ class Sandbox:
                                                else HostPathFs)(host_dir, writable=not readonly)
             for inside, size, mode in self.tmpfs:
                 mounts[os.fsencode(inside)] = Tmpfs(size=size, mode=mode)
+            if self.overlay == "root:memory":
+                from snakevisor.fsimpl.overlay import OverlayFs
+                mounts[b"/"] = OverlayFs(HostPathFs(self.rootfs, writable=False),
+                                         Tmpfs(mode=0o755, source="overlay-upper"))
             root = SandboxRoot(HostRoot(self.rootfs, writable=self.writable_root), mounts)
             mounts[b"/proc"].mount_records = root.mount_records  # type: ignore[attr-defined]
             kernel.root = root

@@ -151,7 +151,7 @@ class HostPathInode(Inode):
             from snakevisor.kernel.errors import ELOOP
             raise SyscallError(ELOOP)
         file = self.host.open(task, AT_FDCWD, self.path, flags & ~(O_CREAT | O_EXCL), 0)
-        file.inode = self  # type: ignore[attr-defined]  (fchmod & co. on the fd)
+        file.attr_inode = self  # type: ignore[attr-defined]  (fchmod & co. on the fd)
         return file
 
     def set_times(self, task: "Task", atime_ns: int | None, mtime_ns: int | None) -> None:

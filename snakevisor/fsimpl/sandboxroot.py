@@ -92,7 +92,7 @@ class SandboxRoot:
         if text is None:
             return None
         for point in self._points:  # the deepest mount point first
-            if text == point or text.startswith(point + b"/"):
+            if text == point or text.startswith(point + b"/") or point == b"/":
                 return self.mounts[point], point, text[len(point):].lstrip(b"/")
         return None
 
@@ -109,9 +109,16 @@ class SandboxRoot:
         from snakevisor.fsimpl.procfs.mounts import MountRecord
         st = os.stat(self.host.root_dir)
         ro = "rw" if self.host.writable else "ro"
-        records = [MountRecord(1, 0, os.major(st.st_dev), os.minor(st.st_dev), "/", "/",
-                               ro + ",relatime", "rootfs", "rootfs", ro)]
+        overlay = self.mounts.get(b"/")
+        if overlay is not None:
+            records = [MountRecord(1, 0, 0, overlay.dev & 0xFF, "/", "/", "rw,relatime",
+                                   "overlay", "overlay", "rw," + overlay.options)]
+        else:
+            records = [MountRecord(1, 0, os.major(st.st_dev), os.minor(st.st_dev), "/", "/",
+                                   ro + ",relatime", "rootfs", "rootfs", ro)]
         for i, point in enumerate(sorted(self.mounts, key=len), start=2):
+            if point == b"/":
+                continue
             fs = self.mounts[point]
             parent = max((j for j, p in enumerate(sorted(self.mounts, key=len), start=2)
                           if point.startswith(p + b"/")), default=1)
@@ -144,6 +151,8 @@ class SandboxRoot:
                 continue
             if name == b"..":
                 if not here:
+                    if point == b"/":
+                        continue  # `..` of the root is the root
                     return None, b"/".join([posixpath.dirname(point) or b"/"] + parts)
                 here.pop()
                 node = self._reach(task, fs, here)
@@ -166,7 +175,7 @@ class SandboxRoot:
                 continue
             node = child
             here.append(name)
-        return node, point + (b"/" + b"/".join(here) if here else b"")
+        return node, point.rstrip(b"/") + b"/" + b"/".join(here) if here else point
 
     def _reach(self, task: "Task", fs: "Filesystem", names: list[bytes]) -> Inode:
         node = fs.root()
@@ -530,7 +539,7 @@ class InodeAttrs:
 
 def attr_target(task: "Task", file: "File") -> "InodeAttrs | None":
     """The attribute changer for an fd of a sentry file system (None: not one)."""
-    node = getattr(file, "inode", None)
+    node = getattr(file, "attr_inode", None) or getattr(file, "inode", None)
     return InodeAttrs(task, node) if isinstance(node, Inode) else None
 
 

@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="bind a host directory into the sandbox (read-only with :ro)")
     do.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:size=N,mode=M]",
                     help="mount a private tmpfs at PATH")
+    do.add_argument("--overlay2", default=None, choices=["none", "root:memory"],
+                    help="root:memory (the default): a private tmpfs over the root takes all "
+                         "writes; none: the root itself, read-only unless --writable-root")
     do.add_argument("--strace", action="store_true", help="print the application's system calls")
     do.add_argument("--debug", action="store_true", help="debug logging to stderr")
     do.add_argument("--debug-log", metavar="DIR", help="write one log per component into DIR")
@@ -97,6 +100,15 @@ def _parse_tmpfs(spec: str) -> tuple[str, int | None, int]:
     return os.path.normpath(path), size, mode
 
 
+def _overlay_mode(args: argparse.Namespace) -> str:
+    """--writable-root means writes go through to the root directory: no overlay."""
+    if args.overlay2 == "root:memory" and args.writable_root:
+        _fail("--overlay2 root:memory and --writable-root contradict each other", 2)
+    if args.overlay2 is None:
+        return "none" if args.writable_root else "root:memory"
+    return args.overlay2
+
+
 def cmd_do(args: argparse.Namespace) -> int:
     from snakevisor.api import Sandbox, SandboxError
 
@@ -129,7 +141,7 @@ def cmd_do(args: argparse.Namespace) -> int:
     try:
         sandbox = Sandbox(rootfs=rootfs, writable_root=args.writable_root, hostname=args.hostname,
                           strace=strace, debug=args.debug, platform=args.platform,
-                          volumes=volumes, tmpfs=tmpfs)
+                          volumes=volumes, tmpfs=tmpfs, overlay=_overlay_mode(args))
         return sandbox.run(command, env=env, cwd=os.path.normpath(cwd))
     except SandboxError as exc:
         _fail(str(exc), exc.status)

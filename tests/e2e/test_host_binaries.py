@@ -276,8 +276,19 @@ def test_python_write_to_readonly_root_is_erofs(tmp_path: Path) -> None:
     target = tmp_path / "created-by-python"
     script = (f"import errno\ntry:\n    open({str(target)!r}, 'w')\n"
               f"except OSError as e:\n    print(errno.errorcode[e.errno])\nelse:\n    print('opened')\n")
-    res = run_sandbox([PYTHON3, "-I", "-c", script], extra=env_flags())
+    res = run_sandbox([PYTHON3, "-I", "-c", script], extra=[*env_flags(), "--overlay2", "none"])
     assert (res.returncode, res.stdout) == (0, "EROFS\n"), describe(res)
+    assert not target.exists()
+
+
+def test_python_writes_stay_in_the_overlay(tmp_path: Path) -> None:
+    """The default overlay: the write works inside and never reaches the host."""
+    need(PYTHON3)
+    target = tmp_path / "created-by-python"
+    script = (f"open({str(target)!r}, 'w').write('inside')\n"
+              f"print(open({str(target)!r}).read())\n")
+    res = run_sandbox([PYTHON3, "-I", "-c", script], extra=env_flags())
+    assert (res.returncode, res.stdout) == (0, "inside\n"), describe(res)
     assert not target.exists()
 
 

@@ -144,7 +144,8 @@ def test_readonly_host_root_refuses_writes(c_programs: CPrograms, host_files: Pa
                        "create", f"{h}/new", "mkdir", f"{h}/newdir", "unlink", f"{h}/existing",
                        "trunc", f"{h}/existing", "append", f"{h}/existing", "more",
                        "rename", f"{h}/existing", f"{h}/renamed", "symlink", "x", f"{h}/sym",
-                       "rmdir", f"{h}/emptydir", "open", f"{h}/existing"])
+                       "rmdir", f"{h}/emptydir", "open", f"{h}/existing"],
+                      extra=["--overlay2", "none"])
     assert res.stdout == (f"create {h}/new: errno=EROFS\n"
                           f"mkdir {h}/newdir: errno=EROFS\n"
                           f"unlink {h}/existing: errno=EROFS\n"
@@ -166,8 +167,23 @@ def test_native_probe_can_write(c_programs: CPrograms, host_files: Path) -> None
     assert res.returncode == 0 and res.stdout.count(": ok\n") == 3, describe(res)
 
 
+def test_overlay_root_keeps_writes_inside(c_programs: CPrograms, host_files: Path) -> None:
+    """The default overlay: every change succeeds inside and the host tree is untouched."""
+    h = host_files
+    res = run_sandbox([c_programs.path("probe", "static"),
+                       "create", f"{h}/new", "mkdir", f"{h}/newdir", "append", f"{h}/existing", "more",
+                       "rename", f"{h}/existing", f"{h}/renamed", "rmdir", f"{h}/emptydir",
+                       "open", f"{h}/renamed"])
+    assert res.stdout == (f"create {h}/new: ok\nmkdir {h}/newdir: ok\nappend {h}/existing: ok\n"
+                          f"rename {h}/existing: ok\nrmdir {h}/emptydir: ok\n"
+                          f"open {h}/renamed: ok\n"), describe(res)
+    assert sorted(os.listdir(h)) == ["emptydir", "existing"]
+    assert (h / "existing").read_text() == "original\n"
+
+
 def test_readonly_rootfs_refuses_writes(scratch: Scratch) -> None:
-    res = probe(scratch, "create", "/w/x", "mkdir", "/newdir", "unlink", "/bin/probe-dyn")
+    res = probe(scratch, "create", "/w/x", "mkdir", "/newdir", "unlink", "/bin/probe-dyn",
+                extra=["--overlay2", "none"])
     assert res.stdout == ("create /w/x: errno=EROFS\nmkdir /newdir: errno=EROFS\n"
                           "unlink /bin/probe-dyn: errno=EROFS\n"), describe(res)
     assert os.listdir(scratch.root / "w") == []
