@@ -40,7 +40,9 @@ class HostPathFs(Filesystem):
         self.host_dir = host_dir
 
     def root(self) -> Inode:
-        return HostPathInode(self, b"/", os.stat(self.host_dir))
+        node = HostPathInode(self, b"/", os.stat(self.host_dir))
+        node.dirfd, node.owns_dirfd = self.host.rootfd, False
+        return node
 
     def host_stat(self, task: "Task | None", path: bytes) -> os.stat_result:
         return self.host.stat(task, AT_FDCWD, path, follow=False)  # type: ignore[arg-type]
@@ -59,7 +61,18 @@ class HostPathInode(Inode):
     def __init__(self, fs: HostPathFs, path: bytes, st: os.stat_result) -> None:
         super().__init__(fs, st.st_mode, st.st_uid, st.st_gid, st.st_rdev, ino=st.st_ino)
         self.path = path
+        #: an O_PATH fd of this directory, so a child is one fstatat of a single name
+        #: (no `/`, never `..`: it cannot leave the directory)
+        self.dirfd: int | None = None
+        self.owns_dirfd = True
         self._apply(st)
+
+    def __del__(self) -> None:
+        if self.dirfd is not None and self.owns_dirfd:
+            try:
+                os.close(self.dirfd)
+            except OSError:
+                pass
 
     def _apply(self, st: os.stat_result) -> None:
         self.mode, self.uid, self.gid, self.nlink = st.st_mode, st.st_uid, st.st_gid, st.st_nlink
@@ -86,7 +99,20 @@ class HostPathInode(Inode):
     # -- directories -------------------------------------------------------------------------
     def _child(self, task: "Task", name: bytes) -> "HostPathInode":
         path = _join(self.path, name)
-        return HostPathInode(self.fs, path, self.fs.host_stat(task, path))  # type: ignore[arg-type]
+        if self.dirfd is None or b"/" in name or name in (b".", b".."):
+            return HostPathInode(self.fs, path, self.fs.host_stat(task, path))  # type: ignore[arg-type]
+        host = self.host
+        try:
+            st = os.stat(name, dir_fd=self.dirfd, follow_symlinks=False)
+            if host._hidden:
+                host._check_visible(st)
+            child = HostPathInode(self.fs, path, st)  # type: ignore[arg-type]
+            if st_.S_ISDIR(st.st_mode):
+                child.dirfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY |
+                                      os.O_CLOEXEC, dir_fd=self.dirfd)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+        return child
 
     def lookup(self, task: "Task", name: bytes) -> Inode | None:
         try:
