@@ -171,8 +171,10 @@ class SandboxRoot:
                 target = child.readlink(task)
                 if target[:1] == b"/":
                     return None, b"/".join([target] + parts)
-                parts = [p for p in target.split(b"/") if p] + parts
-                continue
+                # Relative: continue from the link's directory by its path, routed again, so
+                # a target inside another mount (/etc/mtab -> ../proc/self/mounts) reaches it.
+                base = point.rstrip(b"/") + b"/" + b"/".join(here) if here else point
+                return None, b"/".join([base.rstrip(b"/") or b"", target] + parts) or b"/"
             node = child
             here.append(name)
         return node, point.rstrip(b"/") + b"/" + b"/".join(here) if here else point

@@ -68,3 +68,12 @@ def test_system_files_parse() -> None:
 def test_proc_is_read_only() -> None:
     res = run_sandbox(["/bin/sh", "-c", "echo x > /proc/self/cmdline"])
     assert res.returncode != 0 and "Permission denied" in res.stderr, describe(res)
+
+
+def test_relative_symlinks_reach_other_mounts(tmp_path) -> None:
+    """A link in the root whose relative target leads into /proc reaches the sandbox's
+    procfs (as /etc/mtab -> ../proc/self/mounts does on many systems)."""
+    res = sh("ln -s ../proc/self/mounts /etc/mymtab && head -1 /etc/mymtab && "
+             "ln -s ../../dev/null /usr/local/nul && echo gone > /usr/local/nul && echo ok")
+    assert res.splitlines() == ["overlay / overlay rw,relatime,lowerdir=/,upperdir=memory 0 0",
+                                "ok"], res
