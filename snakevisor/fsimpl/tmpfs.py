@@ -245,7 +245,7 @@ class TmpfsFile(Inode):
         self.charged = 0
 
     def size(self) -> int:
-        return os.fstat(self.memfd).st_size
+        return os.fstat(self.memfd).st_size if self.memfd >= 0 else 0
 
     def stat(self) -> Stat:
         base = super().stat()

@@ -213,6 +213,9 @@ def exit_group(kernel: "Kernel", tg: ThreadGroup, wait_status: int) -> None:
             release_task(task)
     from snakevisor.syscalls.sys_timer import timers_exit
     timers_exit(tg)
+    if tg.tasks:
+        from snakevisor.syscalls.sys_lock import on_exit
+        on_exit(tg.tasks[0])
     if tg.host_pid:
         kernel.platform_kill(tg.host_pid)
     if tg.mm is not None:

@@ -200,6 +200,10 @@ def sys_creat(task: "Task", path: int, mode: int, *_: int) -> int:
 
 @syscall("close")
 def sys_close(task: "Task", fd: int, *_: int) -> int:
+    file = task.tg.fds.files.get(fd & 0xFFFFFFFF)
+    if file is not None and hasattr(task.kernel, "locks"):  # only once locks were used
+        from snakevisor.syscalls.sys_lock import on_close
+        on_close(task, file, last=file.refs <= 1)  # before the close: the file still works
     task.tg.fds.close(fd & 0xFFFFFFFF)
     return 0
 
@@ -742,7 +746,7 @@ F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 _FCNTL_ON_PATH = (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL)
 
 
-@syscall("fcntl", partial="locks, leases, owners/signals, seals: EINVAL")
+@syscall("fcntl", partial="leases, owners/signals, seals: EINVAL")
 def sys_fcntl(task: "Task", fd: int, cmd: int, arg: int, *_: int) -> int:
     fd, cmd = u32(fd), u32(cmd)
     fds = task.tg.fds
@@ -771,6 +775,9 @@ def sys_fcntl(task: "Task", fd: int, cmd: int, arg: int, *_: int) -> int:
         return fds.install(file, cmd == F_DUPFD_CLOEXEC, u32(arg), limit)
     if cmd in (F_SETPIPE_SZ, F_GETPIPE_SZ):
         return file.fcntl_pipe_size(task, cmd, arg)
+    if cmd in (5, 6, 7, 36, 37, 38):  # F_GETLK..F_SETLKW, F_OFD_*
+        from snakevisor.syscalls.sys_lock import fcntl_lock
+        return fcntl_lock(task, file, cmd, arg)
     task.kernel.warn_once(f"fcntl:{cmd}", f"fcntl(fd, {cmd}, {arg:#x}) not supported -> EINVAL")
     raise SyscallError(EINVAL)
 

@@ -94,3 +94,19 @@ def test_volume_times_reach_the_host(tmp_path: Path) -> None:
                       extra=["--volume", f"{vol}:/v"])
     assert res.returncode == 0, describe(res)
     assert int((vol / "t").stat().st_mtime) == 981173106
+
+
+@pytest.mark.skipif(shutil.which("sqlite3") is None, reason="sqlite3 is not installed")
+def test_sqlite_wal_on_a_volume(tmp_path: Path) -> None:
+    """WAL mode needs record locks and a shared mapping of the -shm file between processes."""
+    import subprocess
+    vol = tmp_path / "db"
+    vol.mkdir()
+    script = ('cd /data && sqlite3 t.db "pragma journal_mode=wal; create table t(x); '
+              'insert into t values (1),(2);" && sqlite3 t.db "insert into t values (3);" & '
+              'wait; sqlite3 /data/t.db "select count(*) from t;"')
+    res = run_sandbox(["/bin/bash", "-c", script], extra=["--volume", f"{vol}:/data"], timeout=120)
+    assert res.returncode == 0 and res.stdout.split()[-1] == "3", describe(res)
+    host = subprocess.run(["sqlite3", str(vol / "t.db"), "select count(*) from t;"],
+                          capture_output=True, text=True, timeout=30)
+    assert host.stdout.strip() == "3", host.stderr
