@@ -65,10 +65,12 @@ class Sandbox:
             from snakevisor.fsimpl.devfs import DevFs
             from snakevisor.fsimpl.procfs.fs import ProcFs
             from snakevisor.fsimpl.sandboxroot import SandboxRoot
+            from snakevisor.fsimpl.sysfs import SysFs
             from snakevisor.fsimpl.tmpfs import Tmpfs
             from snakevisor.fsimpl.hostpathfs import HostPathFs
             mounts = {
                 b"/proc": ProcFs(kernel),
+                b"/sys": SysFs(kernel),
                 b"/dev": DevFs(),
                 b"/dev/shm": Tmpfs(size=DEV_SHM_SIZE, mode=0o1777, source="shm"),
             }

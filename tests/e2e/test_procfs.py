@@ -77,3 +77,14 @@ def test_relative_symlinks_reach_other_mounts(tmp_path) -> None:
              "ln -s ../../dev/null /usr/local/nul && echo gone > /usr/local/nul && echo ok")
     assert res.splitlines() == ["overlay / overlay rw,relatime,lowerdir=/,upperdir=memory 0 0",
                                 "ok"], res
+
+
+def test_sys_shows_the_sandbox_cpus() -> None:
+    import os
+    out = sh("cat /sys/devices/system/cpu/online; ls /sys/devices/system/cpu | grep -c '^cpu[0-9]'; "
+             "nproc --all; stat -f -c %T /sys")
+    cpus = sorted(os.sched_getaffinity(0))
+    online, count, nproc_all, fstype = out.split()
+    assert int(count) == int(nproc_all) == len(cpus), out
+    assert online.split("-")[0] == str(cpus[0]), out
+    assert fstype == "sysfs", out

@@ -145,3 +145,10 @@ def _names(data: bytes) -> list[bytes]:
         out.append(data[pos + 19:pos + reclen].split(b"\0", 1)[0])
         pos += reclen
     return out
+
+
+def test_cpu_lists() -> None:
+    from snakevisor.fsimpl.sysfs import cpu_list
+    assert cpu_list({0, 1}) == b"0-1\n"
+    assert cpu_list({0, 2, 3, 4, 8, 9}) == b"0,2-4,8-9\n"
+    assert cpu_list({5}) == b"5\n"
