@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from snakevisor.fsimpl.hostfs import (UTIME_OMIT, HostFile, check_search, xattr_change,
                                       xattr_get, xattr_list)
-from snakevisor.kernel.errors import (E2BIG, EBADF, EFAULT, EINVAL, EMFILE, ENAMETOOLONG,
+from snakevisor.kernel.errors import (E2BIG, EAGAIN, EBADF, EFAULT, EINVAL, EMFILE, ENAMETOOLONG,
                                       ENOENT, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, ERANGE,
                                       Block, SyscallError)
 from snakevisor.syscalls import syscall
@@ -181,6 +181,40 @@ def _open(task: "Task", dirfd: int, path_addr: int, flags: int, mode: int) -> in
     except SyscallError:
         file.release()
         raise
+
+
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
+RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
+_OPEN_HOW = struct.Struct("<QQQ")
+
+
+@syscall("openat2", partial="RESOLVE_NO_XDEV/NO_MAGICLINKS/NO_SYMLINKS/BENEATH/IN_ROOT: "
+                            "EINVAL (logged)")
+def sys_openat2(task: "Task", dirfd: int, path: int, how: int, size: int, *_: int) -> int:
+    from snakevisor.fsimpl.hostfs import VALID_OPEN_FLAGS
+    if size < _OPEN_HOW.size:
+        raise SyscallError(EINVAL)
+    if size > 4096:
+        raise SyscallError(E2BIG)
+    raw = task.mm.read(how, size)
+    if any(raw[_OPEN_HOW.size:]):
+        raise SyscallError(E2BIG)  # fields from a newer kernel we do not know
+    flags, mode, resolve = _OPEN_HOW.unpack_from(raw)
+    if flags & ~VALID_OPEN_FLAGS or mode & ~0o7777 or resolve & ~0x3F:
+        raise SyscallError(EINVAL)
+    if mode and not flags & (O_CREAT | 0o20000000):  # mode only with O_CREAT/O_TMPFILE
+        raise SyscallError(EINVAL)
+    if resolve & RESOLVE_BENEATH and resolve & RESOLVE_IN_ROOT:
+        raise SyscallError(EINVAL)
+    if resolve & RESOLVE_CACHED:
+        if flags & (O_CREAT | O_TRUNC | 0o20000000):
+            raise SyscallError(EAGAIN)  # as Linux: these can never be served from cache
+        resolve &= ~RESOLVE_CACHED  # a lookup of ours never sleeps on I/O: allowed
+    if resolve:
+        task.kernel.warn_once(f"openat2:{resolve:#x}", f"openat2 with resolve flags {resolve:#x} "
+                              "is not supported yet -> EINVAL")
+        raise SyscallError(EINVAL)
+    return _open(task, s32(dirfd), path, flags, mode)
 
 
 @syscall("openat")
