@@ -136,7 +136,8 @@ class SandboxRoot:
         return self._mount_of(self._absolute(task, dirfd, path))
 
     def _walk(self, task: "Task", fs: "Filesystem", point: bytes, rest: bytes, follow: bool,
-              links: int = 0) -> tuple[Inode, bytes] | tuple[None, bytes]:
+              links: int = 0, policy: "Resolve | None" = None
+              ) -> tuple[Inode, bytes] | tuple[None, bytes]:
         """Walk `rest` inside fs.  Returns (inode, its path) or (None, a path that left the
         mount, to be routed again)."""
         node = fs.root()
@@ -161,6 +162,8 @@ class SandboxRoot:
             if child is None:
                 raise SyscallError(ENOENT)
             if child.is_symlink and not parts and follow and _magic_file(child) is not None:
+                if policy is not None:
+                    policy.check_link(child)
                 node = child  # /proc/PID/fd/N: the open file itself, not its name
                 here.append(name)
                 break
@@ -168,8 +171,12 @@ class SandboxRoot:
                 links += 1
                 if links > MAXSYMLINKS:
                     raise SyscallError(ELOOP)
+                if policy is not None:
+                    policy.check_link(child)
                 target = child.readlink(task)
                 if target[:1] == b"/":
+                    if policy is not None:
+                        target = policy.absolute_target(target)
                     return None, b"/".join([target] + parts)
                 # Relative: continue from the link's directory by its path, routed again, so
                 # a target inside another mount (/etc/mtab -> ../proc/self/mounts) reaches it.
@@ -188,10 +195,13 @@ class SandboxRoot:
             node = nxt
         return node
 
-    def _resolve(self, task: "Task", dirfd: int, path: bytes, follow: bool = True):
+    def _resolve(self, task: "Task", dirfd: int, path: bytes, follow: bool = True,
+                 policy: "Resolve | None" = None):
         """(inode, path) inside a sentry fs, or (None, host path) for the host."""
         if not path:
             raise SyscallError(ENOENT)
+        if policy is not None:
+            return self._resolve_confined(task, dirfd, path, follow, policy)
         text = self._absolute(task, dirfd, path)
         routed = self._mount_of(text)
         if routed is None and text is not None and b".." in path and \
@@ -207,6 +217,48 @@ class SandboxRoot:
             path, dirfd = where, AT_FDCWD
             routed = self._mount_of(self._absolute(task, AT_FDCWD, where))
         raise SyscallError(ELOOP)
+
+    def _resolve_confined(self, task: "Task", dirfd: int, path: bytes, follow: bool,
+                          policy: "Resolve"):
+        """openat2's RESOLVE_* rules on top of the walk (sentry file systems only)."""
+        base = self._absolute(task, dirfd, b".")
+        if base is None:
+            raise SyscallError(EBADF)
+        policy.base = base
+        start = self._mount_of(base)
+        text = policy.start_text(path)
+        for _ in range(MAXSYMLINKS):
+            policy.check_inside(text)
+            routed = self._mount_of(self._absolute(task, AT_FDCWD, text))
+            if routed is None:
+                task.kernel.warn_once("openat2:host", "openat2 RESOLVE_* on the host root "
+                                      "(--overlay2 none) is not supported -> EINVAL")
+                raise SyscallError(EINVAL)
+            fs, point, rest = routed
+            if policy.no_xdev and start is not None and fs is not start[0]:
+                raise SyscallError(EXDEV)
+            node, where = self._walk(task, fs, point, rest, follow, policy=policy)
+            if node is not None:
+                return node, where
+            text = where
+        raise SyscallError(ELOOP)
+
+    def open_resolved(self, task: "Task", dirfd: int, path: bytes, flags: int, mode: int,
+                      resolve: int) -> "File":
+        """openat2 with RESOLVE_* flags."""
+        if not path:
+            raise SyscallError(ENOENT)
+        try:
+            node, where = self._resolve(task, dirfd, path, not flags & O_NOFOLLOW,
+                                        Resolve(resolve))
+        except SyscallError as e:
+            if e.errno != ENOENT or not flags & O_CREAT:
+                raise
+            head, _, name = path.rstrip(b"/").rpartition(b"/")
+            _, parent = self._resolve(task, dirfd, head or b".", True, Resolve(resolve))
+            return self.open(task, AT_FDCWD, parent.rstrip(b"/") + b"/" + name, flags, mode)
+        return self.open(task, AT_FDCWD, where,
+                         (flags | O_NOFOLLOW) if node.is_symlink else flags, mode)
 
     # -- HostRoot's interface ----------------------------------------------------------------
     def open(self, task: "Task", dirfd: int, path: bytes, flags: int, mode: int) -> "File":
@@ -552,3 +604,58 @@ def _super_options(fs: "Filesystem") -> str:
     if fs.options.startswith(("rw", "ro")):
         return fs.options.split(",")[0]
     return "rw" + ("," + fs.options if fs.options else "")
+
+
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
+RESOLVE_BENEATH, RESOLVE_IN_ROOT = 0x08, 0x10
+
+
+class Resolve:
+    """openat2's resolve flags as rules on the walk's path texts.  BENEATH refuses to leave
+    the starting directory (EXDEV); IN_ROOT treats it as the root (absolute paths and
+    symlink targets start there, `..` stops there)."""
+
+    def __init__(self, flags: int) -> None:
+        self.no_xdev = bool(flags & RESOLVE_NO_XDEV)
+        self.no_magic = bool(flags & RESOLVE_NO_MAGICLINKS)
+        self.no_symlinks = bool(flags & RESOLVE_NO_SYMLINKS)
+        self.beneath = bool(flags & RESOLVE_BENEATH)
+        self.in_root = bool(flags & RESOLVE_IN_ROOT)
+        self.base = b"/"
+
+    def _join(self, text: bytes) -> bytes:
+        inside = posixpath.normpath(b"/" + text)  # `..` cannot climb above its "/"
+        return posixpath.normpath(self.base + inside) if self.base != b"/" else inside
+
+    def start_text(self, path: bytes) -> bytes:
+        if self.in_root:
+            return self._join(path)
+        if self.beneath and path[:1] == b"/":
+            raise SyscallError(EXDEV)
+        return posixpath.normpath(self.base + b"/" + path) if path[:1] != b"/" else path
+
+    def check_inside(self, text: bytes) -> None:
+        if (self.beneath or self.in_root) and self.base != b"/":
+            norm = posixpath.normpath(text)
+            if norm != self.base and not norm.startswith(self.base.rstrip(b"/") + b"/"):
+                raise SyscallError(EXDEV)
+
+    def check_link(self, node: Inode) -> None:
+        if self.no_symlinks:
+            raise SyscallError(ELOOP)
+        if self.no_magic and _is_magic(node):
+            raise SyscallError(ELOOP)
+
+    def absolute_target(self, target: bytes) -> bytes:
+        if self.in_root:
+            return self._join(target)
+        if self.beneath:
+            raise SyscallError(EXDEV)
+        return target
+
+
+def _is_magic(node: Inode) -> bool:
+    """procfs's links that jump to objects (fd/N, exe, cwd, root), not its plain ones."""
+    if _magic_file(node) is not None:
+        return True
+    return getattr(node.fs, "fstype", "") == "proc" and node.ino not in (2, 3, 4)

@@ -188,8 +188,8 @@ RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
 _OPEN_HOW = struct.Struct("<QQQ")
 
 
-@syscall("openat2", partial="RESOLVE_NO_XDEV/NO_MAGICLINKS/NO_SYMLINKS/BENEATH/IN_ROOT: "
-                            "EINVAL (logged)")
+@syscall("openat2", partial="RESOLVE_* flags need the overlay root (the default); with "
+                            "--overlay2 none they answer EINVAL (logged)")
 def sys_openat2(task: "Task", dirfd: int, path: int, how: int, size: int, *_: int) -> int:
     from snakevisor.fsimpl.hostfs import VALID_OPEN_FLAGS
     if size < _OPEN_HOW.size:
@@ -210,11 +210,22 @@ def sys_openat2(task: "Task", dirfd: int, path: int, how: int, size: int, *_: in
         if flags & (O_CREAT | O_TRUNC | 0o20000000):
             raise SyscallError(EAGAIN)  # as Linux: these can never be served from cache
         resolve &= ~RESOLVE_CACHED  # a lookup of ours never sleeps on I/O: allowed
-    if resolve:
-        task.kernel.warn_once(f"openat2:{resolve:#x}", f"openat2 with resolve flags {resolve:#x} "
-                              "is not supported yet -> EINVAL")
+    if not resolve:
+        return _open(task, s32(dirfd), path, flags, mode)
+    root = _root(task)
+    if not hasattr(root, "open_resolved"):
+        task.kernel.warn_once(f"openat2:{resolve:#x}", f"openat2 resolve flags {resolve:#x} "
+                              "without the sandbox's VFS -> EINVAL")
         raise SyscallError(EINVAL)
-    return _open(task, s32(dirfd), path, flags, mode)
+    name = _path(task, path)
+    limit = _nofile(task)
+    _check_fd_room(task, limit)
+    file = root.open_resolved(task, s32(dirfd), name, flags | O_LARGEFILE, mode & 0o7777, resolve)
+    try:
+        return task.tg.fds.install(file, bool(flags & O_CLOEXEC), 0, limit)
+    except SyscallError:
+        file.release()
+        raise
 
 
 @syscall("openat")
