@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from snakevisor.vfs.inode import Filesystem, Stat
 
 MAXSYMLINKS = 40
+#: what a creating or removing call answers when its last component is "." or ".."
+_DOT_ERRORS = {"mkdir": 17, "rmdir": 22, "unlink": 21, "rename": 16}  # EEXIST EINVAL EISDIR EBUSY
+_DOTDOT_ERRORS = {"mkdir": 17, "rmdir": 39, "unlink": 21, "rename": 16}  # ... ENOTEMPTY ...
 CAP_CHOWN, CAP_FOWNER, CAP_MKNOD = 0, 3, 27
 
 
@@ -73,8 +76,10 @@ class SandboxRoot:
         else:
             file = task.tg.fds.files.get(dirfd)
             if file is None:
-                return None  # EBADF: the host side reports it
-            base = os.fsencode(file.path) if getattr(file, "is_dir", False) else None
+                raise SyscallError(EBADF)
+            if not getattr(file, "is_dir", False):
+                raise SyscallError(ENOTDIR)
+            base = os.fsencode(file.path)
             if base is None:
                 return None
         text = base + b"/" + path if base else path
@@ -387,9 +392,14 @@ class SandboxRoot:
         return node.fs.statfs()
 
     # -- changes: names in sentry file systems ---------------------------------------------
-    def _parent(self, task: "Task", dirfd: int, path: bytes, write: bool = True):
+    def _parent(self, task: "Task", dirfd: int, path: bytes, write: bool = True,
+                what: str = ""):
         """(directory inode, its path, last name) for a routed path, or None for the host;
         checks search and (for changes) write permission on the directory."""
+        last = path.rstrip(b"/").rpartition(b"/")[2]
+        if last in (b".", b"..") or not path.rstrip(b"/"):
+            raise SyscallError(_DOT_ERRORS.get(what, EINVAL) if last == b"." or not last
+                               else _DOTDOT_ERRORS.get(what, ENOTEMPTY))
         routed = self._route(task, dirfd, path)
         if routed is None:
             return None
@@ -426,7 +436,7 @@ class SandboxRoot:
         return file
 
     def mkdir(self, task: "Task", dirfd: int, path: bytes, mode: int) -> None:
-        parent = self._parent(task, dirfd, path)
+        parent = self._parent(task, dirfd, path, what="mkdir")
         if parent is None:
             return self.host.mkdir(task, dirfd, path, mode)
         dir_, _, name = parent
@@ -443,13 +453,17 @@ class SandboxRoot:
         dir_.mknod(task, name, kind | (mode & ~task.tg.umask & 0o7777), rdev)
 
     def unlink(self, task: "Task", dirfd: int, path: bytes, rmdir: bool) -> None:
-        parent = self._parent(task, dirfd, path)
+        parent = self._parent(task, dirfd, path, what="rmdir" if rmdir else "unlink")
         if parent is None:
             return self.host.unlink(task, dirfd, path, rmdir)
         dir_, _, name = parent
         victim = dir_.lookup(task, name)
         if victim is None:
             raise SyscallError(ENOENT)
+        if rmdir and not victim.is_dir:
+            raise SyscallError(ENOTDIR)
+        if not rmdir and path.endswith(b"/"):
+            raise SyscallError(EISDIR if victim.is_dir else ENOTDIR)
         self._sticky(task, dir_, victim)
         if rmdir:
             dir_.rmdir(task, name)
@@ -458,8 +472,10 @@ class SandboxRoot:
 
     def rename(self, task: "Task", olddirfd: int, old: bytes, newdirfd: int, new: bytes,
                flags: int) -> None:
-        src = self._parent(task, olddirfd, old)
-        dst = self._parent(task, newdirfd, new)
+        if flags & ~7 or (flags & 2 and flags & 5):  # NOREPLACE 1, EXCHANGE 2, WHITEOUT 4
+            raise SyscallError(EINVAL)
+        src = self._parent(task, olddirfd, old, what="rename")
+        dst = self._parent(task, newdirfd, new, what="rename")
         if src is None and dst is None:
             return self.host.rename(task, olddirfd, old, newdirfd, new, flags)
         if src is None or dst is None or src[0].fs is not dst[0].fs:
@@ -467,6 +483,8 @@ class SandboxRoot:
         victim = src[0].lookup(task, src[2])
         if victim is None:
             raise SyscallError(ENOENT)
+        if not victim.is_dir and (old.endswith(b"/") or new.endswith(b"/")):
+            raise SyscallError(ENOTDIR)
         self._sticky(task, src[0], victim)
         src[0].rename(task, src[2], dst[0], dst[2], flags)
 

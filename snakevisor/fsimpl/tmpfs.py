@@ -13,8 +13,8 @@ import struct
 from typing import TYPE_CHECKING, Iterable
 
 from snakevisor.fsimpl.hostfd import HostFdFile
-from snakevisor.kernel.errors import (EEXIST, EINVAL, EISDIR, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY,
-                                      EPERM, SyscallError)
+from snakevisor.kernel.errors import (EBADF, EEXIST, EINVAL, EISDIR, ENOENT, ENOSPC, ENOTDIR,
+                                      ENOTEMPTY, EPERM, SyscallError)
 from snakevisor.vfs.inode import Filesystem, Inode, Stat, dtype_of
 
 if TYPE_CHECKING:
@@ -301,6 +301,11 @@ class TmpfsFileDescription(HostFdFile):
         self.inode.touch(atime=True)
         return data
 
+    def pread(self, task: "Task", count: int, offset: int) -> bytes:
+        if not self.readable:
+            raise SyscallError(EBADF)
+        return super().pread(task, count, offset)
+
     def write(self, task: "Task", data: bytes) -> int:
         if self.flags & os.O_APPEND:
             self.offset = self.inode.size()
@@ -309,6 +314,10 @@ class TmpfsFileDescription(HostFdFile):
         return n
 
     def pwrite(self, task: "Task", data: bytes, offset: int) -> int:
+        if not self.writable:
+            raise SyscallError(EBADF)
+        if self.flags & os.O_APPEND:
+            offset = self.inode.size()  # Linux appends even for pwrite on O_APPEND
         self._grow_to(offset + len(data))
         n = super().pwrite(task, data, offset)
         self.inode.touch(mtime=True)
@@ -328,7 +337,15 @@ class TmpfsFileDescription(HostFdFile):
         return self.inode.stat()
 
     def truncate(self, length: int) -> None:
+        if not self.writable:
+            raise SyscallError(EINVAL)  # ftruncate needs a descriptor open for writing
         self.inode.resize(length)
+
+    def ioctl(self, task: "Task", request: int, arg: int) -> int:
+        if request == 0x541B:  # FIONREAD: bytes between the offset and the end
+            task.tg.mm.write(arg, max(0, self.inode.size() - self.offset).to_bytes(4, "little"))
+            return 0
+        return super().ioctl(task, request, arg)
 
     def fsync(self) -> None:
         pass  # memory: nothing to flush

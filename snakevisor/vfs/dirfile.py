@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from snakevisor.kernel.errors import EINVAL, EISDIR, SyscallError
+from snakevisor.kernel.errors import EBADF, EINVAL, EISDIR, SyscallError
 from snakevisor.vfs.file import File
 from snakevisor.vfs.inode import DT_DIR
 
@@ -72,7 +72,7 @@ class DirectoryFile(File):
         raise SyscallError(EISDIR)
 
     def write(self, task: "Task", data: bytes) -> int:
-        raise SyscallError(EISDIR)
+        raise SyscallError(EBADF)  # a directory is never open for writing
 
     def stat(self) -> "Stat":  # type: ignore[override]
         return self.inode.stat()
