@@ -218,6 +218,8 @@ class SandboxRoot:
             fs, point, rest = routed
             node, where = self._walk(task, fs, point, rest, follow)
             if node is not None:
+                if path.endswith(b"/") and not node.is_dir:
+                    raise SyscallError(ENOTDIR)  # a trailing slash names a directory
                 return node, where
             path, dirfd = where, AT_FDCWD
             routed = self._mount_of(self._absolute(task, AT_FDCWD, where))
@@ -556,6 +558,12 @@ class _PathFile(DirectoryFile):
         return self.inode.stat()
 
     def getdents(self, count: int) -> bytes:
+        raise SyscallError(EBADF)
+
+    def read(self, task: "Task", count: int) -> bytes:
+        raise SyscallError(EBADF)  # an O_PATH descriptor reads nothing
+
+    def pread(self, task: "Task", count: int, offset: int) -> bytes:
         raise SyscallError(EBADF)
 
 

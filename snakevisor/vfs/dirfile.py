@@ -71,6 +71,9 @@ class DirectoryFile(File):
     def read(self, task: "Task", count: int) -> bytes:
         raise SyscallError(EISDIR)
 
+    def pread(self, task: "Task", count: int, offset: int) -> bytes:
+        raise SyscallError(EISDIR)
+
     def write(self, task: "Task", data: bytes) -> int:
         raise SyscallError(EBADF)  # a directory is never open for writing
 
