@@ -1,12 +1,11 @@
-"""The root the application sees: the host root, with the sandbox's own procfs at /proc
-(and /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr as its fd links).
+"""The root the application sees: the sandbox's own file systems (the overlay at /, procfs,
+sysfs, devfs, tmpfs, volumes) mounted at their places, over the host root.
 
-INTERIM, until the VFS walk replaces HostRoot's resolution (issue 4): a path is routed to
-procfs when its *text*, made absolute and normalised, lies under /proc.  Inside procfs
-the sentry walks component by component (following procfs's own symlinks; one that leads
-out, like /proc/self/cwd, is routed again from its text).  The known gap: a symlink in
-the host root that points into /proc (e.g. /etc/mtab) is resolved by the host walk and
-does not reach the sandbox's procfs (ENOENT, as before procfs existed).
+INTERIM, until the walk moves into vfs/resolve.py over a MountNamespace (issue 4): a path
+finds its mount by its *text*, made absolute and normalised (so `a/../b` is judged
+lexically); inside the mount the sentry walks component by component, and a symlink is
+followed by routing its target again, so it may lead into another mount.  Paths no mount
+claims (only with `--overlay2 none`) go to HostRoot's confined openat2 resolution.
 """
 from __future__ import annotations
 
@@ -41,10 +40,6 @@ def _has_cap(task: "Task", cap: int) -> bool:
     return has_cap(task, cap)
 O_ACCMODE, O_CREAT, O_EXCL, O_NOFOLLOW = 0o3, 0o100, 0o200, 0o400000
 O_DIRECTORY, O_PATH, O_TRUNC = 0o200000, 0o10000000, 0o1000
-#: paths that are links into procfs on a Linux system (devfs owns them later)
-ALIASES = {b"/dev/fd": b"/proc/self/fd", b"/dev/stdin": b"/proc/self/fd/0",
-           b"/dev/stdout": b"/proc/self/fd/1", b"/dev/stderr": b"/proc/self/fd/2"}
-
 
 class SentryDirFile(DirectoryFile):
     """An open directory of a sentry file system, remembering its path (for *at calls)."""
@@ -87,10 +82,6 @@ class SandboxRoot:
             text = posixpath.normpath(text) if path else base
             if text.startswith(b"//"):
                 text = b"/" + text.lstrip(b"/")
-        if b"/dev" not in self.mounts:
-            for alias, target in ALIASES.items():
-                if text == alias or text.startswith(alias + b"/"):
-                    text = target + text[len(alias):]
         return text
 
     def _mount_of(self, text: bytes | None) -> tuple["Filesystem", bytes, bytes] | None:

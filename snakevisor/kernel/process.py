@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 from snakevisor.kernel.errors import ECHILD, EINVAL, SyscallError
 from snakevisor.kernel.futex import futex_exit, futex_table
-from snakevisor.kernel.signals import (CLD_DUMPED, CLD_EXITED, CLD_KILLED, SA_NOCLDSTOP,
+from snakevisor.kernel.sigframe import (CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_KILLED,
+                                        CLD_STOPPED)
+from snakevisor.kernel.signals import (SA_NOCLDSTOP,
                                        SA_NOCLDWAIT, SIG_IGN, SIGCHLD, action, basic_siginfo)
 from snakevisor.kernel.task import Task, ThreadGroup
 
@@ -341,12 +343,11 @@ def do_wait(task: Task, idtype: int, ident: int, options: int) -> WaitResult | N
         if child.wait_report == "stopped" and child.stopped and options & WSTOPPED:
             if not options & WNOWAIT:
                 child.wait_report = None
-            from snakevisor.kernel.signals import CLD_STOPPED
             return WaitResult(child, (child.stop_signal << 8) | 0x7F, CLD_STOPPED, child.stop_signal)
         if child.wait_report == "continued" and options & WCONTINUED:
             if not options & WNOWAIT:
                 child.wait_report = None
-            from snakevisor.kernel.signals import CLD_CONTINUED, SIGCONT
+            from snakevisor.kernel.signals import SIGCONT
             return WaitResult(child, 0xFFFF, CLD_CONTINUED, SIGCONT)
     return None
 

@@ -19,6 +19,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from snakevisor.kernel.errors import EFAULT, EINTR, SyscallError
+from snakevisor.kernel.sigframe import CLD_CONTINUED, CLD_STOPPED, SI_KERNEL
 
 if TYPE_CHECKING:
     from snakevisor.kernel.kernel import Kernel
@@ -41,8 +42,6 @@ SA_EXPOSE_TAGBITS = 0x800
 SA_KNOWN = (SA_NOCLDSTOP | SA_NOCLDWAIT | SA_SIGINFO | SA_EXPOSE_TAGBITS | SA_ONSTACK |
             SA_RESTART | SA_NODEFER | SA_RESETHAND | SA_RESTORER)
 
-SI_USER, SI_KERNEL, SI_QUEUE, SI_TKILL = 0, 0x80, -1, -6
-CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_TRAPPED, CLD_STOPPED, CLD_CONTINUED = 1, 2, 3, 4, 5, 6
 
 UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
 STOP_SIGNALS = frozenset({SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU})

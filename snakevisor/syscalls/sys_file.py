@@ -30,6 +30,8 @@ from snakevisor.kernel.errors import (E2BIG, EAGAIN, EBADF, EFAULT, EINVAL, EMFI
                                       ENOENT, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, ERANGE,
                                       Block, SyscallError)
 from snakevisor.syscalls import syscall
+from snakevisor.syscalls.sys_lock import LOCK_CMDS, fcntl_lock
+from snakevisor.vfs.pipe import F_GETPIPE_SZ, F_SETPIPE_SZ
 from snakevisor.syscalls.args import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT,
                                       AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, PATH_MAX,
                                       s32, s64, u32)
@@ -787,7 +789,6 @@ def _set_status_flags(file: File, flags: int) -> None:
     file.set_status_flags((file.flags & ~SETFL_MASK) | (flags & SETFL_MASK))
 
 
-F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 _FCNTL_ON_PATH = (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL)
 
 
@@ -820,8 +821,7 @@ def sys_fcntl(task: "Task", fd: int, cmd: int, arg: int, *_: int) -> int:
         return fds.install(file, cmd == F_DUPFD_CLOEXEC, u32(arg), limit)
     if cmd in (F_SETPIPE_SZ, F_GETPIPE_SZ):
         return file.fcntl_pipe_size(task, cmd, arg)
-    if cmd in (5, 6, 7, 36, 37, 38):  # F_GETLK..F_SETLKW, F_OFD_*
-        from snakevisor.syscalls.sys_lock import fcntl_lock
+    if cmd in LOCK_CMDS:
         return fcntl_lock(task, file, cmd, arg)
     task.kernel.warn_once(f"fcntl:{cmd}", f"fcntl(fd, {cmd}, {arg:#x}) not supported -> EINVAL")
     raise SyscallError(EINVAL)

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from snakevisor.kernel.errors import (EAGAIN, EINTR, EINVAL, EPERM, ESRCH, Block,
                                       SyscallError, WaitQueue)
-from snakevisor.kernel.signals import (DEFAULT_IGNORE, NSIG, SA_KNOWN, SI_TKILL, SI_USER, SIG_DFL,
+from snakevisor.kernel.signals import (DEFAULT_IGNORE, NSIG, SA_KNOWN, SIG_DFL,
                                        SIG_IGN, SIGCONT, SIGKILL, SIGSTOP, UNBLOCKABLE,
                                        basic_siginfo, has_deliverable, sigreturn)
-from snakevisor.kernel.sigframe import AltStack, do_sigaltstack, sigaltstack_report
+from snakevisor.kernel.sigframe import SI_TKILL, SI_USER, AltStack, do_sigaltstack, sigaltstack_report
 from snakevisor.syscalls import NO_RETURN, syscall
 from snakevisor.syscalls.sys_cred import CAP_KILL, has_cap
 from snakevisor.syscalls.args import s32, u32

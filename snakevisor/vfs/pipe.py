@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 
 from snakevisor.kernel.errors import (EAGAIN, EBADF, EBUSY, EINVAL, EPERM, EPIPE, Block,
                                       SyscallError, WaitQueue)
-from snakevisor.kernel.signals import SI_USER, basic_siginfo
+from snakevisor.kernel.sigframe import SI_USER
+from snakevisor.kernel.signals import basic_siginfo
 from snakevisor.vfs.file import (O_RDONLY, O_WRONLY, POLLERR, POLLHUP, POLLIN, POLLOUT,
                                  POLLRDNORM, POLLWRNORM, File)
 
