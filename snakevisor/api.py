@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import os
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from snakevisor.vfs.inode import Filesystem
 
 
 #: /dev/shm's size, as Docker gives containers
@@ -67,24 +70,22 @@ class Sandbox:
             from snakevisor.fsimpl.sandboxroot import SandboxRoot
             from snakevisor.fsimpl.sysfs import SysFs
             from snakevisor.fsimpl.tmpfs import Tmpfs
-            from snakevisor.fsimpl.hostpathfs import HostPathFs
             mounts = {
                 b"/proc": ProcFs(kernel),
                 b"/sys": SysFs(kernel),
                 b"/dev": DevFs(),
                 b"/dev/shm": Tmpfs(size=DEV_SHM_SIZE, mode=0o1777, source="shm"),
             }
-            from snakevisor.fsimpl.goferfs import GoferFs
-            gofer = os.environ.get("SNAKEVISOR_GOFER_VOLUMES") == "1"  # opt-in: volumes via a gofer
             for host_dir, inside, readonly in self.volumes:
-                mounts[os.fsencode(inside)] = (GoferFs.start if gofer and os.path.isdir(host_dir)
-                                               else HostPathFs)(host_dir, writable=not readonly)
+                mounts[os.fsencode(inside)] = _host_dir_fs(host_dir, writable=not readonly)
             for inside, size, mode in self.tmpfs:
                 mounts[os.fsencode(inside)] = Tmpfs(size=size, mode=mode)
             if self.overlay == "root:memory":
                 from snakevisor.fsimpl.overlay import OverlayFs
-                mounts[b"/"] = OverlayFs(HostPathFs(self.rootfs, writable=False),
+                mounts[b"/"] = OverlayFs(_host_dir_fs(self.rootfs, writable=False),
                                          Tmpfs(mode=0o755, source="overlay-upper"))
+            elif os.environ.get("SNAKEVISOR_ROOT_FS") == "1":  # being made the default
+                mounts[b"/"] = _host_dir_fs(self.rootfs, writable=self.writable_root)
             root = SandboxRoot(HostRoot(self.rootfs, writable=self.writable_root), mounts)
             mounts[b"/proc"].mount_records = root.mount_records  # type: ignore[attr-defined]
             kernel.root = root
@@ -102,3 +103,12 @@ class Sandbox:
                     closer()  # a gofer ends with its connection
             kernel.shutdown()
 
+
+def _host_dir_fs(host_dir: str, writable: bool) -> "Filesystem":
+    """A host directory as a sentry file system: through a gofer (SNAKEVISOR_GOFER=1, being
+    made the default) or walked by the sentry itself."""
+    if os.environ.get("SNAKEVISOR_GOFER") == "1" and os.path.isdir(host_dir):
+        from snakevisor.fsimpl.goferfs import GoferFs
+        return GoferFs.start(host_dir, writable=writable)
+    from snakevisor.fsimpl.hostpathfs import HostPathFs
+    return HostPathFs(host_dir, writable=writable)

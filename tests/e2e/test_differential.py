@@ -19,7 +19,7 @@ from harness import (LINKS, CPrograms, Scratch, assert_same_output, describe, ru
 #: the harness runs them by absolute path on both sides (/bin/NAME in the scratch root).
 DIFFERENTIAL = ["fileio", "dirs", "stat", "errnos", "mem", "misc",
                 "proc", "signals", "threads", "pipes2", "pipes", "ident", "futex", "poll", "epoll",
-                "pidfd", "locks", "openat2"]
+                "pidfd", "locks", "openat2", "splice", "inotify"]
 
 
 def native_run(c_programs: CPrograms, scratch: Scratch, name: str, link: str):
