@@ -32,7 +32,7 @@ class Sandbox:
                  strace: TextIO | None = None, debug: bool = False, platform: str = "ptrace",
                  volumes: list[tuple[str, str, bool]] | None = None,
                  tmpfs: list[tuple[str, int | None, int]] | None = None,
-                 overlay: str = "none") -> None:
+                 overlay: str = "none", confine: bool = False) -> None:
         if not os.path.isdir(rootfs):
             raise SandboxError(f"rootfs {rootfs!r} is not a directory")
         if platform != "ptrace":
@@ -48,6 +48,9 @@ class Sandbox:
             raise SandboxError(f"--overlay2 {overlay!r}: expected none or root:memory")
         #: root:memory puts a sentry tmpfs over the root (writes never reach the host)
         self.overlay = overlay
+        #: pivot this process into an empty tree once the sandbox is built (kernel/confine.py);
+        #: for a process that exists only to be this sandbox's sentry (the CLI)
+        self.confine = confine
 
     def run(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "/") -> int:
         """Run argv to completion; returns its exit status (128+N if killed by signal N)."""
@@ -84,11 +87,17 @@ class Sandbox:
                 from snakevisor.fsimpl.overlay import OverlayFs
                 mounts[b"/"] = OverlayFs(_host_dir_fs(self.rootfs, writable=False),
                                          Tmpfs(mode=0o755, source="overlay-upper"))
-            elif os.environ.get("SNAKEVISOR_ROOT_FS") == "1":  # being made the default
+            else:  # --overlay2 none / --writable-root: the host directory itself
                 mounts[b"/"] = _host_dir_fs(self.rootfs, writable=self.writable_root)
             root = SandboxRoot(HostRoot(self.rootfs, writable=self.writable_root), mounts)
             mounts[b"/proc"].mount_records = root.mount_records  # type: ignore[attr-defined]
             kernel.root = root
+            if self.confine and os.environ.get("SNAKEVISOR_GOFER") == "1":
+                from snakevisor.kernel.confine import confine_sentry
+                try:
+                    confine_sentry()
+                except OSError as exc:
+                    raise SandboxError(f"cannot confine the sentry: {exc}") from None
             try:
                 boot_init(kernel, [a.encode() for a in argv],
                           [f"{k}={v}".encode() for k, v in env.items()], cwd,

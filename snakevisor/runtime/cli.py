@@ -141,7 +141,8 @@ def cmd_do(args: argparse.Namespace) -> int:
     try:
         sandbox = Sandbox(rootfs=rootfs, writable_root=args.writable_root, hostname=args.hostname,
                           strace=strace, debug=args.debug, platform=args.platform,
-                          volumes=volumes, tmpfs=tmpfs, overlay=_overlay_mode(args))
+                          volumes=volumes, tmpfs=tmpfs, overlay=_overlay_mode(args),
+                          confine=True)
         return sandbox.run(command, env=env, cwd=os.path.normpath(cwd))
     except SandboxError as exc:
         _fail(str(exc), exc.status)
