@@ -67,6 +67,14 @@ class _Slot:
         self.packet = packet  # O_DIRECT: read whole (or truncated), never merged into
 
 
+def spliced_slot(data: bytes | bytearray | memoryview, packet: bool = False) -> _Slot:
+    """A buffer that did not come from write(2): later writes never merge into it
+    (Linux's page-cache, user-page and tee'd buffers lack PIPE_BUF_FLAG_CAN_MERGE)."""
+    slot = _Slot(data, packet)
+    slot.end = PAGE_SIZE
+    return slot
+
+
 class Pipe:
     """The shared buffer and its two ends' bookkeeping (Linux's pipe_inode_info)."""
 
@@ -104,6 +112,42 @@ class Pipe:
         self.max_usage = slots
         self.wr_wait.notify()  # there may be room now
         return size
+
+    # -- buffers moved whole (splice, tee, vmsplice) ---------------------------------------
+    def free_slots(self) -> int:
+        return max(0, self.max_usage - len(self.bufs))
+
+    def filled(self) -> None:
+        """Buffers were added: wake readers and pollers of the read end."""
+        self.mtime_ns = self.ctime_ns = time.time_ns()
+        self.rd_wait.notify()
+
+    def consume(self, n: int) -> None:
+        """Drop n bytes from the front (a partly read buffer keeps the rest, packet or not:
+        splice ignores packet boundaries) and wake writers when room appears."""
+        was_full = self.full
+        bufs = self.bufs
+        while n:
+            data = bufs[0].data
+            if len(data) > n:
+                del data[:n]
+                break
+            n -= len(data)
+            bufs.popleft()
+        self.atime_ns = time.time_ns()
+        if was_full and not self.full:
+            self.wr_wait.notify()
+
+    def peek(self, count: int) -> bytes:
+        """Up to count bytes from the front of the pipe, left in place."""
+        pieces, left = [], count
+        for slot in self.bufs:
+            if not left:
+                break
+            piece = slot.data[:left]
+            pieces.append(piece)
+            left -= len(piece)
+        return b"".join(pieces)
 
 
 class PipeFile(File):
@@ -173,7 +217,7 @@ class PipeFile(File):
         state = task.syscall_state
         done = state.get(TRANSFERRED, 0) if state is not None else 0
         if not pipe.readers:
-            return self._broken(task, done)
+            return self.broken(task, done)
         bufs = pipe.bufs
         resumed = done
         if not done:
@@ -212,7 +256,7 @@ class PipeFile(File):
         if pipe.rd_wait.waiters:
             pipe.rd_wait.notify()
 
-    def _broken(self, task: "Task", done: int) -> int:
+    def broken(self, task: "Task", done: int) -> int:
         """No reader is left: SIGPIPE to the writing thread (the kernel applies its
         disposition), and EPIPE unless part of this write was already queued."""
         # Linux's send_sig(SIGPIPE, current, 0): SI_USER from the writer itself
