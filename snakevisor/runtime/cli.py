@@ -159,5 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_do(args)
         except KeyboardInterrupt:
             return 130
+        except Exception as exc:  # a sentry bug: one line (the traceback with --debug)
+            logging.getLogger("snakevisor").debug("internal error", exc_info=True)
+            _fail(f"internal error: {type(exc).__name__}: {exc}", 1)
     _fail(f"a verb is required (usage: {USAGE})", 2)
     return 2
