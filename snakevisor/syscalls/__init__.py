@@ -27,7 +27,8 @@ NO_RETURN = _NoReturn()
 #: modules that register handlers; each owns one family of calls
 MODULES = ("sys_mm", "sys_file", "sys_info", "sys_time", "sys_process", "sys_futex", "sys_signal",
            "sys_pipe", "sys_cred", "sys_timer", "sys_poll", "sys_socket", "sys_epoll",
-           "sys_lock", "sys_splice", "sys_inotify")
+           "sys_lock", "sys_splice", "sys_inotify",
+           "sys_eventfd", "sys_memfd", "sys_unix")
 
 
 def syscall(*names: str, partial: str = "") -> Callable:
