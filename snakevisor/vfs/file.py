@@ -8,7 +8,7 @@ Every operation a kind does not support fails with the errno Linux gives for it.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from snakevisor.kernel.errors import EBADF, EINVAL, ENODEV, ENOTDIR, ENOTTY, ESPIPE, SyscallError
 
@@ -117,8 +117,15 @@ class File:
         """The last fd pointing here closed."""
 
 
+#: called with a description whose last reference is going, before its release (inotify's
+#: IN_CLOSE_*); None until some sandbox of this process uses inotify
+on_last_put: "Callable[[File], None] | None" = None
+
+
 def put(file: File) -> None:
     """Drop one reference (an fd, a mapping, the loader's hold); the last one releases."""
     file.refs -= 1
     if file.refs <= 0:
+        if on_last_put is not None:
+            on_last_put(file)
         file.release()
