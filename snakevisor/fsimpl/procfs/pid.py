@@ -510,7 +510,9 @@ def fdinfo(tg: "ThreadGroup", fd: int, mnt_id: int | None = None) -> bytes:
     flags = file.flags | (O_CLOEXEC if fd in tg.fds.cloexec else 0)
     if mnt_id is None:
         mnt_id = getattr(file, "mnt_id", 0)
-    return b(f"pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt_id}\nino:\t{ino}\n")
+    extra = getattr(file, "fdinfo", None)  # the kind's own lines (inotify, eventfd, ...)
+    return b(f"pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt_id}\nino:\t{ino}\n"
+             + (extra() if extra is not None else ""))
 
 
 def fd_link(tg: "ThreadGroup", fd: int) -> str:
