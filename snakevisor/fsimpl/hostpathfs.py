@@ -14,7 +14,7 @@ import stat as st_
 import struct
 from typing import TYPE_CHECKING, Iterable
 
-from snakevisor.fsimpl.hostfs import HostRoot
+from snakevisor.fsimpl.hostfs import HostRoot, proc_fd_dir, xattr_change, xattr_get, xattr_list
 from snakevisor.kernel.errors import ENOENT, SyscallError
 from snakevisor.syscalls.args import AT_FDCWD
 from snakevisor.vfs.inode import Filesystem, Inode, Stat
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from snakevisor.vfs.file import File
 
 O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY = 0, 1, 0o100, 0o200, 0o200000
+O_TRUNC = 0o1000
 _DIRENT = struct.Struct("<QqHB")
 
 
@@ -49,6 +50,9 @@ class HostPathFs(Filesystem):
 
     def statfs(self) -> bytes:
         return self.host.statfs(None, b"/")  # type: ignore[arg-type]
+
+    def sync(self) -> None:
+        self.host.sync()
 
 
 def _join(path: bytes, name: bytes) -> bytes:
@@ -96,6 +100,23 @@ class HostPathInode(Inode):
     def size(self) -> int:
         return self._size
 
+    def parent_ino(self) -> int | None:
+        """The host's `..` of this directory (what getdents shows at a mount's root)."""
+        if self.dirfd is None:
+            return None
+        try:
+            return os.stat("..", dir_fd=self.dirfd, follow_symlinks=False).st_ino
+        except OSError:
+            return None
+
+    def statx(self, task: "Task", flags: int, mask: int) -> bytes:
+        """The host's struct statx (birth time, mount id...) of this very object."""
+        fd = self.host.lookup(task, AT_FDCWD, self.path, follow=False)
+        try:
+            return self.host.host_statx(fd, flags, mask)
+        finally:
+            os.close(fd)
+
     # -- directories -------------------------------------------------------------------------
     def _child(self, task: "Task", name: bytes) -> "HostPathInode":
         path = _join(self.path, name)
@@ -141,21 +162,73 @@ class HostPathInode(Inode):
             file.release()
         return out
 
+    def _own(self, task: "Task", name: bytes) -> "HostPathInode":
+        """A new object belongs to its creator (the group of a setgid directory), as on
+        Linux; the sentry made it, so it is given away when the sentry may (root)."""
+        child = self._child(task, name)
+        creds = task.tg.creds
+        uid, gid = creds.fsuid, (self.gid if self.mode & st_.S_ISGID else creds.fsgid)
+        if (child.uid, child.gid) != (uid, gid) and os.geteuid() == 0:
+            try:
+                os.chown(name, uid, gid, dir_fd=self._dir_fd(task), follow_symlinks=False)
+                child = self._child(task, name)
+            except OSError:
+                pass  # e.g. an id the host does not map: keep the sentry's
+        return child
+
+    def _dir_fd(self, task: "Task") -> int:
+        if self.dirfd is None:
+            self.dirfd = self.host.lookup(task, AT_FDCWD, self.path, follow=False,
+                                          directory=True)
+            self.owns_dirfd = True
+        return self.dirfd
+
     def create(self, task: "Task", name: bytes, mode: int) -> Inode:
         path = _join(self.path, name)
         self.host.open(task, AT_FDCWD, path, O_CREAT | O_EXCL | O_WRONLY, mode).release()
-        return self._child(task, name)
+        return self._own(task, name)
+
+    def create_open(self, task: "Task", name: bytes, flags: int, mode: int) -> "File":
+        """open(O_CREAT) of a new name: created and opened in one host call, so the open
+        that creates a file is not held to the mode it gives the file (as Linux)."""
+        file = self.host.open(task, AT_FDCWD, _join(self.path, name),
+                              (flags & ~O_TRUNC) | O_CREAT | O_EXCL, mode)
+        file.attr_inode = self._own(task, name)  # type: ignore[attr-defined]
+        return file
 
     def mkdir(self, task: "Task", name: bytes, mode: int) -> Inode:
         self.host.mkdir(task, AT_FDCWD, _join(self.path, name), mode)
-        return self._child(task, name)
+        return self._own(task, name)
+
+    def mknod(self, task: "Task", name: bytes, mode: int, rdev: int) -> Inode:
+        """FIFOs, sockets and regular files (never host device nodes: EPERM)."""
+        self.host.mknod(task, AT_FDCWD, _join(self.path, name), mode, rdev)
+        return self._own(task, name)
 
     def symlink(self, task: "Task", name: bytes, target: bytes) -> Inode:
         self.host.symlink(task, target, AT_FDCWD, _join(self.path, name))
-        return self._child(task, name)
+        return self._own(task, name)
 
     def link(self, task: "Task", name: bytes, inode: Inode) -> None:
         self.host.link(task, AT_FDCWD, inode.path, AT_FDCWD, _join(self.path, name), 0)  # type: ignore[attr-defined]
+
+    def link_fd(self, task: "Task", name: bytes, hostfd: int) -> None:
+        """Name the object an open host fd holds (linkat AT_EMPTY_PATH: an O_TMPFILE file,
+        or one whose old name is gone) in this directory."""
+        pfd = self.host.lookup(task, AT_FDCWD, self.path, follow=False, directory=True)
+        try:
+            if not self.fs.writable:  # type: ignore[attr-defined]
+                from snakevisor.kernel.errors import EROFS
+                raise SyscallError(EROFS)
+            os.link(b"%d" % hostfd, name, src_dir_fd=proc_fd_dir(), dst_dir_fd=pfd,
+                    follow_symlinks=True)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+        finally:
+            os.close(pfd)
+
+    def open_tmpfile(self, task: "Task", flags: int, mode: int) -> "File":
+        return self.host.open(task, AT_FDCWD, self.path, flags, mode)
 
     def unlink(self, task: "Task", name: bytes) -> None:
         self.host.unlink(task, AT_FDCWD, _join(self.path, name), rmdir=False)
@@ -196,3 +269,23 @@ class HostPathInode(Inode):
             self.host.chown(task, AT_FDCWD, self.path,
                             0xFFFFFFFF if uid is None else uid,
                             0xFFFFFFFF if gid is None else gid, False)
+
+    # -- extended attributes: the host's, through an O_PATH fd of this one object ----------
+    def _with_fd(self, task: "Task", fn):
+        fd = self.host.lookup(task, AT_FDCWD, self.path, follow=False)
+        try:
+            return fn(fd)
+        finally:
+            os.close(fd)
+
+    def getxattr(self, task: "Task", name: bytes) -> bytes:
+        return self._with_fd(task, lambda fd: xattr_get(fd, name))
+
+    def listxattr(self, task: "Task") -> list[bytes]:
+        return [n for n in self._with_fd(task, xattr_list).split(b"\0") if n]
+
+    def setxattr(self, task: "Task", name: bytes, value: bytes, flags: int) -> None:
+        self._with_fd(task, lambda fd: xattr_change(self.host, fd, name, value, flags))
+
+    def removexattr(self, task: "Task", name: bytes) -> None:
+        self._with_fd(task, lambda fd: xattr_change(self.host, fd, name, None, 0))

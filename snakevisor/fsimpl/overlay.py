@@ -79,8 +79,20 @@ class OverlayNode(Inode):
     def _opaque(self) -> bool:
         return bool(getattr(self.upper, "opaque", False))
 
+    def _fresh(self, task: "Task") -> None:
+        """Another node of the same object (an open directory's, a dirfd's) may have copied
+        it up since this one was made: see the upper layer it now has."""
+        if self.upper is None and self.parent is not None:
+            self.parent._fresh(task)
+            above = self.parent.upper
+            up = above.lookup(task, self.name) if above is not None and above.is_dir else None
+            if up is not None and not _is_whiteout(up):
+                self.upper = up
+                self._sync()
+
     # -- reading ------------------------------------------------------------------------------
     def lookup(self, task: "Task", name: bytes) -> Inode | None:
+        self._fresh(task)
         up = self.upper.lookup(task, name) if self.upper is not None and self.upper.is_dir else None
         if _is_whiteout(up):
             return None
@@ -96,6 +108,7 @@ class OverlayNode(Inode):
     def entries(self, task: "Task") -> Iterable[tuple[bytes, int, int]]:
         out: dict[bytes, tuple[bytes, int, int]] = {}
         hidden: set[bytes] = set()
+        self._fresh(task)
         if self.upper is not None and self.upper.is_dir:
             for name, ino, dtype in self.upper.entries(task):
                 node = self.upper.lookup(task, name)
@@ -132,9 +145,13 @@ class OverlayNode(Inode):
         lower = self.lower
         st = lower.stat()
         kind = st_.S_IFMT(st.st_mode)
-        whiteout = dir_up.lookup(task, self.name)
-        if _is_whiteout(whiteout):
+        existing = dir_up.lookup(task, self.name)
+        if _is_whiteout(existing):
             dir_up.unlink(task, self.name)
+        elif existing is not None:  # copied up meanwhile through another node of this object
+            self.upper = existing
+            self._sync()
+            return existing
         if kind == st_.S_IFDIR:
             up = dir_up.mkdir(task, self.name, st.st_mode & 0o7777)
         elif kind == st_.S_IFLNK:
@@ -147,6 +164,11 @@ class OverlayNode(Inode):
         up.mode = st.st_mode
         up.uid, up.gid = st.st_uid, st.st_gid
         up.atime_ns, up.mtime_ns = st.st_atime_ns, st.st_mtime_ns
+        for name in lower.listxattr(task):  # attributes travel with the object
+            try:
+                up.setxattr(task, name, lower.getxattr(task, name), 0)
+            except SyscallError:
+                pass  # a namespace the upper layer does not keep
         self.upper = up
         self._sync()
         return up
@@ -251,6 +273,27 @@ class OverlayNode(Inode):
 
     def set_times(self, task: "Task", atime_ns: int | None, mtime_ns: int | None) -> None:
         self.copy_up(task).set_times(task, atime_ns, mtime_ns)
+
+    def open_tmpfile(self, task: "Task", flags: int, mode: int) -> "File":
+        """O_TMPFILE in the upper layer; the file's overlay node is what linkat names."""
+        file = self.copy_up(task).open_tmpfile(task, flags, mode)
+        node = OverlayNode(self.fs, self, b"", file.inode, None)  # type: ignore[arg-type, attr-defined]
+        file.attr_inode = node  # type: ignore[attr-defined]
+        return file
+
+    # -- extended attributes: read from the top layer, changed after a copy-up ----------------
+    def getxattr(self, task: "Task", name: bytes) -> bytes:
+        return self.top.getxattr(task, name)
+
+    def listxattr(self, task: "Task") -> list[bytes]:
+        return self.top.listxattr(task)
+
+    def setxattr(self, task: "Task", name: bytes, value: bytes, flags: int) -> None:
+        self.copy_up(task).setxattr(task, name, value, flags)
+
+    def removexattr(self, task: "Task", name: bytes) -> None:
+        self.getxattr(task, name)  # ENODATA before any copy-up
+        self.copy_up(task).removexattr(task, name)
 
 
 def _copy_data(task: "Task", lower: Inode, upper: Inode) -> None:

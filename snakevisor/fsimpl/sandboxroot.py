@@ -1,342 +1,487 @@
-"""The root the application sees: the sandbox's own file systems (the overlay at /, procfs,
-sysfs, devfs, tmpfs, volumes) mounted at their places, over the host root.
+"""The root the application sees: the sandbox's own file systems (the root — the overlay or
+a host directory —, procfs, sysfs, devfs, tmpfs, volumes) mounted at their places.
 
-INTERIM, until the walk moves into vfs/resolve.py over a MountNamespace (issue 4): a path
-finds its mount by its *text*, made absolute and normalised (so `a/../b` is judged
-lexically); inside the mount the sentry walks component by component, and a symlink is
-followed by routing its target again, so it may lead into another mount.  Paths no mount
-claims (only with `--overlay2 none`) go to HostRoot's confined openat2 resolution.
+Every path is walked here one component at a time, as Linux's namei does: a trail of
+places (canonical path text, inode) from the root to where the walk is, so `..` steps
+back along the trail (into the mount below when it leaves a mount's root) and never
+judges a name it has not looked up; a mount is entered when the walk reaches its
+point; symlinks are read and their text walked from the link's directory (or the root),
+at most 40 per call; search permission is checked on every directory.
+
+INTERIM (issue 4), until the walk moves into vfs/resolve.py over a MountNamespace: mounts
+are keyed by the text of their point and the working directory and directory fds are
+kept as canonical path text, walked again from the root (without permission checks, as
+Linux does not check a place already reached) at each call.
 """
 from __future__ import annotations
 
+import errno
 import os
-import posixpath
 import stat as st_
 import time
-from typing import TYPE_CHECKING
+from collections import deque
+from typing import TYPE_CHECKING, NamedTuple
 
-from snakevisor.fsimpl.hostfs import HostFile, HostRoot
-from snakevisor.kernel.errors import (EACCES, EBADF, EBUSY, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR,
-                                      ENOTEMPTY, EOPNOTSUPP, EPERM, EROFS, EXDEV, SyscallError)
+from snakevisor.fsimpl.hostfs import VALID_OPEN_FLAGS, HostFile, HostRoot
+from snakevisor.kernel.errors import (EACCES, EBADF, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP,
+                                      ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EOPNOTSUPP, EPERM,
+                                      EROFS, EXDEV, SyscallError)
 from snakevisor.syscalls.args import AT_FDCWD
 from snakevisor.vfs.dirfile import DirectoryFile
-from snakevisor.vfs.inode import Inode
+from snakevisor.vfs.inode import Filesystem, Inode
 from snakevisor.vfs.permissions import MAY_EXEC, MAY_READ, MAY_WRITE, check
 
 if TYPE_CHECKING:
     from snakevisor.kernel.task import Task
     from snakevisor.vfs.file import File
-    from snakevisor.vfs.inode import Filesystem, Stat
+    from snakevisor.vfs.inode import Stat
 
-MAXSYMLINKS = 40
-#: what a creating or removing call answers when its last component is "." or ".."
-_DOT_ERRORS = {"mkdir": 17, "rmdir": 22, "unlink": 21, "rename": 16}  # EEXIST EINVAL EISDIR EBUSY
-_DOTDOT_ERRORS = {"mkdir": 17, "rmdir": 39, "unlink": 21, "rename": 16}  # ... ENOTEMPTY ...
-CAP_CHOWN, CAP_FOWNER, CAP_MKNOD = 0, 3, 27
+ENODATA = errno.ENODATA
+MAXSYMLINKS, NAME_MAX = 40, 255
+CAP_CHOWN, CAP_FOWNER, CAP_SYS_ADMIN, CAP_MKNOD = 0, 3, 21, 27
+O_ACCMODE, O_CREAT, O_EXCL, O_NOFOLLOW = 0o3, 0o100, 0o200, 0o400000
+O_DIRECTORY, O_PATH, O_TRUNC, O_TMPFILE_BIT = 0o200000, 0o10000000, 0o1000, 0o20000000
+O_TMPFILE = O_TMPFILE_BIT | O_DIRECTORY
+AT_SYMLINK_FOLLOW = 0x400
+RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 1, 2, 4
+#: what each name-changing call answers for a last component of ".", ".." or none ("/")
+_DOTS = {  # call: (".", "..", "/")
+    "create": (EEXIST, EEXIST, EEXIST),  # mkdir, mknod, symlink, link (filename_create)
+    "rmdir": (EINVAL, ENOTEMPTY, EBUSY),
+    "unlink": (EISDIR, EISDIR, EISDIR),
+}
 
 
 def _has_cap(task: "Task", cap: int) -> bool:
     from snakevisor.syscalls.sys_cred import has_cap
     return has_cap(task, cap)
-O_ACCMODE, O_CREAT, O_EXCL, O_NOFOLLOW = 0o3, 0o100, 0o200, 0o400000
-O_DIRECTORY, O_PATH, O_TRUNC = 0o200000, 0o10000000, 0o1000
+
+
+def _join(path: bytes, name: bytes) -> bytes:
+    return path + b"/" + name if path != b"/" else b"/" + name
+
+
+class Place(NamedTuple):
+    """One step of a walk: where it is (canonical absolute text) and what is there."""
+
+    path: bytes
+    node: Inode
+
 
 class SentryDirFile(DirectoryFile):
-    """An open directory of a sentry file system, remembering its path (for *at calls)."""
+    """An open directory of a sentry file system, remembering where it was reached (its
+    trail: *at calls start there, so they follow the directory if it is renamed)."""
 
-    def __init__(self, inode: Inode, task: "Task", flags: int, path: bytes) -> None:
-        super().__init__(inode, task, flags)
+    def __init__(self, inode: Inode, task: "Task", flags: int, path: bytes,
+                 trail: "list[Place] | None" = None, parent_ino: int | None = None) -> None:
+        super().__init__(inode, task, flags, parent_ino)
         self.path = path.decode(errors="surrogateescape")
         self.is_dir = True
+        self.trail = tuple(trail) if trail else None
+
+
+class _Lookup:
+    """One call's walk state: symlinks followed so far, and openat2's RESOLVE_* rules
+    (`scope`: the trail of the starting directory when BENEATH/IN_ROOT confine the walk)."""
+
+    __slots__ = ("links", "policy", "scope")
+
+    def __init__(self, policy: "Resolve | None" = None) -> None:
+        self.links = 0
+        self.policy = policy
+        self.scope: list[Place] | None = None
+
+    def count_link(self) -> None:
+        self.links += 1
+        if self.links > MAXSYMLINKS:
+            raise SyscallError(ELOOP)
 
 
 class SandboxRoot:
-    """HostRoot's interface, with sentry file systems mounted at fixed places."""
+    """The sandbox's file-system tree: sentry file systems at fixed mount points."""
 
     def __init__(self, host: HostRoot, mounts: "dict[bytes, Filesystem]") -> None:
-        self.host = host
+        self.host = host  # unused by the walk (api.py still hands one over)
         self.mounts = mounts
-        self._points = sorted(mounts, key=len, reverse=True)
+        if b"/" not in mounts:
+            raise ValueError("the sandbox root needs a file system mounted at /")
+        #: directories on the way to a mount point that its parent file system lacks (a
+        #: runtime creates mount points; we may not write the root): empty stand-ins
+        self._ways: dict[bytes, Inode | None] = {
+            way: None for point in mounts for way in _ancestors(point)}
 
-    def __getattr__(self, name: str):
-        return getattr(self.host, name)
+    # -- the walk ----------------------------------------------------------------------------
+    def _root_trail(self) -> list[Place]:
+        return [Place(b"/", self.mounts[b"/"].root())]
 
-    # -- routing -----------------------------------------------------------------------------
-    def _absolute(self, task: "Task", dirfd: int, path: bytes) -> bytes | None:
-        """The normalised absolute text of an application path, when it can be known."""
+    def _child(self, task: "Task", here: Place, name: bytes) -> Place | None:
+        """The place `name` leads to from a directory (a mount's root where one is mounted)."""
+        path = _join(here.path, name)
+        fs = self.mounts.get(path)
+        if fs is not None:
+            return Place(path, fs.root())
+        if len(name) > NAME_MAX:
+            raise SyscallError(ENAMETOOLONG)
+        node = here.node.lookup(task, name)
+        if node is None and path in self._ways:
+            node = self._ways[path]
+            if node is None:
+                from snakevisor.fsimpl.synthetic import StaticDir
+                node = self._ways[path] = StaticDir(_way_fs(), {}, mode=0o755)
+        return None if node is None else Place(path, node)
+
+    def _trail_of(self, task: "Task", text: bytes) -> list[Place]:
+        """The trail to a canonical path the process already reached (its cwd, a dirfd)."""
+        trail = self._root_trail()
+        for name in text.split(b"/"):
+            if name:
+                nxt = self._child(task, trail[-1], name) if trail[-1].node.is_dir else None
+                if nxt is None:
+                    raise SyscallError(ENOENT)  # removed meanwhile
+                trail.append(nxt)
+        return trail
+
+    def _base(self, task: "Task", dirfd: int) -> list[Place]:
+        """Where a relative path starts: the cwd or the directory a dirfd names."""
+        if dirfd == AT_FDCWD:
+            return self._trail_of(task, os.fsencode(task.tg.fs.cwd))
+        file = task.tg.fds.files.get(dirfd & 0xFFFFFFFF) if dirfd >= 0 else None
+        if file is None:
+            raise SyscallError(EBADF)
+        if not getattr(file, "is_dir", False):
+            raise SyscallError(ENOTDIR)
+        trail = getattr(file, "trail", None)
+        if trail is not None:
+            return list(trail)
+        return self._trail_of(task, os.fsencode(file.path))
+
+    def _start(self, task: "Task", dirfd: int, path: bytes, lk: _Lookup) -> list[Place]:
+        policy = lk.policy
+        if policy is not None and (policy.beneath or policy.in_root):
+            lk.scope = self._base(task, dirfd)
+            if path[:1] == b"/":
+                return self._jump_root(lk, lk.scope)
+            return list(lk.scope)
         if path[:1] == b"/":
-            base = b""
-        elif dirfd == AT_FDCWD:
-            base = os.fsencode(task.tg.fs.cwd)
-        else:
-            file = task.tg.fds.files.get(dirfd)
-            if file is None:
-                raise SyscallError(EBADF)
-            if not getattr(file, "is_dir", False):
-                raise SyscallError(ENOTDIR)
-            base = os.fsencode(file.path)
-            if base is None:
-                return None
-        text = base + b"/" + path if base else path
-        if b"/." in text or b"//" in text or text.endswith(b"/"):  # the rare, slow case
-            text = posixpath.normpath(text) if path else base
-            if text.startswith(b"//"):
-                text = b"/" + text.lstrip(b"/")
-        return text
+            return self._jump_root(lk, None)
+        return self._base(task, dirfd)
 
-    def _mount_of(self, text: bytes | None) -> tuple["Filesystem", bytes, bytes] | None:
-        if text is None:
-            return None
-        for point in self._points:  # the deepest mount point first
-            if text == point or text.startswith(point + b"/") or point == b"/":
-                return self.mounts[point], point, text[len(point):].lstrip(b"/")
-        return None
+    def _jump_root(self, lk: _Lookup, trail: list[Place] | None) -> list[Place]:
+        """An absolute path or symlink target: the root (IN_ROOT: the starting directory)."""
+        policy = lk.policy
+        if policy is None:
+            return self._root_trail()
+        if policy.beneath:
+            raise SyscallError(EXDEV)
+        new = list(lk.scope) if policy.in_root and lk.scope is not None else self._root_trail()
+        if policy.no_xdev and trail is not None and \
+                self._mount_point(trail) != self._mount_point(new):
+            raise SyscallError(EXDEV)
+        return new
 
-    def _crosses_mount(self, task: "Task", dirfd: int, path: bytes) -> bool:
-        """Does the path's text pass through a mount point before `..` leaves it?"""
-        if path[:1] != b"/" and dirfd == AT_FDCWD:
-            path = os.fsencode(task.tg.fs.cwd) + b"/" + path
-        elif path[:1] != b"/":
-            return False
-        return any(path.startswith(point + b"/") for point in self._points)
+    def _parent_ino(self, trail: list[Place]) -> int | None:
+        """What getdents shows for `..`: the parent's inode number, or (None) the
+        directory's own at the root of a file system (a mount's root is its own parent)."""
+        if len(trail) < 2 or trail[-1].path in self.mounts:
+            above = getattr(trail[-1].node, "parent_ino", None)  # a host directory's own `..`
+            return above() if above is not None else None
+        return trail[-2].node.ino
 
-    def mount_records(self) -> list:
-        """The mount table as /proc/PID/mountinfo shows it: the root, then each mount."""
-        from snakevisor.fsimpl.procfs.mounts import MountRecord
-        st = os.stat(self.host.root_dir)
-        ro = "rw" if self.host.writable else "ro"
-        overlay = self.mounts.get(b"/")
-        if overlay is not None:
-            records = [MountRecord(1, 0, 0, overlay.dev & 0xFF, "/", "/", "rw,relatime",
-                                   "overlay", "overlay", "rw," + overlay.options)]
-        else:
-            records = [MountRecord(1, 0, os.major(st.st_dev), os.minor(st.st_dev), "/", "/",
-                                   ro + ",relatime", "rootfs", "rootfs", ro)]
-        for i, point in enumerate(sorted(self.mounts, key=len), start=2):
-            if point == b"/":
-                continue
-            fs = self.mounts[point]
-            parent = max((j for j, p in enumerate(sorted(self.mounts, key=len), start=2)
-                          if point.startswith(p + b"/")), default=1)
-            flags = "rw,nosuid,nodev,noexec,relatime" if fs.fstype in ("proc", "sysfs") \
-                else "rw,nosuid,relatime"
-            if fs.fstype == "bind":
-                flags = fs.options + ",relatime"
-            records.append(MountRecord(i, parent, os.major(fs.dev), os.minor(fs.dev), "/",
-                                       point.decode(errors="replace"), flags,
-                                       "ext4" if fs.fstype == "bind" else fs.fstype, fs.source,
-                                       _super_options(fs)))
-        return records
+    def _mount_point(self, trail: list[Place]) -> bytes:
+        return next(p.path for p in reversed(trail) if p.path in self.mounts)
 
-    def _route(self, task: "Task", dirfd: int, path: bytes):
-        return self._mount_of(self._absolute(task, dirfd, path))
+    def _search(self, task: "Task", node: Inode) -> None:
+        if not node.is_dir:
+            raise SyscallError(ENOTDIR)
+        check(task, node.mode, node.uid, node.gid, MAY_EXEC)
 
-    def _walk(self, task: "Task", fs: "Filesystem", point: bytes, rest: bytes, follow: bool,
-              links: int = 0, policy: "Resolve | None" = None
-              ) -> tuple[Inode, bytes] | tuple[None, bytes]:
-        """Walk `rest` inside fs.  Returns (inode, its path) or (None, a path that left the
-        mount, to be routed again)."""
-        node = fs.root()
-        parts = [p for p in rest.split(b"/") if p]
-        here: list[bytes] = []
+    def _up(self, trail: list[Place], lk: _Lookup) -> None:
+        """`..`: back along the trail; at the root (or IN_ROOT's start) it stays."""
+        if lk.scope is not None and len(trail) <= len(lk.scope):
+            if lk.policy is not None and lk.policy.beneath:
+                raise SyscallError(EXDEV)
+            return
+        if len(trail) == 1:
+            return
+        if lk.policy is not None and lk.policy.no_xdev and trail[-1].path in self.mounts:
+            raise SyscallError(EXDEV)
+        trail.pop()
+
+    def _walk(self, task: "Task", trail: list[Place], path: bytes, follow: bool,
+              lk: _Lookup) -> list[Place]:
+        """Walk `path` on from `trail` (changed in place, and returned).  Symlinks before the
+        last component are always followed, the last one when `follow` or a trailing slash
+        asks; a followed /proc/PID/fd/N link ends the walk on the link (the open file)."""
+        parts = deque(p for p in path.split(b"/") if p)
+        trailing = path.endswith(b"/")
+        follow = follow or trailing
+        policy = lk.policy
         while parts:
-            name = parts.pop(0)
-            if not node.is_dir:
-                raise SyscallError(ENOTDIR)
-            check(task, node.mode, node.uid, node.gid, MAY_EXEC)
+            name = parts.popleft()
+            here = trail[-1]
+            self._search(task, here.node)
             if name == b".":
                 continue
             if name == b"..":
-                if not here:
-                    if point == b"/":
-                        continue  # `..` of the root is the root
-                    return None, b"/".join([posixpath.dirname(point) or b"/"] + parts)
-                here.pop()
-                node = self._reach(task, fs, here)
+                self._up(trail, lk)
                 continue
-            child = node.lookup(task, name)
-            if child is None:
-                raise SyscallError(ENOENT)
-            if child.is_symlink and not parts and follow and _magic_file(child) is not None:
-                if policy is not None:
-                    policy.check_link(child)
-                node = child  # /proc/PID/fd/N: the open file itself, not its name
-                here.append(name)
-                break
-            if child.is_symlink and (parts or follow):
-                links += 1
-                if links > MAXSYMLINKS:
-                    raise SyscallError(ELOOP)
-                if policy is not None:
-                    policy.check_link(child)
-                target = child.readlink(task)
-                if target[:1] == b"/":
-                    if policy is not None:
-                        target = policy.absolute_target(target)
-                    return None, b"/".join([target] + parts)
-                # Relative: continue from the link's directory by its path, routed again, so
-                # a target inside another mount (/etc/mtab -> ../proc/self/mounts) reaches it.
-                base = point.rstrip(b"/") + b"/" + b"/".join(here) if here else point
-                return None, b"/".join([base.rstrip(b"/") or b"", target] + parts) or b"/"
-            node = child
-            here.append(name)
-        return node, point.rstrip(b"/") + b"/" + b"/".join(here) if here else point
-
-    def _reach(self, task: "Task", fs: "Filesystem", names: list[bytes]) -> Inode:
-        node = fs.root()
-        for name in names:
-            nxt = node.lookup(task, name)
+            nxt = self._child(task, here, name)
             if nxt is None:
                 raise SyscallError(ENOENT)
-            node = nxt
-        return node
+            if policy is not None and policy.no_xdev and nxt.path in self.mounts:
+                raise SyscallError(EXDEV)
+            node = nxt.node
+            if not node.is_symlink or not (parts or follow):
+                trail.append(nxt)
+                continue
+            if policy is not None:
+                policy.check_link(node)
+            if not parts and _magic_file(node) is not None:
+                trail.append(nxt)  # /proc/PID/fd/N: the open file itself, not its name
+                break
+            lk.count_link()
+            target = node.readlink(task)
+            if not target:
+                raise SyscallError(ENOENT)
+            if target[:1] == b"/":
+                trail[:] = self._jump_root(lk, trail)
+            parts.extendleft(reversed([p for p in target.split(b"/") if p]))
+        if trailing and not trail[-1].node.is_dir:
+            raise SyscallError(ENOTDIR)  # a trailing slash names a directory
+        return trail
+
+    def _trail(self, task: "Task", dirfd: int, path: bytes, follow: bool = True,
+               policy: "Resolve | None" = None) -> list[Place]:
+        if not path:
+            raise SyscallError(ENOENT)
+        lk = _Lookup(policy)
+        return self._walk(task, self._start(task, dirfd, path, lk), path, follow, lk)
 
     def _resolve(self, task: "Task", dirfd: int, path: bytes, follow: bool = True,
-                 policy: "Resolve | None" = None):
-        """(inode, path) inside a sentry fs, or (None, host path) for the host."""
+                 policy: "Resolve | None" = None) -> tuple[Inode, bytes]:
+        """(inode, canonical path) of what a path names."""
+        place = self._trail(task, dirfd, path, follow, policy)[-1]
+        return place.node, place.path
+
+    def _parent(self, task: "Task", dirfd: int, path: bytes, what: str,
+                lk: _Lookup | None = None) -> tuple[list[Place], bytes, bool]:
+        """(trail to the directory, last name, trailing slash) for the calls that create or
+        remove a name (filename_parentat): the directory is walked and searchable, the last
+        name is a real one (`.`, `..` and `/` answer as Linux does for `what`)."""
         if not path:
             raise SyscallError(ENOENT)
-        if policy is not None:
-            return self._resolve_confined(task, dirfd, path, follow, policy)
-        text = self._absolute(task, dirfd, path)
-        routed = self._mount_of(text)
-        if routed is None and text is not None and b".." in path and \
-                self._crosses_mount(task, dirfd, path):
-            path, dirfd = text, AT_FDCWD  # e.g. /mnt/vol/..: the host never saw /mnt/vol
-        for _ in range(MAXSYMLINKS):
-            if routed is None:
-                return None, path
-            fs, point, rest = routed
-            node, where = self._walk(task, fs, point, rest, follow)
-            if node is not None:
-                if path.endswith(b"/") and not node.is_dir:
-                    raise SyscallError(ENOTDIR)  # a trailing slash names a directory
-                return node, where
-            path, dirfd = where, AT_FDCWD
-            routed = self._mount_of(self._absolute(task, AT_FDCWD, where))
-        raise SyscallError(ELOOP)
+        lk = lk or _Lookup()
+        stripped = path.rstrip(b"/")
+        head, slash, name = stripped.rpartition(b"/")
+        trail = self._start(task, dirfd, path, lk)
+        if head:
+            trail = self._walk(task, trail, head, True, lk)
+        self._search(task, trail[-1].node)
+        if name in (b"", b".", b"..") and what:
+            raise SyscallError(_DOTS[what][0 if name == b"." else 1 if name else 2])
+        return trail, name, len(stripped) != len(path)
 
-    def _resolve_confined(self, task: "Task", dirfd: int, path: bytes, follow: bool,
-                          policy: "Resolve"):
-        """openat2's RESOLVE_* rules on top of the walk (sentry file systems only)."""
-        base = self._absolute(task, dirfd, b".")
-        if base is None:
-            raise SyscallError(EBADF)
-        policy.base = base
-        start = self._mount_of(base)
-        text = policy.start_text(path)
-        for _ in range(MAXSYMLINKS):
-            policy.check_inside(text)
-            routed = self._mount_of(self._absolute(task, AT_FDCWD, text))
-            if routed is None:
-                task.kernel.warn_once("openat2:host", "openat2 RESOLVE_* on the host root "
-                                      "(--overlay2 none) is not supported -> EINVAL")
-                raise SyscallError(EINVAL)
-            fs, point, rest = routed
-            if policy.no_xdev and start is not None and fs is not start[0]:
-                raise SyscallError(EXDEV)
-            node, where = self._walk(task, fs, point, rest, follow, policy=policy)
-            if node is not None:
-                return node, where
-            text = where
-        raise SyscallError(ELOOP)
-
+    # -- openat2 -----------------------------------------------------------------------------
     def open_resolved(self, task: "Task", dirfd: int, path: bytes, flags: int, mode: int,
                       resolve: int) -> "File":
-        """openat2 with RESOLVE_* flags."""
+        """openat2 with RESOLVE_* flags: the same walk, under the flags' rules."""
+        return self.open(task, dirfd, path, flags, mode, Resolve(resolve))
+
+    # -- open --------------------------------------------------------------------------------
+    def open(self, task: "Task", dirfd: int, path: bytes, flags: int, mode: int,
+             policy: "Resolve | None" = None) -> "File":
         if not path:
             raise SyscallError(ENOENT)
-        try:
-            node, where = self._resolve(task, dirfd, path, not flags & O_NOFOLLOW,
-                                        Resolve(resolve))
-        except SyscallError as e:
-            if e.errno != ENOENT or not flags & O_CREAT:
-                raise
-            head, _, name = path.rstrip(b"/").rpartition(b"/")
-            _, parent = self._resolve(task, dirfd, head or b".", True, Resolve(resolve))
-            return self.open(task, AT_FDCWD, parent.rstrip(b"/") + b"/" + name, flags, mode)
-        return self.open(task, AT_FDCWD, where,
-                         (flags | O_NOFOLLOW) if node.is_symlink else flags, mode)
+        flags &= VALID_OPEN_FLAGS
+        if flags & O_PATH:  # build_open_how: O_PATH keeps only these
+            flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | os.O_CLOEXEC
+        if flags & O_TMPFILE_BIT:  # build_open_flags: before any lookup
+            if flags & (O_TMPFILE | O_CREAT) != O_TMPFILE or flags & O_ACCMODE not in (1, 2):
+                raise SyscallError(EINVAL)
+            return self._open_tmpfile(task, dirfd, path, flags, mode, policy)
+        if flags & (O_DIRECTORY | O_CREAT) == O_DIRECTORY | O_CREAT:
+            raise SyscallError(EINVAL)
+        if flags & O_CREAT:
+            return self._open_create(task, dirfd, path, flags, mode, policy)
+        trail = self._trail(task, dirfd, path, not flags & O_NOFOLLOW, policy)
+        return self._open_node(task, trail, flags)
 
-    # -- HostRoot's interface ----------------------------------------------------------------
-    def open(self, task: "Task", dirfd: int, path: bytes, flags: int, mode: int) -> "File":
+    def _open_create(self, task: "Task", dirfd: int, path: bytes, flags: int, mode: int,
+                     policy: "Resolve | None") -> "File":
+        """open(O_CREAT): the last name is created when absent; a symlink there is followed
+        (unless O_EXCL or O_NOFOLLOW) and its target's last name created in turn."""
+        lk = _Lookup(policy)
         try:
-            node, where = self._resolve(task, dirfd, path, not flags & O_NOFOLLOW)
+            trail, name, trailing = self._parent(task, dirfd, path, "create", lk)
         except SyscallError as e:
-            if e.errno == ENOENT and flags & O_CREAT and self._route(task, dirfd, path):
-                return self._create(task, dirfd, path, flags, mode)
-            raise
-        if node is None:
-            return self.host.open(task, dirfd if where is path else AT_FDCWD, where, flags, mode)
+            if e.errno != EEXIST:
+                raise
+            # ".", ".." or "/": an existing directory (EEXIST with O_EXCL, else EISDIR)
+            trail = self._trail(task, dirfd, path, True, policy)
+            return self._open_node(task, trail, flags)
+        if trailing:
+            raise SyscallError(EISDIR)
+        while True:
+            here = trail[-1]
+            self._search(task, here.node)
+            nxt = self._child(task, here, name)
+            if nxt is None:
+                return self._create_file(task, here, name, flags, mode)
+            node = nxt.node
+            follow = node.is_symlink and not flags & (O_EXCL | O_NOFOLLOW)
+            if follow and policy is not None:
+                policy.check_link(node)
+            if not follow or _magic_file(node) is not None:
+                return self._open_node(task, trail + [nxt], flags)
+            lk.count_link()
+            target = node.readlink(task)
+            if not target:
+                raise SyscallError(ENOENT)
+            if target[:1] == b"/":
+                trail = self._jump_root(lk, trail)
+            stripped = target.rstrip(b"/")
+            head, _, name = stripped.rpartition(b"/")
+            if head:
+                trail = self._walk(task, trail, head, True, lk)
+            if name in (b"", b".", b"..") or len(stripped) != len(target):
+                trail = self._walk(task, trail, name or b".", True, lk)
+                return self._open_node(task, trail, flags)
+
+    def _create_file(self, task: "Task", here: Place, name: bytes, flags: int,
+                     mode: int) -> "File":
+        """A new regular file, opened with whatever access was asked (its mode does not apply
+        to the open that created it)."""
+        _writable_fs(here.node)
+        check(task, here.node.mode, here.node.uid, here.node.gid, MAY_WRITE | MAY_EXEC)
+        mode = mode & ~task.tg.umask & 0o7777
+        create_open = getattr(here.node, "create_open", None)
+        if create_open is not None:
+            file = create_open(task, name, flags, mode)
+        else:
+            file = here.node.create(task, name, mode).open(task, flags & ~O_TRUNC)
+        file.path = _join(here.path, name).decode(errors="surrogateescape")
+        return file
+
+    def _open_tmpfile(self, task: "Task", dirfd: int, path: bytes, flags: int, mode: int,
+                      policy: "Resolve | None") -> "File":
+        """O_TMPFILE: an unnamed file in a directory (EOPNOTSUPP where the fs has none)."""
+        place = self._trail(task, dirfd, path, True, policy)[-1]
+        node = place.node
+        if not node.is_dir:
+            raise SyscallError(ENOTDIR)
+        _writable_fs(node)
+        check(task, node.mode, node.uid, node.gid, MAY_WRITE | MAY_EXEC)
+        opener = getattr(node, "open_tmpfile", None)
+        if opener is None:
+            raise SyscallError(EOPNOTSUPP)
+        file = opener(task, flags & ~O_CREAT, mode & ~task.tg.umask & 0o7777)
+        file.path = place.path.decode(errors="surrogateescape")
+        return file
+
+    def _open_node(self, task: "Task", trail: list[Place], flags: int) -> "File":
+        """may_open and the open itself, for an object that exists (at the trail's end)."""
+        where, node = trail[-1]
         target = _magic_file(node) if not flags & O_PATH else None
         if target is not None:
             return self._reopen(task, target, flags)
-        if flags & O_CREAT and flags & O_EXCL:
-            from snakevisor.kernel.errors import EEXIST
-            raise SyscallError(EEXIST)
+        if flags & O_CREAT:
+            if flags & O_EXCL:
+                raise SyscallError(EEXIST)
+            if node.is_dir:
+                raise SyscallError(EISDIR)
         if flags & O_DIRECTORY and not node.is_dir:
             raise SyscallError(ENOTDIR)
-        if node.is_symlink:
-            if flags & O_PATH:
-                return _PathFile(node, where)
-            raise SyscallError(ELOOP)
         if flags & O_PATH:
-            return _PathFile(node, where)
+            return _PathFile(node, where, flags, trail, self._parent_ino(trail))
+        if node.is_symlink:
+            raise SyscallError(ELOOP)
         acc = flags & O_ACCMODE
         if node.is_dir:
-            if acc != 0 or flags & O_CREAT:
+            if acc != 0 or flags & O_TRUNC:
                 raise SyscallError(EISDIR)
             check(task, node.mode, node.uid, node.gid, MAY_READ)
-            return SentryDirFile(node, task, flags, where)
-        need = (MAY_READ if acc in (0, 2) else 0) | (MAY_WRITE if acc in (1, 2) else 0)
+            return SentryDirFile(node, task, flags, where, trail, self._parent_ino(trail))
+        wants_write = acc in (1, 2) or bool(flags & O_TRUNC and st_.S_ISREG(node.mode))
+        need = (MAY_READ if acc in (0, 2) else 0) | (MAY_WRITE if wants_write else 0)
         check(task, node.mode, node.uid, node.gid, need)
         file = node.open(task, flags)
         file.path = where.decode(errors="surrogateescape")
         return file
 
-    def stat(self, task: "Task", dirfd: int, path: bytes, follow: bool = True):
-        node, where = self._resolve(task, dirfd, path, follow)
-        if node is None:
-            return self.host.stat(task, dirfd if where is path else AT_FDCWD, where, follow)
+    def _reopen(self, task: "Task", file: "File", flags: int) -> "File":
+        """open(/proc/PID/fd/N): a new description of the file (its inode opened again,
+        checked like any open); files with no inode (pipes, the terminal) share theirs."""
+        if isinstance(file, HostFile):  # the very host object, even if its name is gone
+            pfd = os.open(f"/proc/self/fd/{file.fd}", os.O_PATH | os.O_CLOEXEC)
+            try:
+                return file.root._reopen(task, pfd, flags & ~(O_CREAT | O_EXCL))
+            finally:
+                os.close(pfd)
+        node = _inode_of(file)
+        if isinstance(node, Inode):
+            return self._open_node(task, [Place(os.fsencode(file.path), node)],
+                                   flags & ~(O_CREAT | O_EXCL))
+        return file
+
+    def reopen(self, task: "Task", fd: int) -> "File":
+        """execveat(fd, "", AT_EMPTY_PATH): a new read-only description of fd's file."""
+        file = task.tg.fds.get(fd)
+        if type(file) is HostFile:
+            try:
+                new = os.open(f"/proc/self/fd/{file.fd}", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise SyscallError(e.errno) from None
+            reopened = HostFile(file.root, new, os.O_RDONLY, os.fstat(new).st_mode, False)
+            reopened.path = file.path
+            return reopened
+        node = _inode_of(file) if file is not None else None
+        if not isinstance(node, Inode) or not st_.S_ISREG(node.mode):
+            raise SyscallError(EACCES)
+        new_file = node.open(task, os.O_RDONLY)
+        new_file.path = file.path  # type: ignore[union-attr]
+        return new_file
+
+    # -- looking at things ---------------------------------------------------------------------
+    def stat(self, task: "Task", dirfd: int, path: bytes, follow: bool = True) -> "Stat":
+        node = self._resolve(task, dirfd, path, follow)[0]
         target = _magic_file(node) if follow else None
         return target.stat() if target is not None else node.stat()
 
-    def _reopen(self, task: "Task", file: "File", flags: int) -> "File":
-        """open(/proc/PID/fd/N): a new description of a host file, checked like any open;
-        other kinds (pipes, the terminal) share the existing description (INTERIM)."""
-        if isinstance(file, HostFile):
-            pfd = os.open(f"/proc/self/fd/{file.fd}", os.O_PATH | os.O_CLOEXEC)
-            try:
-                return self.host._reopen(task, pfd, flags & ~(O_CREAT | O_EXCL))
-            finally:
-                os.close(pfd)
-        return file
-
     def statx(self, task: "Task", dirfd: int, path: bytes, flags: int, mask: int) -> bytes:
-        node, where = self._resolve(task, dirfd, path, not flags & 0x100)
-        if node is None:
-            return self.host.statx(task, dirfd if where is path else AT_FDCWD, where, flags, mask)
         from snakevisor.syscalls.sys_file import pack_statx
+        node = self._resolve(task, dirfd, path, not flags & 0x100)[0]
         target = _magic_file(node) if not flags & 0x100 else None
         if isinstance(target, HostFile):
             return target.statx(flags, mask)
+        if target is None and hasattr(node, "statx"):  # a host object: all the host's fields
+            return node.statx(task, flags, mask)  # type: ignore[attr-defined]
         return pack_statx(target.stat() if target is not None else node.stat())
 
     def readlink(self, task: "Task", dirfd: int, path: bytes) -> bytes:
-        node, where = self._resolve(task, dirfd, path, False)
-        if node is None:
-            return self.host.readlink(task, dirfd if where is path else AT_FDCWD, where)
-        from snakevisor.kernel.errors import EINVAL
+        if not path:  # readlinkat(fd, "") reads the symlink an O_PATH fd holds
+            node = self._empty(task, dirfd)
+            if not isinstance(node, Inode) or not node.is_symlink:
+                raise SyscallError(ENOENT)
+            return node.readlink(task)
+        node = self._resolve(task, dirfd, path, False)[0]
         if not node.is_symlink:
             raise SyscallError(EINVAL)
         return node.readlink(task)
 
+    def access(self, task: "Task", st: "Stat", mode: int, effective: bool) -> None:
+        """faccessat2(fd, "", AT_EMPTY_PATH) on an fd's attributes."""
+        creds = task.tg.creds
+        saved = creds.fsuid, creds.fsgid
+        if not effective:
+            creds.fsuid, creds.fsgid = creds.ruid, creds.rgid
+        try:
+            check(task, st.st_mode, st.st_uid, st.st_gid, mode & 7)
+        finally:
+            creds.fsuid, creds.fsgid = saved
+
     def access_at(self, task: "Task", dirfd: int, path: bytes, mode: int, effective: bool,
                   follow: bool) -> None:
-        node, where = self._resolve(task, dirfd, path, follow)
-        if node is None:
-            return self.host.access_at(task, dirfd if where is path else AT_FDCWD, where, mode,
-                                       effective, follow)
+        node = self._resolve(task, dirfd, path, follow)[0]
         if not mode:
             return  # F_OK: it exists
         if mode & 2 and not getattr(node.fs, "writable", True) and not (
@@ -350,66 +495,68 @@ class SandboxRoot:
         if not effective:  # access(2) asks with the real ids
             creds.fsuid, creds.fsgid = creds.ruid, creds.rgid
         try:
-            check(task, node.mode, node.uid, node.gid, (mode & 4) | (mode & 2) | (mode & 1))
+            check(task, node.mode, node.uid, node.gid, mode & 7)
         finally:
             creds.fsuid, creds.fsgid = saved
 
     def resolve_dir(self, task: "Task", path: bytes) -> str:
+        """chdir(2): the canonical path of a searchable directory."""
         node, where = self._resolve(task, AT_FDCWD, path)
-        if node is None:
-            return self.host.resolve_dir(task, where)
-        if not node.is_dir:
-            raise SyscallError(ENOTDIR)
-        check(task, node.mode, node.uid, node.gid, MAY_EXEC)
+        self._search(task, node)
         return where.decode(errors="surrogateescape")
 
-    def lookup(self, task: "Task", dirfd: int, path: bytes, follow: bool = True,
-               directory: bool = False) -> int:
-        """An O_PATH host fd of what the path names, for the calls that work on host objects
-        (extended attributes): a volume's file through its own confined root; objects of the
-        sentry's own file systems have no host side (EOPNOTSUPP)."""
-        node, where = self._resolve(task, dirfd, path, follow)
-        if node is None:
-            return self.host.lookup(task, dirfd if where is path else AT_FDCWD, where, follow,
-                                    directory)
-        host_of = getattr(node.fs, "host", None)
-        host_path = getattr(node, "path", None)
-        if isinstance(host_of, HostRoot) and isinstance(host_path, bytes):
-            return host_of.lookup(task, AT_FDCWD, host_path, False, directory)
-        raise SyscallError(EOPNOTSUPP)
-
     def statfs(self, task: "Task", path: bytes) -> bytes:
-        node, where = self._resolve(task, AT_FDCWD, path)
-        if node is None:
-            return self.host.statfs(task, where)
-        return node.fs.statfs()
+        return self._resolve(task, AT_FDCWD, path)[0].fs.statfs()
 
-    # -- changes: names in sentry file systems ---------------------------------------------
-    def _parent(self, task: "Task", dirfd: int, path: bytes, write: bool = True,
-                what: str = ""):
-        """(directory inode, its path, last name) for a routed path, or None for the host;
-        checks search and (for changes) write permission on the directory."""
-        last = path.rstrip(b"/").rpartition(b"/")[2]
-        if last in (b".", b"..") or not path.rstrip(b"/"):
-            raise SyscallError(_DOT_ERRORS.get(what, EINVAL) if last == b"." or not last
-                               else _DOTDOT_ERRORS.get(what, ENOTEMPTY))
-        routed = self._route(task, dirfd, path)
-        if routed is None:
-            return None
-        fs, point, rest = routed
-        head, _, name = rest.rstrip(b"/").rpartition(b"/")
-        if not name:
-            raise SyscallError(EBUSY)  # the mount point itself
-        node, where = self._walk(task, fs, point, head, True)
-        if node is None:
-            raise SyscallError(EXDEV)  # the parent lies in another file system
-        if not node.is_dir:
-            raise SyscallError(ENOTDIR)
-        check(task, node.mode, node.uid, node.gid, MAY_EXEC | (MAY_WRITE if write else 0))
-        if name in (b".", b".."):
-            raise SyscallError(EINVAL if name == b"." else ENOTEMPTY)
-        return node, where, name
+    def sync(self) -> None:
+        for fs in self.mounts.values():
+            sync = getattr(fs, "sync", None)
+            if sync is not None:
+                sync()
 
+    def _empty(self, task: "Task", dirfd: int) -> object:
+        """The object an empty path with AT_EMPTY_PATH names: dirfd's (a sentry inode, or
+        None for files with none: pipes, the terminal), or the cwd."""
+        if dirfd == AT_FDCWD:
+            return self._resolve(task, AT_FDCWD, b".")[0]
+        file = task.tg.fds.files.get(dirfd & 0xFFFFFFFF) if dirfd >= 0 else None
+        if file is None:
+            raise SyscallError(EBADF)
+        return _inode_of(file)
+
+    def mount_records(self) -> list:
+        """The mount table as /proc/PID/mountinfo shows it: the root, then each mount."""
+        from snakevisor.fsimpl.procfs.mounts import MountRecord
+        points = sorted(self.mounts, key=len)
+        root = self.mounts[b"/"]
+        if root.fstype == "overlay":
+            records = [MountRecord(1, 0, 0, root.dev & 0xFF, "/", "/", "rw,relatime",
+                                   "overlay", "overlay", "rw," + root.options)]
+        else:
+            ro = "rw" if getattr(root, "writable", True) else "ro"
+            records = [MountRecord(1, 0, os.major(root.dev), os.minor(root.dev), "/", "/",
+                                   ro + ",relatime", "rootfs", "rootfs", ro)]
+        for i, point in enumerate(points, start=2):
+            if point == b"/":
+                continue
+            fs = self.mounts[point]
+            parent = max((j for j, p in enumerate(points, start=2)
+                          if point.startswith(p + b"/")), default=1)
+            flags = "rw,nosuid,nodev,noexec,relatime" if fs.fstype in ("proc", "sysfs") \
+                else "rw,nosuid,relatime"
+            if fs.fstype == "bind":
+                flags = fs.options + ",relatime"
+            records.append(MountRecord(i, parent, os.major(fs.dev), os.minor(fs.dev), "/",
+                                       point.decode(errors="replace"), flags,
+                                       "ext4" if fs.fstype == "bind" else fs.fstype, fs.source,
+                                       _super_options(fs)))
+        return records
+
+    # -- extended attributes -------------------------------------------------------------------
+    def xattrs(self, task: "Task", dirfd: int, path: bytes, follow: bool) -> "Xattrs":
+        return Xattrs(task, self._attr_node(task, dirfd, path, follow))
+
+    # -- changes: names ----------------------------------------------------------------------
     def _sticky(self, task: "Task", dir_: Inode, victim: Inode) -> None:
         """A sticky directory lets only the owner of a name (or of the directory) remove it."""
         fsuid = task.tg.creds.fsuid
@@ -417,133 +564,200 @@ class SandboxRoot:
                 and not _has_cap(task, CAP_FOWNER):
             raise SyscallError(EPERM)
 
-    def _create(self, task: "Task", dirfd: int, path: bytes, flags: int, mode: int) -> "File":
-        parent = self._parent(task, dirfd, path)
-        assert parent is not None
-        dir_, where, name = parent
-        if path.endswith(b"/"):
+    def _may_delete(self, task: "Task", here: Place, name: bytes, victim: Inode,
+                    isdir: bool) -> None:
+        """may_delete: write+search on the directory, the sticky rule, the object's kind,
+        and EBUSY for a mount point."""
+        check(task, here.node.mode, here.node.uid, here.node.gid, MAY_WRITE | MAY_EXEC)
+        self._sticky(task, here.node, victim)
+        if isdir and not victim.is_dir:
+            raise SyscallError(ENOTDIR)
+        if not isdir and victim.is_dir:
             raise SyscallError(EISDIR)
-        node = dir_.create(task, name, mode & ~task.tg.umask & 0o7777)
-        file = node.open(task, flags & ~O_TRUNC)
-        file.path = (where + b"/" + name).decode(errors="surrogateescape")
-        return file
+        if _join(here.path, name) in self.mounts:
+            raise SyscallError(EBUSY)
+
+    def _new_name(self, task: "Task", dirfd: int, path: bytes, want_dir: bool = False
+                  ) -> tuple[Place, bytes]:
+        """filename_create: the directory and a name that does not exist yet there."""
+        trail, name, trailing = self._parent(task, dirfd, path, "create")
+        here = trail[-1]
+        if self._child(task, here, name) is not None:
+            raise SyscallError(EEXIST)
+        if trailing and not want_dir:
+            raise SyscallError(ENOENT)
+        _writable_fs(here.node)
+        check(task, here.node.mode, here.node.uid, here.node.gid, MAY_WRITE | MAY_EXEC)
+        return here, name
 
     def mkdir(self, task: "Task", dirfd: int, path: bytes, mode: int) -> None:
-        parent = self._parent(task, dirfd, path, what="mkdir")
-        if parent is None:
-            return self.host.mkdir(task, dirfd, path, mode)
-        dir_, _, name = parent
-        dir_.mkdir(task, name, mode & ~task.tg.umask & 0o7777)
+        here, name = self._new_name(task, dirfd, path, want_dir=True)
+        here.node.mkdir(task, name, mode & ~task.tg.umask & 0o1777)  # no set-id bits asked
 
     def mknod(self, task: "Task", dirfd: int, path: bytes, mode: int, rdev: int) -> None:
-        parent = self._parent(task, dirfd, path)
-        if parent is None:
-            return self.host.mknod(task, dirfd, path, mode, rdev)
-        dir_, _, name = parent
+        here, name = self._new_name(task, dirfd, path)
         kind = st_.S_IFMT(mode)
         if kind in (st_.S_IFCHR, st_.S_IFBLK) and not _has_cap(task, CAP_MKNOD):
             raise SyscallError(EPERM)
-        dir_.mknod(task, name, kind | (mode & ~task.tg.umask & 0o7777), rdev)
-
-    def unlink(self, task: "Task", dirfd: int, path: bytes, rmdir: bool) -> None:
-        parent = self._parent(task, dirfd, path, what="rmdir" if rmdir else "unlink")
-        if parent is None:
-            return self.host.unlink(task, dirfd, path, rmdir)
-        dir_, _, name = parent
-        victim = dir_.lookup(task, name)
-        if victim is None:
-            raise SyscallError(ENOENT)
-        if rmdir and not victim.is_dir:
-            raise SyscallError(ENOTDIR)
-        if not rmdir and path.endswith(b"/"):
-            raise SyscallError(EISDIR if victim.is_dir else ENOTDIR)
-        self._sticky(task, dir_, victim)
-        if rmdir:
-            dir_.rmdir(task, name)
-        else:
-            dir_.unlink(task, name)
-
-    def rename(self, task: "Task", olddirfd: int, old: bytes, newdirfd: int, new: bytes,
-               flags: int) -> None:
-        if flags & ~7 or (flags & 2 and flags & 5):  # NOREPLACE 1, EXCHANGE 2, WHITEOUT 4
-            raise SyscallError(EINVAL)
-        src = self._parent(task, olddirfd, old, what="rename")
-        dst = self._parent(task, newdirfd, new, what="rename")
-        if src is None and dst is None:
-            return self.host.rename(task, olddirfd, old, newdirfd, new, flags)
-        if src is None or dst is None or src[0].fs is not dst[0].fs:
-            raise SyscallError(EXDEV)
-        victim = src[0].lookup(task, src[2])
-        if victim is None:
-            raise SyscallError(ENOENT)
-        if not victim.is_dir and (old.endswith(b"/") or new.endswith(b"/")):
-            raise SyscallError(ENOTDIR)
-        self._sticky(task, src[0], victim)
-        src[0].rename(task, src[2], dst[0], dst[2], flags)
+        here.node.mknod(task, name, kind | (mode & ~task.tg.umask & 0o7777), rdev)
 
     def symlink(self, task: "Task", target: bytes, dirfd: int, path: bytes) -> None:
-        parent = self._parent(task, dirfd, path)
-        if parent is None:
-            return self.host.symlink(task, target, dirfd, path)
-        dir_, _, name = parent
-        dir_.symlink(task, name, target)
+        here, name = self._new_name(task, dirfd, path)
+        here.node.symlink(task, name, target)
 
     def link(self, task: "Task", olddirfd: int, old: bytes, newdirfd: int, new: bytes,
              flags: int) -> None:
-        dst = self._parent(task, newdirfd, new)
-        node, _ = self._resolve(task, olddirfd, old, bool(flags & 0x400))  # AT_SYMLINK_FOLLOW
-        if dst is None and node is None:
-            return self.host.link(task, olddirfd, old, newdirfd, new, flags)
-        if dst is None or node is None or node.fs is not dst[0].fs:
+        if old:
+            node = self._resolve(task, olddirfd, old, bool(flags & AT_SYMLINK_FOLLOW))[0]
+            file = _magic_file(node) if flags & AT_SYMLINK_FOLLOW else None
+        elif olddirfd == AT_FDCWD:  # AT_EMPTY_PATH: the cwd (a directory: EPERM below)
+            node, file = self._resolve(task, AT_FDCWD, b".")[0], None
+        else:  # AT_EMPTY_PATH: the file olddirfd holds
+            file = task.tg.fds.files.get(olddirfd & 0xFFFFFFFF) if olddirfd >= 0 else None
+            if file is None:
+                raise SyscallError(EBADF)
+        if file is not None:
+            node = _inode_of(file)
+        here, name = self._new_name(task, newdirfd, new)
+        if node is None and type(file) is HostFile and hasattr(here.node, "link_fd"):
+            here.node.link_fd(task, name, file.fd)  # type: ignore[attr-defined]
+            return
+        if not isinstance(node, Inode) or _fs_of(node) is not _fs_of(here.node):
             raise SyscallError(EXDEV)
         if node.is_dir:
             raise SyscallError(EPERM)
-        dst[0].link(task, dst[2], node)
+        body = getattr(node, "top", node)  # an overlay node's layer object
+        if body.nlink == 0 and not getattr(body, "linkable", False):
+            raise SyscallError(ENOENT)  # unlinked, or O_TMPFILE|O_EXCL
+        here.node.link(task, name, node)
+        if getattr(body, "linkable", False):
+            body.linkable = False
+
+    def unlink(self, task: "Task", dirfd: int, path: bytes, rmdir: bool) -> None:
+        trail, name, trailing = self._parent(task, dirfd, path, "rmdir" if rmdir else "unlink")
+        here = trail[-1]
+        _writable_fs(here.node)
+        nxt = self._child(task, here, name)
+        if nxt is None:
+            raise SyscallError(ENOENT)
+        victim = nxt.node
+        if trailing and not rmdir:
+            raise SyscallError(EISDIR if victim.is_dir else ENOTDIR)
+        self._may_delete(task, here, name, victim, rmdir)
+        if rmdir:
+            here.node.rmdir(task, name)
+        else:
+            here.node.unlink(task, name)
+
+    def rename(self, task: "Task", olddirfd: int, old: bytes, newdirfd: int, new: bytes,
+               flags: int) -> None:
+        if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) or (
+                flags & RENAME_EXCHANGE and flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)):
+            raise SyscallError(EINVAL)
+        src_trail, src_name, src_slash = self._parent(task, olddirfd, old, "")
+        dst_trail, dst_name, dst_slash = self._parent(task, newdirfd, new, "")
+        src, dst = src_trail[-1], dst_trail[-1]
+        if _fs_of(src.node) is not _fs_of(dst.node):
+            raise SyscallError(EXDEV)
+        if src_name in (b"", b".", b".."):
+            raise SyscallError(EBUSY)
+        if dst_name in (b"", b".", b".."):
+            raise SyscallError(EEXIST if flags & RENAME_NOREPLACE else EBUSY)
+        _writable_fs(src.node)
+        found = self._child(task, src, src_name)
+        if found is None:
+            raise SyscallError(ENOENT)
+        victim = found.node
+        target = self._child(task, dst, dst_name)
+        if flags & RENAME_NOREPLACE and target is not None:
+            raise SyscallError(EEXIST)
+        if flags & RENAME_EXCHANGE:
+            if target is None:
+                raise SyscallError(ENOENT)
+            if not target.node.is_dir and dst_slash:
+                raise SyscallError(ENOTDIR)
+        if not victim.is_dir and (src_slash or (dst_slash and not flags & RENAME_EXCHANGE)):
+            raise SyscallError(ENOTDIR)
+        if victim.is_dir and (dst.path + b"/").startswith(found.path + b"/"):
+            raise SyscallError(EINVAL)  # a directory cannot move beneath itself
+        if target is not None and target.node.is_dir and \
+                (src.path + b"/").startswith(target.path + b"/"):
+            # the target is an ancestor of the source
+            raise SyscallError(EINVAL if flags & RENAME_EXCHANGE else ENOTEMPTY)
+        if target is not None and _same_object(target.node, victim):
+            return  # two names of one object: nothing to do
+        self._may_delete(task, src, src_name, victim, victim.is_dir)
+        if target is None:
+            check(task, dst.node.mode, dst.node.uid, dst.node.gid, MAY_WRITE | MAY_EXEC)
+        else:
+            self._may_delete(task, dst, dst_name, target.node,
+                             target.node.is_dir if flags & RENAME_EXCHANGE else victim.is_dir)
+        if victim.is_dir and src.path != dst.path and not flags & RENAME_EXCHANGE:
+            check(task, victim.mode, victim.uid, victim.gid, MAY_WRITE)  # its `..` changes
+        src.node.rename(task, src_name, dst.node, dst_name, flags)
+
+    # -- changes: attributes ----------------------------------------------------------------
+    def _attr_node(self, task: "Task", dirfd: int, path: bytes, follow: bool) -> Inode:
+        """What chmod/chown/utimens change: a path's object (the open file behind a
+        /proc/PID/fd/N link), or with an empty path dirfd's."""
+        if not path:
+            node = self._empty(task, dirfd)
+            if not isinstance(node, Inode):
+                task.kernel.warn_once("attr:noinode", "attribute change of a file with no "
+                                      "sentry inode refused (EPERM)")
+                raise SyscallError(EPERM)
+            return node
+        node = self._resolve(task, dirfd, path, follow)[0]
+        target = _magic_file(node) if follow else None
+        if target is not None:
+            inner = _inode_of(target)
+            if not isinstance(inner, Inode):
+                raise SyscallError(EPERM)
+            return inner
+        return node
 
     def chmod(self, task: "Task", dirfd: int, path: bytes, mode: int) -> None:
-        node, where = self._resolve(task, dirfd, path)
-        if node is None:
-            return self.host.chmod(task, dirfd if where is path else AT_FDCWD, where, mode)
-        InodeAttrs(task, node).chmod(mode)
+        InodeAttrs(task, self._attr_node(task, dirfd, path, True)).chmod(mode)
 
-    def chown(self, task: "Task", dirfd: int, path: bytes, uid: int, gid: int, follow: bool) -> None:
-        node, where = self._resolve(task, dirfd, path, follow)
-        if node is None:
-            return self.host.chown(task, dirfd if where is path else AT_FDCWD, where, uid, gid, follow)
-        InodeAttrs(task, node).chown(uid, gid)
+    def chown(self, task: "Task", dirfd: int, path: bytes, uid: int, gid: int,
+              follow: bool) -> None:
+        InodeAttrs(task, self._attr_node(task, dirfd, path, follow)).chown(uid, gid)
 
-    def utimens(self, task: "Task", dirfd: int, path: bytes, times: bytes | None, follow: bool) -> None:
-        node, where = self._resolve(task, dirfd, path, follow)
-        if node is None:
-            return self.host.utimens(task, dirfd if where is path else AT_FDCWD, where, times, follow)
-        InodeAttrs(task, node).utimens(times)
+    def utimens(self, task: "Task", dirfd: int, path: bytes, times: bytes | None,
+                follow: bool) -> None:
+        InodeAttrs(task, self._attr_node(task, dirfd, path, follow)).utimens(times)
 
     def truncate(self, task: "Task", path: bytes, length: int) -> None:
-        node, where = self._resolve(task, AT_FDCWD, path)
-        if node is None:
-            return self.host.truncate(task, where, length)
+        node = self._attr_node(task, AT_FDCWD, path, True)
         if node.is_dir:
             raise SyscallError(EISDIR)
+        if not st_.S_ISREG(node.mode):
+            raise SyscallError(EINVAL)
+        _writable_fs(node)
         check(task, node.mode, node.uid, node.gid, MAY_WRITE)
         node.setattr(task, size=length)
 
-    def reopen(self, task: "Task", fd: int) -> HostFile:
-        return self.host.reopen(task, fd)
-
-    def dir_file(self, task: "Task", dirfd: int) -> HostFile:
-        file = task.tg.fds.get(dirfd)
-        if isinstance(file, SentryDirFile):
-            raise SyscallError(EBADF)  # host walks cannot start in a sentry directory
-        return self.host.dir_file(task, dirfd)
-
 
 class _PathFile(DirectoryFile):
-    """An O_PATH open of a sentry object: it names the place, nothing more."""
+    """An O_PATH open of a sentry object: it names the place, nothing more (every call
+    that would use the file itself answers EBADF)."""
 
-    def __init__(self, node: Inode, where: bytes) -> None:
-        super().__init__(node, None, O_PATH)  # type: ignore[arg-type]
+    def __init__(self, node: Inode, where: bytes, flags: int = O_PATH,
+                 trail: "list[Place] | None" = None, parent_ino: int | None = None) -> None:
+        kept = flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW)
+        super().__init__(node, None, kept, parent_ino)  # type: ignore[arg-type]
         self.path = where.decode(errors="surrogateescape")
         self.is_dir = node.is_dir
+        self.trail = tuple(trail) if trail and node.is_dir else None
+
+    def lseek(self, offset: int, whence: int) -> int:
+        raise SyscallError(EBADF)
+
+    def fsync(self) -> None:
+        raise SyscallError(EBADF)
+
+    def truncate(self, length: int) -> None:
+        raise SyscallError(EBADF)
 
     def stat(self) -> "Stat":  # type: ignore[override]
         return self.inode.stat()
@@ -558,6 +772,24 @@ class _PathFile(DirectoryFile):
         raise SyscallError(EBADF)
 
 
+def _ancestors(point: bytes) -> list[bytes]:
+    """/a/b/c -> [/a, /a/b] (the directories a mount point needs above it, not /)."""
+    parts = point.strip(b"/").split(b"/")[:-1]
+    return [b"/" + b"/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+_WAY_FS: "Filesystem | None" = None
+
+
+def _way_fs() -> "Filesystem":
+    """The file system of the stand-in directories on the way to mount points."""
+    global _WAY_FS
+    if _WAY_FS is None:
+        from snakevisor.fsimpl.synthetic import SyntheticFs
+        _WAY_FS = SyntheticFs("tmpfs", 0x01021994, "none")
+    return _WAY_FS
+
+
 def _magic_file(node: Inode) -> "File | None":
     """The open file a /proc/PID/fd/N link stands for (None for other nodes)."""
     target = getattr(node, "open_fd", None)
@@ -565,6 +797,28 @@ def _magic_file(node: Inode) -> "File | None":
         return None
     tg, fd = target
     return tg.fds.files.get(fd)
+
+
+def _inode_of(file: "File") -> object:
+    """The sentry inode behind an open file (an overlay file's merged node), if any."""
+    return getattr(file, "attr_inode", None) or getattr(file, "inode", None)
+
+
+def _fs_of(node: Inode) -> "Filesystem":
+    return node.fs
+
+
+def _same_object(a: Inode, b: Inode) -> bool:
+    """Are two looked-up nodes one object (hard links)?  Lookups may build a new node each
+    time (overlay, host paths): compare the layer object, or the inode number in one fs."""
+    a, b = getattr(a, "top", a), getattr(b, "top", b)
+    return a is b or (a.fs is b.fs and a.ino == b.ino and type(a) is type(b))
+
+
+def _writable_fs(node: Inode) -> None:
+    """EROFS on a read-only mount (a `:ro` volume), checked where mnt_want_write is."""
+    if not getattr(node.fs, "writable", True):
+        raise SyscallError(EROFS)
 
 
 class InodeAttrs:
@@ -579,11 +833,13 @@ class InodeAttrs:
             raise SyscallError(EPERM)
 
     def chmod(self, mode: int) -> None:
+        _writable_fs(self.node)
         self._owned()
         self.node.setattr(self.task, mode=mode & 0o7777)
 
     def chown(self, uid: int, gid: int) -> None:
         node, creds = self.node, self.task.tg.creds
+        _writable_fs(node)
         changes_owner = uid not in (0xFFFFFFFF, node.uid)
         gid_ok = gid in (0xFFFFFFFF, node.gid) or (creds.fsuid == node.uid and
                                                   (gid == creds.fsgid or gid in creds.groups))
@@ -595,6 +851,7 @@ class InodeAttrs:
         from snakevisor.fsimpl.hostfs import UTIME_NOW, UTIME_OMIT, check_times
         node = self.node
         check_times(times)
+        _writable_fs(node)
         stamps = [(0, UTIME_NOW), (0, UTIME_NOW)] if times is None else [
             (int.from_bytes(times[o:o + 8], "little", signed=True),
              int.from_bytes(times[o + 8:o + 16], "little", signed=True)) for o in (0, 16)]
@@ -610,8 +867,80 @@ class InodeAttrs:
 
 def attr_target(task: "Task", file: "File") -> "InodeAttrs | None":
     """The attribute changer for an fd of a sentry file system (None: not one)."""
-    node = getattr(file, "attr_inode", None) or getattr(file, "inode", None)
+    node = _inode_of(file)
     return InodeAttrs(task, node) if isinstance(node, Inode) else None
+
+
+class Xattrs:
+    """The extended-attribute calls on one sentry object, with the VFS's rules in front of
+    the file system's storage (xattr_permission: user.* only on files and directories,
+    trusted.* for CAP_SYS_ADMIN only, DAC for the rest; EROFS on a read-only mount)."""
+
+    def __init__(self, task: "Task", node: Inode) -> None:
+        self.task, self.node = task, node
+
+    def _permission(self, name: bytes, write: bool) -> None:
+        task, node = self.task, self.node
+        if name.startswith((b"security.", b"system.")):
+            return
+        if name.startswith(b"trusted."):
+            if not _has_cap(task, CAP_SYS_ADMIN):
+                raise SyscallError(EPERM if write else ENODATA)
+            return
+        if name.startswith(b"user."):
+            if not (st_.S_ISREG(node.mode) or st_.S_ISDIR(node.mode)):
+                raise SyscallError(EPERM if write else ENODATA)
+            if write and node.is_dir and node.mode & st_.S_ISVTX and \
+                    task.tg.creds.fsuid != node.uid and not _has_cap(task, CAP_FOWNER):
+                raise SyscallError(EPERM)
+        check(task, node.mode, node.uid, node.gid, MAY_WRITE if write else MAY_READ)
+
+    def get(self, name: bytes) -> bytes:
+        self._permission(name, False)
+        return self.node.getxattr(self.task, name)
+
+    def list(self) -> bytes:
+        """The NUL-terminated names listxattr(2) returns (trusted.* only to CAP_SYS_ADMIN)."""
+        names = self.node.listxattr(self.task)
+        if not _has_cap(self.task, CAP_SYS_ADMIN):
+            names = [n for n in names if not n.startswith(b"trusted.")]
+        return b"".join(n + b"\0" for n in names)
+
+    def set(self, name: bytes, value: bytes, flags: int) -> None:
+        _writable_fs(self.node)
+        self._permission(name, True)
+        self.node.setxattr(self.task, name, value, flags)
+
+    def remove(self, name: bytes) -> None:
+        _writable_fs(self.node)
+        self._permission(name, True)
+        self.node.removexattr(self.task, name)
+
+
+class _NoXattrFs(Filesystem):
+    """Where the objects with no sentry inode (pipes, sockets, the terminal) live: no
+    attribute namespaces at all."""
+
+    fstype = "pipefs"
+
+
+_NO_XATTR_FS: "_NoXattrFs | None" = None
+
+
+def file_xattrs(task: "Task", file: "File") -> Xattrs:
+    """The f*xattr calls' target: an fd's sentry object (EBADF for O_PATH fds).  Files with
+    no object of ours (pipes, the terminal) have no attributes, but the VFS's rules still
+    answer first (user.* on a pipe: EPERM/ENODATA, as Linux)."""
+    global _NO_XATTR_FS
+    if file.is_path_only:
+        raise SyscallError(EBADF)
+    node = _inode_of(file)
+    if not isinstance(node, Inode):
+        if _NO_XATTR_FS is None:
+            _NO_XATTR_FS = _NoXattrFs()
+        st = file.stat()
+        node = Inode(_NO_XATTR_FS, st.st_mode, st.st_uid, st.st_gid, ino=st.st_ino)
+    return Xattrs(task, node)
 
 
 def _super_options(fs: "Filesystem") -> str:
@@ -628,9 +957,10 @@ RESOLVE_BENEATH, RESOLVE_IN_ROOT = 0x08, 0x10
 
 
 class Resolve:
-    """openat2's resolve flags as rules on the walk's path texts.  BENEATH refuses to leave
-    the starting directory (EXDEV); IN_ROOT treats it as the root (absolute paths and
-    symlink targets start there, `..` stops there)."""
+    """openat2's resolve flags as rules on the walk: BENEATH refuses to leave the starting
+    directory (EXDEV), IN_ROOT treats it as the root (absolute paths and symlink targets
+    start there, `..` stops there), NO_XDEV refuses to cross a mount, NO_SYMLINKS and
+    NO_MAGICLINKS refuse to follow links (ELOOP)."""
 
     def __init__(self, flags: int) -> None:
         self.no_xdev = bool(flags & RESOLVE_NO_XDEV)
@@ -638,24 +968,6 @@ class Resolve:
         self.no_symlinks = bool(flags & RESOLVE_NO_SYMLINKS)
         self.beneath = bool(flags & RESOLVE_BENEATH)
         self.in_root = bool(flags & RESOLVE_IN_ROOT)
-        self.base = b"/"
-
-    def _join(self, text: bytes) -> bytes:
-        inside = posixpath.normpath(b"/" + text)  # `..` cannot climb above its "/"
-        return posixpath.normpath(self.base + inside) if self.base != b"/" else inside
-
-    def start_text(self, path: bytes) -> bytes:
-        if self.in_root:
-            return self._join(path)
-        if self.beneath and path[:1] == b"/":
-            raise SyscallError(EXDEV)
-        return posixpath.normpath(self.base + b"/" + path) if path[:1] != b"/" else path
-
-    def check_inside(self, text: bytes) -> None:
-        if (self.beneath or self.in_root) and self.base != b"/":
-            norm = posixpath.normpath(text)
-            if norm != self.base and not norm.startswith(self.base.rstrip(b"/") + b"/"):
-                raise SyscallError(EXDEV)
 
     def check_link(self, node: Inode) -> None:
         if self.no_symlinks:
@@ -663,16 +975,10 @@ class Resolve:
         if self.no_magic and _is_magic(node):
             raise SyscallError(ELOOP)
 
-    def absolute_target(self, target: bytes) -> bytes:
-        if self.in_root:
-            return self._join(target)
-        if self.beneath:
-            raise SyscallError(EXDEV)
-        return target
-
 
 def _is_magic(node: Inode) -> bool:
     """procfs's links that jump to objects (fd/N, exe, cwd, root), not its plain ones."""
     if _magic_file(node) is not None:
         return True
     return getattr(node.fs, "fstype", "") == "proc" and node.ino not in (2, 3, 4)
+

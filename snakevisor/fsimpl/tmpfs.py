@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 TMPFS_MAGIC = 0x01021994
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
-O_ACCMODE, O_TRUNC, O_DIRECTORY, O_PATH = 0o3, 0o1000, 0o200000, 0o10000000
+O_ACCMODE, O_EXCL, O_TRUNC, O_DIRECTORY, O_PATH = 0o3, 0o200, 0o1000, 0o200000, 0o10000000
+#: Linux keeps symlink targets shorter than this inside the inode (no page, no blocks)
+SHORT_SYMLINK_LEN = 128
 
 
 def parse_size(text: str, total_memory: int | None = None) -> int:
@@ -44,6 +46,8 @@ class Tmpfs(Filesystem):
     """One tmpfs instance."""
 
     fstype = "tmpfs"
+    #: what Linux's tmpfs stores (user.* since 6.6); system.* (POSIX ACLs) is not kept
+    xattr_prefixes = (b"user.", b"trusted.", b"security.")
 
     def __init__(self, size: int | None = None, mode: int = 0o1777, uid: int = 0, gid: int = 0,
                  source: str = "tmpfs") -> None:
@@ -84,6 +88,9 @@ class TmpfsDir(Inode):
 
     def size(self) -> int:
         return (len(self.children) + 2) * 20  # Linux's BOGO_DIRENT_SIZE per name
+
+    def stat(self) -> Stat:
+        return super().stat()._replace(st_blocks=0)  # names take no pages
 
     def entries(self, task: "Task") -> Iterable[tuple[bytes, int, int]]:
         return [(name, node.ino, dtype_of(node.mode)) for name, node in self.children.items()]
@@ -211,6 +218,14 @@ class TmpfsDir(Inode):
         from snakevisor.vfs.dirfile import DirectoryFile
         return DirectoryFile(self, task, flags)
 
+    def open_tmpfile(self, task: "Task", flags: int, mode: int) -> "File":
+        """O_TMPFILE: a file with no name; linkat may give it one unless O_EXCL said never."""
+        uid, gid = self._owner(task)
+        node = TmpfsFile(self.fs, st_.S_IFREG | (mode & 0o7777), uid, gid)  # type: ignore[arg-type]
+        node.nlink = 0
+        node.linkable = not flags & O_EXCL
+        return node.open(task, flags)
+
 
 def _is_ancestor(node: Inode, of: Inode) -> bool:
     """Is `node` `of` or above it?  (tmpfs directories know their children, not parents.)"""
@@ -231,6 +246,9 @@ class TmpfsSymlink(Inode):
     def size(self) -> int:
         return len(self.target)
 
+    def stat(self) -> Stat:
+        return super().stat()._replace(st_blocks=0 if len(self.target) < SHORT_SYMLINK_LEN else 8)
+
     def readlink(self, task: "Task") -> bytes:
         return self.target
 
@@ -243,6 +261,8 @@ class TmpfsFile(Inode):
         self.memfd = os.memfd_create("snakevisor-tmpfs", os.MFD_CLOEXEC)
         self.open_count = 0
         self.charged = 0
+        #: an O_TMPFILE file linkat may still name (Linux's I_LINKABLE)
+        self.linkable = False
 
     def size(self) -> int:
         return os.fstat(self.memfd).st_size if self.memfd >= 0 else 0

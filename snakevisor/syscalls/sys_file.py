@@ -24,8 +24,7 @@ import struct
 from stat import S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG, S_IFSOCK
 from typing import TYPE_CHECKING
 
-from snakevisor.fsimpl.hostfs import (UTIME_OMIT, HostFile, check_search, xattr_change,
-                                      xattr_get, xattr_list)
+from snakevisor.fsimpl.hostfs import UTIME_OMIT, HostFile, check_search
 from snakevisor.kernel.errors import (E2BIG, EAGAIN, EBADF, EFAULT, EINVAL, EMFILE, ENAMETOOLONG,
                                       ENOENT, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, ERANGE,
                                       Block, SyscallError)
@@ -792,7 +791,7 @@ def _set_status_flags(file: File, flags: int) -> None:
 _FCNTL_ON_PATH = (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL)
 
 
-@syscall("fcntl", partial="leases, owners/signals, seals: EINVAL")
+@syscall("fcntl", partial="leases, owners/signals: EINVAL")
 def sys_fcntl(task: "Task", fd: int, cmd: int, arg: int, *_: int) -> int:
     fd, cmd = u32(fd), u32(cmd)
     fds = task.tg.fds
@@ -823,6 +822,9 @@ def sys_fcntl(task: "Task", fd: int, cmd: int, arg: int, *_: int) -> int:
         return file.fcntl_pipe_size(task, cmd, arg)
     if cmd in LOCK_CMDS:
         return fcntl_lock(task, file, cmd, arg)
+    if cmd in (1033, 1034):  # F_ADD_SEALS, F_GET_SEALS
+        from snakevisor.syscalls.sys_memfd import fcntl_seals
+        return fcntl_seals(task, file, cmd, arg)
     task.kernel.warn_once(f"fcntl:{cmd}", f"fcntl(fd, {cmd}, {arg:#x}) not supported -> EINVAL")
     raise SyscallError(EINVAL)
 
@@ -1091,6 +1093,8 @@ def sys_statfs(task: "Task", path: int, buf: int, *_: int) -> int:
 def sys_fstatfs(task: "Task", fd: int, buf: int, *_: int) -> int:
     file = _file(task, fd)
     statfs = getattr(file, "statfs", None)
+    if statfs is None and getattr(file, "inode", None) is not None:
+        statfs = file.inode.fs.statfs  # a sentry file system's file: its superblock's answer
     if statfs is None:
         task.kernel.warn_once(f"fstatfs:{type(file).__name__}",
                               f"fstatfs on {file!r} not supported -> ENOSYS")
@@ -1125,23 +1129,16 @@ def _xattr_name(task: "Task", addr: int) -> bytes:
     return name
 
 
-def _xattr_fd(task: "Task", fd: int) -> int:
-    """The host fd behind an application fd for the f*xattr calls."""
-    file = _file(task, fd)
-    if file.is_path_only:
-        raise SyscallError(EBADF)
-    if type(file) is not HostFile:
-        raise SyscallError(EOPNOTSUPP)  # pipes, the terminal: no attributes of ours
-    return file.fd
+def _xattr_fd(task: "Task", fd: int):
+    """The f*xattr calls' target: the fd's object in a sentry file system (EBADF for O_PATH,
+    EOPNOTSUPP for pipes and the terminal)."""
+    from snakevisor.fsimpl.sandboxroot import file_xattrs
+    return file_xattrs(task, _file(task, fd))
 
 
 def _with_target(task: "Task", path_addr: int, follow: bool, fn):
-    """Run fn(host fd) on what an application path names."""
-    fd = _root(task).lookup(task, AT_FDCWD, _path(task, path_addr), follow)
-    try:
-        return fn(fd)
-    finally:
-        os.close(fd)
+    """Run fn(attributes) on what an application path names (the sandbox's walk)."""
+    return fn(_root(task).xattrs(task, AT_FDCWD, _path(task, path_addr), follow))
 
 
 def _put_sized(task: "Task", buf: int, size: int, data: bytes) -> int:
@@ -1155,7 +1152,7 @@ def _put_sized(task: "Task", buf: int, size: int, data: bytes) -> int:
 
 def _getxattr(task: "Task", target, name_addr: int, buf: int, size: int) -> int:
     name = _xattr_name(task, name_addr)
-    value = target(lambda fd: xattr_get(fd, name))
+    value = target(lambda attrs: attrs.get(name))
     return _put_sized(task, buf, min(size, XATTR_SIZE_MAX), value)
 
 
@@ -1175,7 +1172,7 @@ def sys_fgetxattr(task: "Task", fd: int, name: int, buf: int, size: int, *_: int
 
 
 def _listxattr(task: "Task", target, buf: int, size: int) -> int:
-    return _put_sized(task, buf, min(size, XATTR_LIST_MAX), target(xattr_list))
+    return _put_sized(task, buf, min(size, XATTR_LIST_MAX), target(lambda attrs: attrs.list()))
 
 
 @syscall("listxattr", partial="only user.* and POSIX ACLs are listed")
@@ -1201,7 +1198,7 @@ def _setxattr(task: "Task", target, name_addr: int, value: int, size: int, flags
     if size > XATTR_SIZE_MAX:
         raise SyscallError(E2BIG)
     data = task.tg.mm.read(value, size) if size else b""
-    target(lambda fd: xattr_change(_root(task), fd, name, data, flags))
+    target(lambda attrs: attrs.set(name, data, flags))
     return 0
 
 
@@ -1225,7 +1222,7 @@ def sys_fsetxattr(task: "Task", fd: int, name: int, value: int, size: int, flags
 
 def _removexattr(task: "Task", target, name_addr: int) -> int:
     name = _xattr_name(task, name_addr)
-    target(lambda fd: xattr_change(_root(task), fd, name, None, 0))
+    target(lambda attrs: attrs.remove(name))
     return 0
 
 

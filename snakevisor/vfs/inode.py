@@ -8,18 +8,20 @@ defaults here, so a subclass implements only what it has.
 """
 from __future__ import annotations
 
+import errno
 import itertools
 import stat as st_
 import time
 from typing import TYPE_CHECKING, Iterable, NamedTuple
 
-from snakevisor.kernel.errors import EINVAL, ENOTDIR, EPERM, SyscallError
+from snakevisor.kernel.errors import EEXIST, EINVAL, ENOTDIR, EOPNOTSUPP, EPERM, SyscallError
 
 if TYPE_CHECKING:
     from snakevisor.kernel.task import Task
     from snakevisor.vfs.file import File
     from snakevisor.vfs.mount import VirtualPath
 
+ENODATA = errno.ENODATA
 _dev_numbers = itertools.count(0x100)
 
 
@@ -61,6 +63,9 @@ class Filesystem:
     """One mounted instance of a file system type (a superblock)."""
 
     fstype = "none"
+    #: extended-attribute namespaces the sentry keeps in memory for this file system's
+    #: inodes (tmpfs: user, trusted, security); none means no attributes (EOPNOTSUPP)
+    xattr_prefixes: tuple[bytes, ...] = ()
 
     def __init__(self, source: str = "none", options: str = "") -> None:
         self.dev = new_anon_dev()
@@ -92,6 +97,7 @@ class Inode:
         self.rdev = rdev
         self.nlink = 2 if st_.S_ISDIR(mode) else 1
         self.atime_ns = self.mtime_ns = self.ctime_ns = self.btime_ns = now
+        self.xattrs: dict[bytes, bytes] | None = None  #: in-memory attributes, made on first set
 
     # -- what it is ----------------------------------------------------------------------
     @property
@@ -186,4 +192,46 @@ class Inode:
             self.uid = uid
         if gid is not None and gid != 0xFFFFFFFF:
             self.gid = gid
+        self.touch(ctime=True)
+
+    # -- extended attributes -------------------------------------------------------------
+    # The storage only: namespaces the file system lacks are EOPNOTSUPP, the rest is a map
+    # kept with the inode.  Permission rules (xattr_permission) are the VFS caller's.
+    def _xattr_ns(self, name: bytes) -> None:
+        for prefix in self.fs.xattr_prefixes:
+            if name.startswith(prefix):
+                if name == prefix:
+                    raise SyscallError(EINVAL)  # a bare "user." names nothing
+                return
+        raise SyscallError(EOPNOTSUPP)
+
+    def getxattr(self, task: "Task", name: bytes) -> bytes:
+        self._xattr_ns(name)
+        value = (self.xattrs or {}).get(name)
+        if value is None:
+            raise SyscallError(ENODATA)
+        return value
+
+    def listxattr(self, task: "Task") -> list[bytes]:
+        """The names set on the object (sorted, as Linux's tmpfs keeps them in a tree)."""
+        return sorted(self.xattrs or ())
+
+    def setxattr(self, task: "Task", name: bytes, value: bytes, flags: int) -> None:
+        """flags: XATTR_CREATE (1) fails on an existing name, XATTR_REPLACE (2) on a missing one."""
+        self._xattr_ns(name)
+        exists = name in (self.xattrs or {})
+        if flags & 1 and exists:
+            raise SyscallError(EEXIST)
+        if flags & 2 and not exists:
+            raise SyscallError(ENODATA)
+        if self.xattrs is None:
+            self.xattrs = {}
+        self.xattrs[name] = value
+        self.touch(ctime=True)
+
+    def removexattr(self, task: "Task", name: bytes) -> None:
+        self._xattr_ns(name)
+        if self.xattrs is None or name not in self.xattrs:
+            raise SyscallError(ENODATA)
+        del self.xattrs[name]
         self.touch(ctime=True)

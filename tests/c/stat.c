@@ -16,12 +16,19 @@ static const char *kind(mode_t m)
     return "?";
 }
 
+/* A directory's size and blocks are its file system's choice (ext4: 4096 and 8, tmpfs: 20
+ * per name and 0), so they are not printed for directories. */
 static void fields(const char *label, const struct stat *st)
 {
-    printf("%s: type=%s mode=%o nlink=%ld size=%ld blocks>0=%d blksize>0=%d own=%d\n", label,
-           kind(st->st_mode), st->st_mode & 07777, (long)st->st_nlink, (long)st->st_size,
-           st->st_blocks > 0, st->st_blksize > 0,
-           st->st_uid == getuid() && st->st_gid == getgid());
+    if (S_ISDIR(st->st_mode))
+        printf("%s: type=%s mode=%o nlink=%ld blksize>0=%d own=%d\n", label,
+               kind(st->st_mode), st->st_mode & 07777, (long)st->st_nlink, st->st_blksize > 0,
+               st->st_uid == getuid() && st->st_gid == getgid());
+    else
+        printf("%s: type=%s mode=%o nlink=%ld size=%ld blocks>0=%d blksize>0=%d own=%d\n",
+               label, kind(st->st_mode), st->st_mode & 07777, (long)st->st_nlink,
+               (long)st->st_size, st->st_blocks > 0, st->st_blksize > 0,
+               st->st_uid == getuid() && st->st_gid == getgid());
 }
 
 static int same(const struct stat *a, const struct stat *b)

@@ -27,6 +27,10 @@ C_DIR = REPO / "tests" / "c"
 PYTHON = os.environ.get("SNAKEVISOR_PYTHON", sys.executable)
 CFLAGS = ["-O1", "-g0", "-w", "-U_FORTIFY_SOURCE", "-fno-stack-protector"]
 LINKS = ("static", "dynamic")
+#: The sentry-served roots a program is compared on: "overlay" (the default root: the work
+#: directory lives in the overlay's memory upper layer) and "rootfs" (--writable-root: the
+#: scratch directory mounted at / as a writable host-path file system).
+ROOTS = ("overlay", "rootfs")
 #: Environment both halves of a comparison get, so locale and time zone cannot differ.
 DET_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "LC_ALL": "C", "TZ": "UTC", "HOME": os.environ.get("HOME", "/root")}
@@ -230,4 +234,11 @@ class Scratch:
 
     def writable(self, *more: str) -> list[str]:
         """CLI flags for a run in this root with a writable root and cwd /w."""
-        return ["--writable-root", "--cwd", self.sandbox_cwd, *more]
+        return self.flags("rootfs", *more)
+
+    def flags(self, root: str, *more: str) -> list[str]:
+        """CLI flags for a run with cwd /w on one of ROOTS."""
+        if root not in ROOTS:
+            raise ValueError(f"root must be one of {ROOTS}, not {root!r}")
+        writable = ["--writable-root"] if root == "rootfs" else []
+        return [*writable, "--cwd", self.sandbox_cwd, *more]

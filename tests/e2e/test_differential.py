@@ -12,14 +12,15 @@ import subprocess
 import pytest
 
 from harness import (LINKS, CPrograms, Scratch, assert_same_output, describe, run_native,
-                      run_sandbox)
+                     run_sandbox)
 
 #: Programs whose whole output is compared (probe is driven by the isolation/CLI tests).
 #: proc, signals, threads and pipes2 re-execute themselves (argv[0]) for their exec tests:
 #: the harness runs them by absolute path on both sides (/bin/NAME in the scratch root).
 DIFFERENTIAL = ["fileio", "dirs", "stat", "errnos", "mem", "misc",
                 "proc", "signals", "threads", "pipes2", "pipes", "ident", "futex", "poll", "epoll",
-                "pidfd", "locks", "openat2", "splice", "inotify"]
+                "pidfd", "locks", "openat2", "splice", "inotify", "paths",
+                "eventfd", "timerfd", "signalfd", "memfd"]
 
 
 def native_run(c_programs: CPrograms, scratch: Scratch, name: str, link: str):
@@ -57,14 +58,20 @@ def test_scratch_root_is_self_contained(scratch: Scratch) -> None:
     assert res.stdout == "hi\ngetcwd: /\n"
 
 
+#: (link, root) pairs each program runs with: both builds on the default overlay root, the
+#: static one on a writable host-path root (the loader's path is the same on both roots).
+RUNS = [("static", "overlay"), ("dynamic", "overlay"), ("static", "rootfs")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("link", LINKS)
+@pytest.mark.parametrize("link,root", RUNS, ids=[f"{l}-{r}" for l, r in RUNS])
 @pytest.mark.parametrize("name", DIFFERENTIAL)
-def test_differential(c_programs: CPrograms, scratch: Scratch, name: str, link: str) -> None:
+def test_differential(c_programs: CPrograms, scratch: Scratch, name: str, link: str,
+                      root: str) -> None:
     native = native_run(c_programs, scratch, name, link)
     assert native.returncode == 0 and "FAILED" not in native.stdout, describe(native)
     sandboxed = run_sandbox([scratch.bin(name, link)], rootfs=scratch.root,
-                            extra=scratch.writable(), timeout=120)
+                            extra=scratch.flags(root), timeout=120)
     assert_same_output(native, sandboxed)
 
 

@@ -74,6 +74,17 @@ def tree(tmp_path: Path) -> Path:
 
 
 def sandbox(root: Path | str, writable: bool = False, cwd: str = "/") -> FakeProcess:
+    """A process whose root is the tree, as the sandbox mounts it (a host-path file
+    system at /, walked by the sentry)."""
+    from snakevisor.fsimpl.hostpathfs import HostPathFs
+    from snakevisor.fsimpl.sandboxroot import SandboxRoot
+    fs = HostPathFs(str(root), writable=writable)
+    return FakeProcess(SandboxRoot(fs.host, {b"/": fs}), cwd)
+
+
+def host_sandbox(root: Path | str, writable: bool = False, cwd: str = "/") -> FakeProcess:
+    """A process whose root is a bare HostRoot, for HostRoot's own rules (confined
+    resolution, hidden host mounts, host-side renames), which HostPathFs builds on."""
     return FakeProcess(HostRoot(str(root), writable=writable), cwd)
 
 
@@ -165,7 +176,7 @@ def test_dirfd_relative_paths_stay_inside(tree: Path) -> None:
 
 
 def test_renamed_dirfd_follows_its_directory(tree: Path) -> None:
-    p = sandbox(tree, writable=True)
+    p = host_sandbox(tree, writable=True)
     dirfd = p.call("openat", AT_FDCWD, "/dir", O_PATH | O_DIRECTORY, 0)
     os.rename(tree / "dir", tree / "moved")
     assert read_file(p, "a", dirfd) == b"a"
@@ -175,7 +186,7 @@ def test_renamed_dirfd_follows_its_directory(tree: Path) -> None:
 
 def test_host_proc_is_hidden_and_magic_links_refused() -> None:
     """With the host's / as root, its procfs must not leak the sentry (or the host)."""
-    p = sandbox("/")
+    p = host_sandbox("/")
     assert read_file(p, "/proc/self/status") == -errno.ENOENT
     assert read_file(p, "/proc/self/root/etc/hostname") in (-errno.ENOENT, -errno.ELOOP)
     assert p.call("readlink", "/proc/self/exe", Out(256), 256) == -errno.ENOENT
@@ -230,7 +241,8 @@ def test_file_path_is_canonical(tree: Path) -> None:
     assert p.tg.fds.get(fd).path == "/dir/a"
     fd = p.call("openat", AT_FDCWD, "/", O_PATH, 0)
     assert p.tg.fds.get(fd).path == "/"
-    assert sandbox("/").tg.fs.root.sandbox_path(sandbox("/").tg.fs.root.rootfd) == "/"
+    host = host_sandbox("/").tg.fs.root
+    assert host.sandbox_path(host.rootfd) == "/"
 
 
 def test_host_devices_are_refused_except_memory_devices(tree: Path) -> None:
@@ -743,7 +755,7 @@ def test_access_uses_sandbox_identity(tree: Path) -> None:
     assert p.call("openat", AT_FDCWD, "/private", O_RDONLY, 0) == -errno.EACCES
     assert p.call("access", "/file", os.R_OK) == 0
     assert p.call("access", "/file", os.W_OK) == -errno.EACCES
-    creds.euid = 0
+    creds.euid = creds.fsuid = 0  # (setresuid moves the fs id with the effective one)
     assert p.call("faccessat2", AT_FDCWD, "/private", os.R_OK, 0x200) == 0  # AT_EACCESS
 
 
@@ -967,7 +979,7 @@ def test_getcwd_of_a_removed_directory(tree: Path) -> None:
 
 
 def test_hidden_objects_do_not_leak_through_o_excl() -> None:
-    p = sandbox("/")
+    p = host_sandbox("/")
     assert p.call("openat", AT_FDCWD, "/proc/1", O_RDONLY | O_CREAT | O_EXCL, 0o644) == \
         -errno.ENOENT
     assert p.call("openat", AT_FDCWD, "/proc/1/status", O_PATH, 0) == -errno.ENOENT
