@@ -54,7 +54,6 @@ class Sandbox:
 
     def run(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "/") -> int:
         """Run argv to completion; returns its exit status (128+N if killed by signal N)."""
-        from snakevisor.fsimpl.hostfs import HostRoot
         from snakevisor.kernel.boot import BootError, boot_init
         from snakevisor.kernel.kernel import Kernel
         from snakevisor.platform.ptrace import PlatformError, PtracePlatform
@@ -89,7 +88,7 @@ class Sandbox:
                                          Tmpfs(mode=0o755, source="overlay-upper"))
             else:  # --overlay2 none / --writable-root: the host directory itself
                 mounts[b"/"] = _host_dir_fs(self.rootfs, writable=self.writable_root)
-            root = SandboxRoot(HostRoot(self.rootfs, writable=self.writable_root), mounts)
+            root = SandboxRoot(mounts)
             mounts[b"/proc"].mount_records = root.mount_records  # type: ignore[attr-defined]
             kernel.root = root
             if self.confine and os.environ.get("SNAKEVISOR_GOFER") == "1":

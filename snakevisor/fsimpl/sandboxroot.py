@@ -22,7 +22,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, NamedTuple
 
-from snakevisor.fsimpl.hostfs import VALID_OPEN_FLAGS, HostFile, HostRoot
+from snakevisor.fsimpl.hostfs import VALID_OPEN_FLAGS, HostFile
 from snakevisor.kernel.errors import (EACCES, EBADF, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP,
                                       ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EOPNOTSUPP, EPERM,
                                       EROFS, EXDEV, SyscallError)
@@ -100,8 +100,7 @@ class _Lookup:
 class SandboxRoot:
     """The sandbox's file-system tree: sentry file systems at fixed mount points."""
 
-    def __init__(self, host: HostRoot, mounts: "dict[bytes, Filesystem]") -> None:
-        self.host = host  # unused by the walk (api.py still hands one over)
+    def __init__(self, mounts: "dict[bytes, Filesystem]") -> None:
         self.mounts = mounts
         if b"/" not in mounts:
             raise ValueError("the sandbox root needs a file system mounted at /")

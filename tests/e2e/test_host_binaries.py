@@ -112,7 +112,7 @@ def _ls_entries(out: str) -> dict[str, str]:
         fields = line.split(None, 6)
         assert len(fields) == 7, f"unexpected ls line {line!r}"
         name = fields[6].split(" -> ")[0]
-        entries[name] = line
+        entries[name] = " ".join(fields)  # column widths follow the widest entry (/proc's links)
     return entries
 
 

@@ -79,7 +79,7 @@ def sandbox(root: Path | str, writable: bool = False, cwd: str = "/") -> FakePro
     from snakevisor.fsimpl.hostpathfs import HostPathFs
     from snakevisor.fsimpl.sandboxroot import SandboxRoot
     fs = HostPathFs(str(root), writable=writable)
-    return FakeProcess(SandboxRoot(fs.host, {b"/": fs}), cwd)
+    return FakeProcess(SandboxRoot({b"/": fs}), cwd)
 
 
 def host_sandbox(root: Path | str, writable: bool = False, cwd: str = "/") -> FakeProcess:

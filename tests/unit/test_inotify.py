@@ -15,7 +15,6 @@ import struct
 
 import pytest
 
-from snakevisor.fsimpl.hostfs import HostRoot
 from snakevisor.fsimpl.overlay import OverlayFs
 from snakevisor.fsimpl.sandboxroot import SandboxRoot
 from snakevisor.fsimpl.tmpfs import Tmpfs
@@ -54,7 +53,7 @@ class Env:
         etc.mkdir(task, b"sub", 0o755).create(task, b"deep", 0o644)
         root.mkdir(task, b"tmp", 0o1777)
         self.overlay = OverlayFs(lower, Tmpfs(size=1 << 20, mode=0o755))
-        self.p.tg.fs.root = SandboxRoot(HostRoot(str(tmp_path)), {b"/": self.overlay})
+        self.p.tg.fs.root = SandboxRoot({b"/": self.overlay})
         self.woken: list = []
         self.p.kernel.wake = self.woken.append  # type: ignore[attr-defined]
 

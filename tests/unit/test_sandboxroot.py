@@ -27,7 +27,7 @@ XATTR_CREATE, XATTR_REPLACE = 1, 2
 def make(root_fs, **mounts) -> FakeProcess:
     table = {b"/": root_fs}
     table.update({os.fsencode(k.replace("_", "/")): v for k, v in mounts.items()})
-    return FakeProcess(SandboxRoot(None, table))  # type: ignore[arg-type]
+    return FakeProcess(SandboxRoot(table))
 
 
 @pytest.fixture
