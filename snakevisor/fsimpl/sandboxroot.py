@@ -8,10 +8,10 @@ judges a name it has not looked up; a mount is entered when the walk reaches its
 point; symlinks are read and their text walked from the link's directory (or the root),
 at most 40 per call; search permission is checked on every directory.
 
-INTERIM (issue 4), until the walk moves into vfs/resolve.py over a MountNamespace: mounts
-are keyed by the text of their point and the working directory and directory fds are
-kept as canonical path text, walked again from the root (without permission checks, as
-Linux does not check a place already reached) at each call.
+One SandboxRoot is one mount namespace.  Mounts are keyed by the text of their point, and
+the working directory and directory fds are kept as canonical path text, walked again from
+the root (without permission checks, as Linux does not check a place already reached) at
+each call — so a renamed working directory is not followed (listed in compatibility.md).
 """
 from __future__ import annotations
 

@@ -19,7 +19,6 @@ from snakevisor.vfs.inode import Filesystem, Inode, Stat, dtype_of
 
 if TYPE_CHECKING:
     from snakevisor.kernel.task import Task
-    from snakevisor.vfs.mount import VirtualPath
 
 O_ACCMODE, O_WRONLY, O_RDWR = 0o3, 0o1, 0o2
 
@@ -93,20 +92,16 @@ class SnapshotFile(File):
 
 
 class GeneratedLink(Inode):
-    """A symlink whose text is `target(task)`; with `jump`, a magic link to a place."""
+    """A symlink whose text is `target(task)` (the walk treats procfs's fd/N, exe, cwd and
+    root links as magic: see sandboxroot)."""
 
     def __init__(self, fs: Filesystem, target: Callable[["Task"], bytes],
-                 jump: Callable[["Task"], "VirtualPath | None"] | None = None,
                  uid: int = 0, gid: int = 0, ino: int | None = None) -> None:
         super().__init__(fs, st_.S_IFLNK | 0o777, uid, gid, ino=ino)
         self.target = target
-        self.jump = jump
 
     def readlink(self, task: "Task") -> bytes:
         return self.target(task)
-
-    def follow(self, task: "Task") -> "VirtualPath | None":
-        return self.jump(task) if self.jump is not None else None
 
     def size(self) -> int:
         return 0

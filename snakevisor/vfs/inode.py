@@ -19,7 +19,6 @@ from snakevisor.kernel.errors import EEXIST, EINVAL, ENOTDIR, EOPNOTSUPP, EPERM,
 if TYPE_CHECKING:
     from snakevisor.kernel.task import Task
     from snakevisor.vfs.file import File
-    from snakevisor.vfs.mount import VirtualPath
 
 ENODATA = errno.ENODATA
 _dev_numbers = itertools.count(0x100)
@@ -163,11 +162,6 @@ class Inode:
     # -- symlinks ------------------------------------------------------------------------
     def readlink(self, task: "Task") -> bytes:
         raise SyscallError(EINVAL)
-
-    def follow(self, task: "Task") -> "VirtualPath | None":
-        """A magic link's target as a place, not a text (procfs's /proc/PID/fd/N, exe,
-        cwd, root); None for an ordinary symlink, which is resolved by its text."""
-        return None
 
     # -- contents ------------------------------------------------------------------------
     def open(self, task: "Task", flags: int) -> "File":
