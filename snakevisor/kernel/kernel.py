@@ -51,6 +51,7 @@ class Kernel:
         self.thread_groups: dict[int, ThreadGroup] = {}  #: pid -> process (zombies too)
         self._next_pid = 1
         self.init: ThreadGroup | None = None
+        self.current: Task | None = None  #: the task whose system call is being served
         self.boot_monotonic = time.monotonic()
         self.boot_time = time.time()
         self._ready: deque[Task] = deque()
@@ -196,6 +197,7 @@ class Kernel:
             self.warn_once(f"nosys:{nr}", f"unimplemented system call {syscall_name(nr)} "
                            f"(nr {nr}, args {', '.join(hex(a) for a in args)}) -> ENOSYS")
             return -ENOSYS
+        self.current = task  # Linux's `current`: whose view readiness answers (signalfd)
         try:
             result = handler(task, *args)
         except SyscallError as e:

@@ -323,7 +323,7 @@ def _gettime(pt: PosixTimer) -> tuple[int, int]:
     return max(value, 0), timer.interval
 
 
-def _put_itimerspec(task: "Task", addr: int, value: int, interval: int) -> None:
+def put_itimerspec(task: "Task", addr: int, value: int, interval: int) -> None:
     task.mm.write(addr, TIMEVAL_PAIR.pack(*divmod(interval, NSEC), *divmod(value, NSEC)))
 
 
@@ -346,13 +346,13 @@ def sys_timer_settime(task: "Task", timerid: int, flags: int, new: int, old: int
     else:
         timer.disarm()
     if old:
-        _put_itimerspec(task, old, *previous)
+        put_itimerspec(task, old, *previous)
     return 0
 
 
 @syscall("timer_gettime")
 def sys_timer_gettime(task: "Task", timerid: int, cur: int, *_: int) -> int:
-    _put_itimerspec(task, cur, *_gettime(_lookup(task, timerid)))
+    put_itimerspec(task, cur, *_gettime(_lookup(task, timerid)))
     return 0
 
 

@@ -40,6 +40,7 @@ class FakeKernel:
         self.warnings: dict[str, str] = {}
         # the CPUs the sandbox was given: two, whatever this machine has
         self.platform = types.SimpleNamespace(cpus=frozenset({0, 1}))
+        self.current = None  # the task being served (set by tests that need it)
 
     def warn_once(self, key: str, message: str) -> None:
         self.warnings.setdefault(key, message)
