@@ -7,6 +7,7 @@ application's -errno.  Subclasses add what differs: waiting, permissions, direct
 """
 from __future__ import annotations
 
+import ctypes
 import os
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,10 @@ from snakevisor.vfs.file import File
 
 if TYPE_CHECKING:
     from snakevisor.kernel.task import Task
+
+
+_libc_fallocate = ctypes.CDLL(None, use_errno=True).fallocate
+_libc_fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 
 
 class HostFdFile(File):
@@ -60,6 +65,10 @@ class HostFdFile(File):
             os.ftruncate(self.fd, length)
         except OSError as e:
             raise SyscallError(e.errno) from None
+
+    def fallocate(self, task: "Task", mode: int, offset: int, length: int) -> None:
+        if _libc_fallocate(self.fd, mode, offset, length) < 0:
+            raise SyscallError(ctypes.get_errno())
 
     def fsync(self) -> None:
         try:

@@ -42,6 +42,8 @@ def parse_size(text: str, total_memory: int | None = None) -> int:
     return int(number) * scale
 
 
+FALLOC_FL_KEEP_SIZE = 0x01
+
 class Tmpfs(Filesystem):
     """One tmpfs instance."""
 
@@ -360,6 +362,12 @@ class TmpfsFileDescription(HostFdFile):
         if not self.writable:
             raise SyscallError(EINVAL)  # ftruncate needs a descriptor open for writing
         self.inode.resize(length)
+
+    def fallocate(self, task: "Task", mode: int, offset: int, length: int) -> None:
+        if not mode & FALLOC_FL_KEEP_SIZE:
+            self._grow_to(offset + length)  # ENOSPC before the memfd grows
+        super().fallocate(task, mode, offset, length)
+        self.inode.touch(mtime=True)
 
     def ioctl(self, task: "Task", request: int, arg: int) -> int:
         if request == 0x541B:  # FIONREAD: bytes between the offset and the end

@@ -19,6 +19,7 @@ user.* and POSIX ACLs (host security labels and trusted.* read as absent).
 """
 from __future__ import annotations
 
+import errno
 import os
 import struct
 from stat import S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG, S_IFSOCK
@@ -899,6 +900,42 @@ def sys_ftruncate(task: "Task", fd: int, length: int, *_: int) -> int:
     if length < 0:
         raise SyscallError(EINVAL)
     _file(task, fd).truncate(length)
+    return 0
+
+
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_COLLAPSE_RANGE = 0x01, 0x02, 0x08
+FALLOC_FL_INSERT_RANGE = 0x20
+#: vfs_fallocate's operations (the mode without KEEP_SIZE): allocate, punch (needs
+#: KEEP_SIZE), collapse, zero, insert, unshare, write-zeroes (6.17)
+_FALLOC_OPERATIONS = {0x00, 0x02, 0x08, 0x10, 0x20, 0x40, 0x80}
+
+
+@syscall("fallocate")
+def sys_fallocate(task: "Task", fd: int, mode: int, offset: int, length: int, *_: int) -> int:
+    """vfs_fallocate's checks in its order, then the file's own allocation."""
+    file = _file(task, fd)
+    mode, offset, length = u32(mode), s64(offset), s64(length)
+    if offset < 0 or length <= 0:
+        raise SyscallError(EINVAL)
+    operation = mode & ~FALLOC_FL_KEEP_SIZE
+    if operation not in _FALLOC_OPERATIONS:
+        raise SyscallError(EOPNOTSUPP)
+    if operation == FALLOC_FL_PUNCH_HOLE and not mode & FALLOC_FL_KEEP_SIZE:
+        raise SyscallError(EOPNOTSUPP)
+    if operation in (FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE) and mode & FALLOC_FL_KEEP_SIZE:
+        raise SyscallError(EOPNOTSUPP)
+    if file.is_path_only or not file.flags & 0o3:  # O_RDONLY
+        raise SyscallError(EBADF)
+    kind = file.stat().st_mode & S_IFMT
+    if kind == S_IFIFO:
+        raise SyscallError(errno.ESPIPE)
+    if kind == S_IFDIR:
+        raise SyscallError(errno.EISDIR)
+    if kind != S_IFREG:
+        raise SyscallError(errno.ENODEV)
+    if offset + length > (1 << 63) - 1:
+        raise SyscallError(errno.EFBIG)
+    file.fallocate(task, mode, offset, length)
     return 0
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Callable
 
-from snakevisor.kernel.errors import EBADF, EINVAL, ENODEV, ENOTDIR, ENOTTY, ESPIPE, SyscallError
+from snakevisor.kernel.errors import (EBADF, EINVAL, ENODEV, ENOTDIR, ENOTTY, EOPNOTSUPP, ESPIPE,
+                                      SyscallError)
 
 if TYPE_CHECKING:
     from snakevisor.kernel.errors import WaitQueue
@@ -82,6 +83,10 @@ class File:
 
     def truncate(self, length: int) -> None:
         raise SyscallError(EINVAL)
+
+    def fallocate(self, task: "Task", mode: int, offset: int, length: int) -> None:
+        """fallocate(2) once the generic checks passed (a regular file open for writing)."""
+        raise SyscallError(EOPNOTSUPP)
 
     def set_status_flags(self, flags: int) -> None:
         """F_SETFL: the new open(2) flags; files backed by a host fd mirror what matters."""

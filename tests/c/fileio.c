@@ -1,5 +1,6 @@
 /* File I/O: open flags, read/write families, offsets, truncation, fd flags, ioctls. */
 #include "common.h"
+#include <linux/falloc.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <termios.h>
@@ -265,12 +266,53 @@ static void big(void)
     close(fd);
 }
 
+/* fallocate: only what every file system answers alike (ZERO_RANGE, COLLAPSE... depend on it) */
+static void allocation(void)
+{
+    section("fallocate");
+    int fd = open("fa", O_CREAT | O_RDWR | O_TRUNC, 0644);
+    show("allocate", fallocate(fd, 0, 0, 8192));
+    show("size", fsize(fd));
+    show("keep size", fallocate(fd, FALLOC_FL_KEEP_SIZE, 8192, 8192));
+    show("size kept", fsize(fd));
+    write(fd, "abcdefgh", 8);
+    show("punch hole", fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4));
+    char buf[8];
+    long n = show("pread", pread(fd, buf, sizeof buf, 0));
+    show_bytes("data", buf, n);
+    show("punch without keep", fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, 4096));
+    show("zero length", fallocate(fd, 0, 0, 0));
+    show("negative offset", fallocate(fd, 0, -1, 10));
+    show("unknown mode", fallocate(fd, 0x100, 0, 10));
+    show("two operations", fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE |
+                                        FALLOC_FL_KEEP_SIZE, 0, 10));
+    show("collapse with keep", fallocate(fd, FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_KEEP_SIZE, 0, 4096));
+    show("too big", fallocate(fd, 0, 0x7fffffffffffffffLL, 10));
+    close(fd);
+    int ro = open("fa", O_RDONLY);
+    show("read-only fd", fallocate(ro, 0, 0, 10));
+    close(ro);
+    int p[2];
+    pipe(p);
+    show("pipe", fallocate(p[1], 0, 0, 10));
+    close(p[0]);
+    close(p[1]);
+    int d = open(".", O_RDONLY | O_DIRECTORY);
+    show("directory", fallocate(d, 0, 0, 10));
+    close(d);
+    int null = open("/dev/null", O_WRONLY);
+    show("device", fallocate(null, 0, 0, 10));
+    close(null);
+    show("bad fd", fallocate(999, 0, 0, 10));
+}
+
 int main(void)
 {
     test_init();
     basics();
     vectors();
     truncation();
+    allocation();
     open_flags();
     fd_flags();
     dup_family();
