@@ -44,8 +44,13 @@ class Sandbox:
         self.debug = debug
         self.volumes = volumes or []  #: (host dir, sandbox path, read-only)
         self.tmpfs = tmpfs or []  #: (sandbox path, size or None, mode)
-        if overlay not in ("none", "root:memory"):
-            raise SandboxError(f"--overlay2 {overlay!r}: expected none or root:memory")
+        if overlay.startswith("root:dir="):
+            store = overlay[len("root:dir="):]
+            if not os.path.isdir(store):
+                raise SandboxError(f"--overlay2 {overlay!r}: {store!r} is not a directory")
+        elif overlay not in ("none", "root:memory"):
+            raise SandboxError(f"--overlay2 {overlay!r}: expected none, root:memory or "
+                               "root:dir=PATH")
         #: root:memory puts a sentry tmpfs over the root (writes never reach the host)
         self.overlay = overlay
         #: pivot this process into an empty tree once the sandbox is built (kernel/confine.py);
@@ -82,10 +87,14 @@ class Sandbox:
                 mounts[os.fsencode(inside)] = _host_dir_fs(host_dir, writable=not readonly)
             for inside, size, mode in self.tmpfs:
                 mounts[os.fsencode(inside)] = Tmpfs(size=size, mode=mode)
-            if self.overlay == "root:memory":
+            if self.overlay.startswith("root:"):
                 from snakevisor.fsimpl.overlay import OverlayFs
+                from snakevisor.fsimpl.tmpfs import FileStore
+                store = None
+                if self.overlay.startswith("root:dir="):  # the upper layer's bytes on disk
+                    store = FileStore(_host_dir_fs(self.overlay[len("root:dir="):], writable=True))
                 mounts[b"/"] = OverlayFs(_host_dir_fs(self.rootfs, writable=False),
-                                         Tmpfs(mode=0o755, source="overlay-upper"))
+                                         Tmpfs(mode=0o755, source="overlay-upper", store=store))
             else:  # --overlay2 none / --writable-root: the host directory itself
                 mounts[b"/"] = _host_dir_fs(self.rootfs, writable=self.writable_root)
             root = SandboxRoot(mounts)

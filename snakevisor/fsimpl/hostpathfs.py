@@ -48,6 +48,14 @@ class HostPathFs(Filesystem):
     def host_stat(self, task: "Task | None", path: bytes) -> os.stat_result:
         return self.host.stat(task, AT_FDCWD, path, follow=False)  # type: ignore[arg-type]
 
+    def new_unlinked_file(self) -> int:
+        """A nameless read-write file in this directory (a tmpfs FileStore's backing)."""
+        try:
+            return os.open(".", os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600,
+                           dir_fd=self.host.rootfd)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
     def statfs(self) -> bytes:
         return self.host.statfs(None, b"/")  # type: ignore[arg-type]
 

@@ -3,7 +3,9 @@
 Directories, symlinks and special files are Python objects; a regular file's bytes live
 in a host memfd the sentry owns, so the application can mmap it (the fd is donated to its
 stub) and reads/writes are one host call, like any host-backed file.  `size=` bounds the
-bytes all regular files hold (ENOSPC), as Linux's tmpfs does.
+bytes all regular files hold (ENOSPC), as Linux's tmpfs does.  With a :class:`FileStore`
+(`--overlay2 root:dir=PATH`) those bytes live in unlinked files of a host directory
+instead, so a large upper layer costs disk, not memory — gVisor's overlay medium.
 """
 from __future__ import annotations
 
@@ -44,6 +46,23 @@ def parse_size(text: str, total_memory: int | None = None) -> int:
 
 FALLOC_FL_KEEP_SIZE = 0x01
 
+
+def new_memfd() -> int:
+    return os.memfd_create("snakevisor-tmpfs", os.MFD_CLOEXEC)
+
+
+class FileStore:
+    """Backing files in a host directory (`--overlay2 root:dir=PATH`), made by the file
+    system serving it (a gofer's export once the sentry is confined) as unlinked files, so
+    the host directory stays empty however much the tmpfs holds."""
+
+    def __init__(self, directory: Filesystem) -> None:
+        self.directory = directory
+
+    def new_file(self) -> int:
+        return self.directory.new_unlinked_file()  # type: ignore[attr-defined]
+
+
 class Tmpfs(Filesystem):
     """One tmpfs instance."""
 
@@ -52,9 +71,11 @@ class Tmpfs(Filesystem):
     xattr_prefixes = (b"user.", b"trusted.", b"security.")
 
     def __init__(self, size: int | None = None, mode: int = 0o1777, uid: int = 0, gid: int = 0,
-                 source: str = "tmpfs") -> None:
+                 source: str = "tmpfs", store: FileStore | None = None) -> None:
         options = f"mode={mode:o}" + (f",size={size // 1024}k" if size else "")
         super().__init__(source, options)
+        #: where regular files' bytes live: memfds, or unlinked files of a host directory
+        self.new_backing = store.new_file if store is not None else new_memfd
         #: byte limit of all regular files (None: half of memory, as Linux's default)
         self.size_limit = size if size is not None else parse_size("50%")
         self.used = 0
@@ -260,7 +281,7 @@ class TmpfsFile(Inode):
 
     def __init__(self, fs: Tmpfs, mode: int, uid: int, gid: int) -> None:
         super().__init__(fs, mode, uid, gid)
-        self.memfd = os.memfd_create("snakevisor-tmpfs", os.MFD_CLOEXEC)
+        self.memfd = fs.new_backing()  # type: ignore[attr-defined]
         self.open_count = 0
         self.charged = 0
         #: an O_TMPFILE file linkat may still name (Linux's I_LINKABLE)

@@ -35,9 +35,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="bind a host directory into the sandbox (read-only with :ro)")
     do.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:size=N,mode=M]",
                     help="mount a private tmpfs at PATH")
-    do.add_argument("--overlay2", default=None, choices=["none", "root:memory"],
+    do.add_argument("--overlay2", default=None, metavar="none|root:memory|root:dir=PATH",
                     help="root:memory (the default): a private tmpfs over the root takes all "
-                         "writes; none: the root itself, read-only unless --writable-root")
+                         "writes; root:dir=PATH: the same, its file data kept in unlinked files "
+                         "in the host directory PATH; none: the root itself, read-only unless "
+                         "--writable-root")
     do.add_argument("--strace", action="store_true", help="print the application's system calls")
     do.add_argument("--debug", action="store_true", help="debug logging to stderr")
     do.add_argument("--debug-log", metavar="DIR", help="write one log per component into DIR")
@@ -102,8 +104,14 @@ def _parse_tmpfs(spec: str) -> tuple[str, int | None, int]:
 
 def _overlay_mode(args: argparse.Namespace) -> str:
     """--writable-root means writes go through to the root directory: no overlay."""
-    if args.overlay2 == "root:memory" and args.writable_root:
-        _fail("--overlay2 root:memory and --writable-root contradict each other", 2)
+    if args.overlay2 not in (None, "none", "root:memory") and \
+            not (args.overlay2 or "").startswith("root:dir="):
+        _fail(f"--overlay2 {args.overlay2!r}: expected none, root:memory or root:dir=PATH", 2)
+    if (args.overlay2 or "").startswith("root:dir=") and \
+            not os.path.isdir(args.overlay2[len("root:dir="):]):
+        _fail(f"--overlay2 {args.overlay2}: not a directory", 2)
+    if args.overlay2 not in (None, "none") and args.writable_root:
+        _fail(f"--overlay2 {args.overlay2} and --writable-root contradict each other", 2)
     if args.overlay2 is None:
         return "none" if args.writable_root else "root:memory"
     return args.overlay2

@@ -64,7 +64,12 @@ def memfd_fs(kernel: "Kernel") -> Tmpfs:
     fs = getattr(kernel, "memfd_fs", None)
     if fs is None:
         fs = kernel.memfd_fs = Tmpfs(source="memfd")  # type: ignore[attr-defined]
+        fs.new_backing = _sealable_memfd  # the host memfd carries (and enforces) the seals
     return fs
+
+
+def _sealable_memfd() -> int:
+    return os.memfd_create("snakevisor-memfd", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
 
 
 class MemfdInode(TmpfsFile):
@@ -73,8 +78,6 @@ class MemfdInode(TmpfsFile):
     def __init__(self, fs: Tmpfs, mode: int, uid: int, gid: int, name: bytes,
                  flags: int) -> None:
         super().__init__(fs, mode, uid, gid)
-        os.close(self.memfd)  # replaced by one that can take seals
-        self.memfd = os.memfd_create("snakevisor-memfd", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         os.fchmod(self.memfd, mode & 0o777)
         self.nlink = 0
         self.path = f"/memfd:{os.fsdecode(name)} (deleted)"

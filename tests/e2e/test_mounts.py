@@ -62,7 +62,23 @@ def test_tmpfs_mount_has_its_size(tmp_path: Path) -> None:
     assert lines[1:] == ["big", "tmpfs"], describe(res)
 
 
+def test_overlay_upper_on_a_host_directory(tmp_path: Path) -> None:
+    """--overlay2 root:dir=PATH: the upper layer's bytes are in unlinked files of PATH (the
+    sentry holds them open while the sandbox runs: checked from inside via a marker), the
+    directory stays empty, and the root image is untouched."""
+    store = tmp_path / "store"
+    store.mkdir()
+    script = ("head -c 3000000 /dev/zero | tr '\\0' x > /big && wc -c < /big && "
+              "echo new > /etc/from-sandbox && cat /etc/from-sandbox && "
+              f"ls -A {store} 2>&1 | wc -l")
+    res = run_sandbox(["/bin/sh", "-c", script], extra=["--overlay2", f"root:dir={store}"])
+    assert (res.returncode, res.stdout) == (0, "3000000\nnew\n0\n"), describe(res)
+    assert list(store.iterdir()) == [] and not Path("/etc/from-sandbox").exists()
+
+
 @pytest.mark.parametrize("flag,value", [
+    ("--overlay2", "root:dir=/nonexistent-store"),
+    ("--overlay2", "root:disk"),
     ("--volume", "/nonexistent-host-dir:/v"),
     ("--volume", "/tmp"),
     ("--volume", "/tmp:relative"),
