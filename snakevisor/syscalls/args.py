@@ -1,6 +1,13 @@
 """Decoding raw 64-bit syscall arguments the way Linux's C prototypes read them."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from snakevisor.kernel.errors import ENAMETOOLONG, ENOENT, SyscallError
+
+if TYPE_CHECKING:
+    from snakevisor.kernel.task import Task
+
 AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_REMOVEDIR = 0x200
@@ -25,3 +32,13 @@ def u32(x: int) -> int:
 def s64(x: int) -> int:
     """A `long`/`off_t`/`ssize_t` argument."""
     return x - (1 << 64) if x & (1 << 63) else x
+
+
+def read_path(task: "Task", addr: int) -> bytes:
+    """A path argument: EFAULT, ENAMETOOLONG past PATH_MAX, ENOENT when empty."""
+    path = task.tg.mm.read_cstring(addr, PATH_MAX)
+    if not path:
+        raise SyscallError(ENOENT)
+    if len(path) >= PATH_MAX:
+        raise SyscallError(ENAMETOOLONG)
+    return path

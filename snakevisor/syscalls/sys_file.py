@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING
 
 from snakevisor.fsimpl.hostfs import UTIME_OMIT, HostFile, check_search
 from snakevisor.kernel.errors import (E2BIG, EAGAIN, EBADF, EFAULT, EINVAL, EMFILE, ENAMETOOLONG,
-                                      ENOENT, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, ERANGE,
+                                      ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, ERANGE,
                                       Block, SyscallError)
 from snakevisor.syscalls import syscall
 from snakevisor.syscalls.sys_lock import LOCK_CMDS, fcntl_lock
 from snakevisor.vfs.pipe import F_GETPIPE_SZ, F_SETPIPE_SZ
 from snakevisor.syscalls.args import (AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT,
                                       AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, PATH_MAX,
-                                      s32, s64, u32)
+                                      read_path, s32, s64, u32)
 from snakevisor.mm.address_space import PROT_READ, PROT_WRITE
 from snakevisor.vfs.file import SETFL_MASK, File
 
@@ -76,20 +76,10 @@ def _file(task: "Task", fd: int) -> File:
         raise SyscallError(EBADF) from None
 
 
-def _path(task: "Task", addr: int) -> bytes:
-    """A path argument: EFAULT, ENAMETOOLONG past PATH_MAX, ENOENT when empty."""
-    path = task.tg.mm.read_cstring(addr, PATH_MAX)
-    if not path:
-        raise SyscallError(ENOENT)
-    if len(path) >= PATH_MAX:
-        raise SyscallError(ENAMETOOLONG)
-    return path
-
-
 def _path_at(task: "Task", addr: int, flags: int, null_ok: bool = False) -> bytes:
     """A path that AT_EMPTY_PATH lets be empty (and, for the stat family, NULL)."""
     if not flags & AT_EMPTY_PATH:
-        return _path(task, addr)
+        return read_path(task, addr)
     if not addr and null_ok:
         return b""
     path = task.tg.mm.read_cstring(addr, PATH_MAX)
@@ -174,7 +164,7 @@ def pack_statx(st: os.stat_result) -> bytes:
 
 # -- opening and closing -------------------------------------------------------------
 def _open(task: "Task", dirfd: int, path_addr: int, flags: int, mode: int) -> int:
-    path = _path(task, path_addr)
+    path = read_path(task, path_addr)
     limit = _nofile(task)
     _check_fd_room(task, limit)
     file = _root(task).open(task, dirfd, path, flags | O_LARGEFILE, mode & 0o7777)
@@ -219,7 +209,7 @@ def sys_openat2(task: "Task", dirfd: int, path: int, how: int, size: int, *_: in
         task.kernel.warn_once(f"openat2:{resolve:#x}", f"openat2 resolve flags {resolve:#x} "
                               "without the sandbox's VFS -> EINVAL")
         raise SyscallError(EINVAL)
-    name = _path(task, path)
+    name = read_path(task, path)
     limit = _nofile(task)
     _check_fd_room(task, limit)
     file = root.open_resolved(task, s32(dirfd), name, flags | O_LARGEFILE, mode & 0o7777, resolve)
@@ -681,7 +671,7 @@ def _mknodat(task: "Task", dirfd: int, path_addr: int, mode: int, dev: int) -> i
     if kind not in (0, S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK):
         raise SyscallError(EINVAL)
     major, minor = (dev >> 8) & 0xFFF, (dev & 0xFF) | ((dev >> 12) & 0xFFF00)  # new_decode_dev
-    _root(task).mknod(task, dirfd, _path(task, path_addr), (kind or S_IFREG) | (mode & 0o7777),
+    _root(task).mknod(task, dirfd, read_path(task, path_addr), (kind or S_IFREG) | (mode & 0o7777),
                       os.makedev(major, minor))
     return 0
 
@@ -698,25 +688,25 @@ def sys_mknodat(task: "Task", dirfd: int, path: int, mode: int, dev: int, *_: in
 
 @syscall("mkdir")
 def sys_mkdir(task: "Task", path: int, mode: int, *_: int) -> int:
-    _root(task).mkdir(task, AT_FDCWD, _path(task, path), u32(mode))
+    _root(task).mkdir(task, AT_FDCWD, read_path(task, path), u32(mode))
     return 0
 
 
 @syscall("mkdirat")
 def sys_mkdirat(task: "Task", dirfd: int, path: int, mode: int, *_: int) -> int:
-    _root(task).mkdir(task, s32(dirfd), _path(task, path), u32(mode))
+    _root(task).mkdir(task, s32(dirfd), read_path(task, path), u32(mode))
     return 0
 
 
 @syscall("unlink")
 def sys_unlink(task: "Task", path: int, *_: int) -> int:
-    _root(task).unlink(task, AT_FDCWD, _path(task, path), rmdir=False)
+    _root(task).unlink(task, AT_FDCWD, read_path(task, path), rmdir=False)
     return 0
 
 
 @syscall("rmdir")
 def sys_rmdir(task: "Task", path: int, *_: int) -> int:
-    _root(task).unlink(task, AT_FDCWD, _path(task, path), rmdir=True)
+    _root(task).unlink(task, AT_FDCWD, read_path(task, path), rmdir=True)
     return 0
 
 
@@ -725,12 +715,12 @@ def sys_unlinkat(task: "Task", dirfd: int, path: int, flags: int, *_: int) -> in
     flags = u32(flags)
     if flags & ~AT_REMOVEDIR:
         raise SyscallError(EINVAL)
-    _root(task).unlink(task, s32(dirfd), _path(task, path), rmdir=bool(flags & AT_REMOVEDIR))
+    _root(task).unlink(task, s32(dirfd), read_path(task, path), rmdir=bool(flags & AT_REMOVEDIR))
     return 0
 
 
 def _renameat(task: "Task", olddirfd: int, old: int, newdirfd: int, new: int, flags: int) -> int:
-    old_path, new_path = _path(task, old), _path(task, new)
+    old_path, new_path = read_path(task, old), read_path(task, new)
     _root(task).rename(task, olddirfd, old_path, newdirfd, new_path, flags)
     return 0
 
@@ -753,13 +743,13 @@ def sys_renameat2(task: "Task", olddirfd: int, old: int, newdirfd: int, new: int
 
 @syscall("symlink")
 def sys_symlink(task: "Task", target: int, path: int, *_: int) -> int:
-    _root(task).symlink(task, _path(task, target), AT_FDCWD, _path(task, path))
+    _root(task).symlink(task, read_path(task, target), AT_FDCWD, read_path(task, path))
     return 0
 
 
 @syscall("symlinkat")
 def sys_symlinkat(task: "Task", target: int, dirfd: int, path: int, *_: int) -> int:
-    _root(task).symlink(task, _path(task, target), s32(dirfd), _path(task, path))
+    _root(task).symlink(task, read_path(task, target), s32(dirfd), read_path(task, path))
     return 0
 
 
@@ -767,7 +757,7 @@ def _linkat(task: "Task", olddirfd: int, old: int, newdirfd: int, new: int, flag
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise SyscallError(EINVAL)
     old_path = _path_at(task, old, flags)
-    new_path = _path(task, new)
+    new_path = read_path(task, new)
     _root(task).link(task, olddirfd, old_path, newdirfd, new_path, flags)
     return 0
 
@@ -944,7 +934,7 @@ def sys_truncate(task: "Task", path: int, length: int, *_: int) -> int:
     length = s64(length)
     if length < 0:
         raise SyscallError(EINVAL)
-    _root(task).truncate(task, _path(task, path), length)
+    _root(task).truncate(task, read_path(task, path), length)
     return 0
 
 
@@ -961,7 +951,7 @@ def sys_getcwd(task: "Task", buf: int, size: int, *_: int) -> int:
 
 @syscall("chdir")
 def sys_chdir(task: "Task", path: int, *_: int) -> int:
-    task.tg.fs.cwd = _root(task).resolve_dir(task, _path(task, path))
+    task.tg.fs.cwd = _root(task).resolve_dir(task, read_path(task, path))
     return 0
 
 
@@ -1001,13 +991,13 @@ def _host_file(task: "Task", fd: int, what: str):
 
 @syscall("chmod")
 def sys_chmod(task: "Task", path: int, mode: int, *_: int) -> int:
-    _root(task).chmod(task, AT_FDCWD, _path(task, path), u32(mode))
+    _root(task).chmod(task, AT_FDCWD, read_path(task, path), u32(mode))
     return 0
 
 
 @syscall("fchmodat")
 def sys_fchmodat(task: "Task", dirfd: int, path: int, mode: int, *_: int) -> int:
-    _root(task).chmod(task, s32(dirfd), _path(task, path), u32(mode))
+    _root(task).chmod(task, s32(dirfd), read_path(task, path), u32(mode))
     return 0
 
 
@@ -1122,7 +1112,7 @@ def sys_utime(task: "Task", path: int, times: int, *_: int) -> int:
 
 @syscall("statfs")
 def sys_statfs(task: "Task", path: int, buf: int, *_: int) -> int:
-    task.tg.mm.write(buf, _root(task).statfs(task, _path(task, path)))
+    task.tg.mm.write(buf, _root(task).statfs(task, read_path(task, path)))
     return 0
 
 
@@ -1175,7 +1165,7 @@ def _xattr_fd(task: "Task", fd: int):
 
 def _with_target(task: "Task", path_addr: int, follow: bool, fn):
     """Run fn(attributes) on what an application path names (the sandbox's walk)."""
-    return fn(_root(task).xattrs(task, AT_FDCWD, _path(task, path_addr), follow))
+    return fn(_root(task).xattrs(task, AT_FDCWD, read_path(task, path_addr), follow))
 
 
 def _put_sized(task: "Task", buf: int, size: int, data: bytes) -> int:

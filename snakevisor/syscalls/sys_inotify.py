@@ -25,10 +25,10 @@ import posixpath
 import stat as st_
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
-from snakevisor.kernel.errors import EBADF, EINVAL, ENAMETOOLONG, ENOENT, ENOTDIR, SyscallError
+from snakevisor.kernel.errors import EBADF, EINVAL, ENOTDIR, SyscallError
 from snakevisor.syscalls import HANDLERS, syscall
 from snakevisor.syscalls.args import (AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW,
-                                      AT_SYMLINK_NOFOLLOW, PATH_MAX, s32, u32)
+                                      AT_SYMLINK_NOFOLLOW, PATH_MAX, read_path, s32, u32)
 from snakevisor.syscalls.numbers import SYSCALL_NUMBERS
 from snakevisor.syscalls.sys_file import _nofile
 from snakevisor.vfs.inotify import (ALL_INOTIFY_BITS, IN_ACCESS, IN_ATTRIB, IN_DONT_FOLLOW,
@@ -100,7 +100,7 @@ def sys_inotify_add_watch(task: "Task", fd: int, path_addr: int, mask: int, *_: 
     if mask & IN_MASK_ADD and mask & IN_MASK_CREATE:
         raise SyscallError(EINVAL)
     instance = _instance(file)
-    path = _path(task, path_addr)
+    path = read_path(task, path_addr)
     follow = not mask & IN_DONT_FOLLOW
     root = task.tg.fs.root
     st = root.stat(task, AT_FDCWD, path, follow)
@@ -130,15 +130,6 @@ class Place(NamedTuple):
     parent: Ident | None  #: identity of the directory holding the name
     name: bytes  #: the last component
     st: object | None  #: stat of what the name holds (None: nothing yet)
-
-
-def _path(task: "Task", addr: int) -> bytes:
-    path = task.tg.mm.read_cstring(addr, PATH_MAX)
-    if not path:
-        raise SyscallError(ENOENT)
-    if len(path) >= PATH_MAX:
-        raise SyscallError(ENAMETOOLONG)
-    return path
 
 
 def _stat(task: "Task", path: bytes, dirfd: int = AT_FDCWD, follow: bool = False):
@@ -379,7 +370,7 @@ def _open_pre(dirfd: Callable, path: Callable, flags: Callable) -> Callable:
     def pre(task: "Task", args: tuple) -> tuple[int, Place]:
         how = flags(task, args)
         follow = not how & O_NOFOLLOW and not (how & O_CREAT and how & O_EXCL)
-        return how, locate(task, dirfd(args), _path(task, path(args)), follow)
+        return how, locate(task, dirfd(args), read_path(task, path(args)), follow)
     return pre
 
 
@@ -419,7 +410,7 @@ _OPENS = {
 # -- names: create, link, unlink, rename --------------------------------------------------------
 def _create(dirfd: Callable, path: Callable, is_dir: bool) -> Callable[[Handler], Handler]:
     def pre(task: "Task", args: tuple) -> Place:
-        return locate(task, dirfd(args), _path(task, path(args)), False)
+        return locate(task, dirfd(args), read_path(task, path(args)), False)
 
     def post(hub: Hub, task: "Task", args: tuple, result: int, place: Place) -> None:
         hub.created(place.parent, place.name, is_dir)
@@ -432,7 +423,7 @@ def _link(olddirfd: Callable, old: Callable, newdirfd: Callable, new: Callable,
         how = flags(args)
         source = _target(task, olddirfd(args), old(args), bool(how & AT_SYMLINK_FOLLOW),
                          bool(how & AT_EMPTY_PATH))
-        return source, locate(task, newdirfd(args), _path(task, new(args)), False)
+        return source, locate(task, newdirfd(args), read_path(task, new(args)), False)
 
     def post(hub: Hub, task: "Task", args: tuple, result: int, seen: tuple) -> None:
         source, place = seen
@@ -446,7 +437,7 @@ def _link(olddirfd: Callable, old: Callable, newdirfd: Callable, new: Callable,
 
 def _unlink(dirfd: Callable, path: Callable, rmdir: Callable) -> Callable[[Handler], Handler]:
     def pre(task: "Task", args: tuple) -> Place:
-        return locate(task, dirfd(args), _path(task, path(args)), False)
+        return locate(task, dirfd(args), read_path(task, path(args)), False)
 
     def post(hub: Hub, task: "Task", args: tuple, result: int, place: Place) -> None:
         st = place.st
@@ -460,8 +451,8 @@ def _unlink(dirfd: Callable, path: Callable, rmdir: Callable) -> Callable[[Handl
 def _rename(olddirfd: Callable, old: Callable, newdirfd: Callable, new: Callable,
             flags: Callable) -> Callable[[Handler], Handler]:
     def pre(task: "Task", args: tuple) -> tuple[Place, Place]:
-        return (locate(task, olddirfd(args), _path(task, old(args)), False),
-                locate(task, newdirfd(args), _path(task, new(args)), False))
+        return (locate(task, olddirfd(args), read_path(task, old(args)), False),
+                locate(task, newdirfd(args), read_path(task, new(args)), False))
 
     def post(hub: Hub, task: "Task", args: tuple, result: int, seen: tuple) -> None:
         src, dst = seen
