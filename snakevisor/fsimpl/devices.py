@@ -20,9 +20,12 @@ Each file follows Linux's drivers/char/mem.c, drivers/char/random.c and drivers/
   answers once the pool is ready); /dev/urandom has none.
 - tty, console: the controlling terminal of the caller / the sandbox's console, opened
   anew (own status flags), reported by fstat as the /dev/tty (5:0) or /dev/console (5:1)
-  node as Linux does.  Who they are is the terminal layer's business: it registers
-  resolvers with tty_factory/console_factory.  No controlling terminal: ENXIO; no
-  console: ENODEV (Linux without a console driver).
+  node as Linux does.  Who they are is the terminal layer's business: /dev/tty is the
+  session's controlling terminal as vfs/tty.py knows it (a devpts slave a session leader
+  acquired); other layers may register resolvers with tty_factory/console_factory.  No
+  controlling terminal: ENXIO (the CLI's own terminal is not one: the sandbox starts in a
+  session without one, as a container without a terminal); no console: ENODEV (Linux
+  without a console driver).
 
 Times, owners and permissions belong to the node (DeviceAttrs, shared with the devfs inode
 so a later chmod shows in fstat of an open fd).
@@ -369,6 +372,15 @@ def _no_terminal(task: "Task", flags: int) -> "File | None":
     return None
 
 
+def _controlling_terminal(task: "Task", flags: int) -> "File | None":
+    """tty_open_current_tty: the caller's controlling terminal, opened anew."""
+    from snakevisor.vfs.tty import controlling_terminal
+    term = controlling_terminal(task.tg)
+    if term is None or term.reopen_fn is None:
+        return None
+    return term.reopen_fn(task, flags)
+
+
 #: (status flags, node attributes, opening task) -> the open file
 DeviceFactory = Callable[[int, DeviceAttrs, "Task"], File]
 
@@ -429,19 +441,22 @@ DEVICES: dict[str, DeviceSpec] = {}
 _BY_NUMBER: dict[tuple[int, int], DeviceSpec] = {}
 
 
-def register_device(spec: DeviceSpec) -> None:
+def register_device(spec: DeviceSpec, node: bool = True) -> None:
     """Add or replace a device (the terminal layer re-registers tty and console with its
-    resolvers; devpts adds ptmx)."""
+    resolvers).  node=False: reachable by number only, with no node of its own in /dev
+    (ptmx, whose /dev name is a link into devpts)."""
     old = DEVICES.pop(spec.name, None)
     if old is not None:
         _BY_NUMBER.pop((old.major, old.minor), None)
-    DEVICES[spec.name] = spec
+    if node:
+        DEVICES[spec.name] = spec
     _BY_NUMBER[(spec.major, spec.minor)] = spec
 
 
 for _s in (_spec("null", NullFile), _spec("zero", ZeroFile), _spec("full", FullFile),
            _spec("random", RandomFile), _spec("urandom", URandomFile),
-           DeviceSpec("tty", TTYAUX_MAJOR, 0, S_IFCHR | 0o666, tty_factory(_no_terminal)),
+           DeviceSpec("tty", TTYAUX_MAJOR, 0, S_IFCHR | 0o666,
+                      tty_factory(_controlling_terminal)),
            DeviceSpec("console", TTYAUX_MAJOR, 1, S_IFCHR | 0o600,
                       console_factory(_no_terminal))):
     register_device(_s)
