@@ -77,10 +77,12 @@ class Sandbox:
             from snakevisor.fsimpl.sandboxroot import SandboxRoot
             from snakevisor.fsimpl.sysfs import SysFs
             from snakevisor.fsimpl.tmpfs import Tmpfs
+            devfs = DevFs()
             mounts = {
                 b"/proc": ProcFs(kernel),
                 b"/sys": SysFs(kernel),
-                b"/dev": DevFs(),
+                b"/dev": devfs,
+                b"/dev/pts": devfs.pts,
                 b"/dev/shm": Tmpfs(size=DEV_SHM_SIZE, mode=0o1777, source="shm"),
             }
             for host_dir, inside, readonly in self.volumes:

@@ -97,6 +97,10 @@ class _Lookup:
             raise SyscallError(ELOOP)
 
 
+#: per-mount flags /proc/PID/mountinfo shows, as a container runtime mounts them
+_MOUNT_FLAGS = {"proc": "rw,nosuid,nodev,noexec,relatime", "sysfs": "rw,nosuid,nodev,noexec,relatime",
+                "devpts": "rw,nosuid,noexec,relatime"}
+
 class SandboxRoot:
     """The sandbox's file-system tree: sentry file systems at fixed mount points."""
 
@@ -541,8 +545,7 @@ class SandboxRoot:
             fs = self.mounts[point]
             parent = max((j for j, p in enumerate(points, start=2)
                           if point.startswith(p + b"/")), default=1)
-            flags = "rw,nosuid,nodev,noexec,relatime" if fs.fstype in ("proc", "sysfs") \
-                else "rw,nosuid,relatime"
+            flags = _MOUNT_FLAGS.get(fs.fstype, "rw,nosuid,relatime")
             if fs.fstype == "bind":
                 flags = fs.options + ",relatime"
             records.append(MountRecord(i, parent, os.major(fs.dev), os.minor(fs.dev), "/",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from snakevisor.vfs.tty import proc_stat_tty
 from snakevisor.fsimpl.procfs import host, maps
 from snakevisor.fsimpl.procfs.text import b, bitmap_hex, bitmap_list, escape_name, lines, s
 from snakevisor.kernel.errors import SyscallError
@@ -211,7 +212,7 @@ def stat(tg: "ThreadGroup", task: "Task | None" = None, *, permitted: bool = Tru
     comm = s(t.comm if t is not None else b"")
     fields = [
         t.tid if t is not None and not whole else tg.pid, f"({comm})", letter, _ppid(tg),
-        tg.pgid, tg.sid, 0, -1, _pf_flags(tg, None if whole else t),
+        tg.pgid, tg.sid, *proc_stat_tty(tg), _pf_flags(tg, None if whole else t),
         cpu.minflt, cpu.cminflt, cpu.majflt, cpu.cmajflt, cpu.utime, cpu.stime, cpu.cutime,
         cpu.cstime, priority, nice, max(1, len(live_tasks(tg))) if alive else 1, 0,
         start_ticks(tg),
