@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Per-syscall cost and start-up time, natively and inside the sandbox, in one run.
+"""Per-syscall cost, file-system operations and start-up time, natively and inside the
+sandbox, in one run.
 
 The micro-benchmarks are small static C programs (bench/native/*.c) that time their own
 loop with clock_gettime and print nanoseconds per operation, so sandbox boot is not in
 their figures; start-up is the wall time of a whole `true` command.  Each program runs
 natively and as ``python -m snakevisor do --rootfs / -- PROGRAM`` (and, for start-up,
 under runc when it is installed); the table shows the medians and the sandbox/native ratio.
+The file-system rows ("OP @PLACE") run bench/native/fs_ops.c in a directory on each kind of
+mount the sandbox has: the overlay root, a ``--tmpfs`` and a ``--volume``; natively the
+same loop runs in the host directory (or host tmpfs) the sandbox's place stands for.
 
-    bench/syscall_bench.py [--json] [--scale 0.1] [--cpus 0] [--native-only]
+    bench/syscall_bench.py [--json] [--scale 0.1] [--cpus 0] [--native-only] [--no-fs]
 """
 from __future__ import annotations
 
@@ -21,13 +25,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 NATIVE_SRC = ROOT / "bench" / "native"
 DEFAULT_BUILD = ROOT / "bench" / "build"
 DATA_SIZE = 1 << 20  # the file read by the pread loop (and opened by open+close)
+FS_FILE_SIZE = 1 << 20  # fs_ops.c's DIR/data and DIR/scratch
+FS_FILES = ("data", "scratch")
+HOST_TMPFS = Path("/dev/shm")
 TRUE = "/bin/true"
 TIMEOUT = 600  # seconds for any one command: a hung sandbox must not hang the bench
 
@@ -59,9 +68,69 @@ MICROS = (
 STARTUP_OP = "startup true"
 
 
+@dataclass(frozen=True)
+class FsOp:
+    """One operation of bench/native/fs_ops.c (its OP argument), timed on every Place."""
+
+    op: str
+    arg: str
+    native_iterations: int
+    sandbox_iterations: int
+
+
+FS_PROGRAM = "fs_ops"
+FS_OPS = (
+    FsOp("open+close", "open", 100_000, 5_000),
+    FsOp("stat", "stat", 100_000, 5_000),
+    FsOp("read 4KiB", "read4k", 200_000, 10_000),
+    FsOp("write 4KiB", "write4k", 200_000, 10_000),
+    FsOp("read 1MiB seq", "read1m", 5_000, 500),
+    FsOp("write 1MiB seq", "write1m", 5_000, 500),
+)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an FsOp runs: the sandbox's flags and directory, and the host directory that is
+    its native counterpart (the directory itself for the root and a volume; a host tmpfs for
+    a tmpfs).  A native figure is measured once per host directory and shared."""
+
+    name: str
+    flags: tuple[str, ...]
+    sandbox_dir: str
+    native_dir: Path | None  # None: no native counterpart on this host
+
+
+def places(disk: Path, tmpfs: Path | None) -> tuple[Place, ...]:
+    """The overlay root reads the host directory as a lower (rootfs image) file and writes into
+    the sentry's memory; the tmpfs starts empty (fs_ops.c creates its files); the volume is
+    the same host directory bind-mounted."""
+    return (
+        Place("overlay", (), str(disk), disk),
+        Place("tmpfs", ("--tmpfs", "/t"), "/t", tmpfs),
+        Place("volume", ("--volume", f"{disk}:/v"), "/v", disk),
+    )
+
+
+@dataclass(frozen=True)
+class Loop:
+    """One row measured by a C loop: the same program natively and in the sandbox."""
+
+    op: str
+    program: str  # bench/native/<program>.c
+    native_args: tuple[str, ...] | None  # None: not measurable natively (reason in errors)
+    sandbox_args: tuple[str, ...]
+    native_n: int
+    sandbox_n: int
+    sandbox_flags: tuple[str, ...] = ()
+    native_missing: str = ""  # why native_args is None
+    section: str = ""
+
+
 @dataclass
 class Row:
     op: str
+    section: str = ""  # the table draws a rule where the section changes
     native_ns: float | None = None
     sandbox_ns: float | None = None
     runc_ns: float | None = None
@@ -101,17 +170,39 @@ def build(build_dir: Path) -> dict[str, Path]:
     return programs
 
 
-def data_file(build_dir: Path) -> Path:
-    path = build_dir / "data.bin"
-    if not path.exists() or path.stat().st_size != DATA_SIZE:
-        path.write_bytes(os.urandom(DATA_SIZE))
+def random_file(path: Path, size: int) -> Path:
+    """path holding `size` random bytes (kept when it already has that size)."""
+    if not path.exists() or path.stat().st_size != size:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(size))
     return path
+
+
+def data_file(build_dir: Path) -> Path:
+    return random_file(build_dir / "data.bin", DATA_SIZE)
+
+
+def fs_disk_dir(build_dir: Path) -> Path:
+    """The host directory of the file-system rows, with its files made in advance: on the
+    overlay root they are then lower files of the rootfs image (writes copy one up)."""
+    disk = build_dir / "fs"
+    for name in FS_FILES:
+        random_file(disk / name, FS_FILE_SIZE)
+    return disk
+
+
+def is_tmpfs(path: Path) -> bool:
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split()[1:3] == [str(path), "tmpfs"] for line in mounts)
 
 
 # -- running ----------------------------------------------------------------------------
 
-def sandbox_prefix(python: str) -> list[str]:
-    return [python, "-m", "snakevisor", "do", "--rootfs", "/", "--"]
+def sandbox_prefix(python: str, flags: tuple[str, ...] = ()) -> list[str]:
+    return [python, "-m", "snakevisor", "do", "--rootfs", "/", *flags, "--"]
 
 
 def run(cmd: list[str], what: str) -> str:
@@ -204,6 +295,71 @@ def runc_startup(runs: int) -> float:
 
 # -- the whole run ----------------------------------------------------------------------
 
+def micro_loops(args: argparse.Namespace, programs: dict[str, Path], data: str) -> list[Loop]:
+    """The per-syscall rows: each program on its own, the same arguments in both halves."""
+    loops = []
+    for micro in MICROS:
+        extra = (data,) if micro.takes_path else ()
+        loops.append(Loop(micro.op, micro.program, extra, extra,
+                          scaled(micro.native_iterations, args), scaled(micro.sandbox_iterations, args)))
+    return loops
+
+
+def fs_loops(args: argparse.Namespace, disk: Path, tmpfs: Path | None) -> list[Loop]:
+    """The file-system rows: every FsOp on every Place, grouped by operation."""
+    return [Loop(f"{fs.op} @{place.name}", FS_PROGRAM,
+                 None if place.native_dir is None else (fs.arg, str(place.native_dir)),
+                 (fs.arg, place.sandbox_dir),
+                 scaled(fs.native_iterations, args), scaled(fs.sandbox_iterations, args), place.flags,
+                 native_missing=f"{HOST_TMPFS} is not a tmpfs: no native counterpart",
+                 section="file systems")
+            for fs in FS_OPS for place in places(disk, tmpfs)]
+
+
+def scaled(iterations: int, args: argparse.Namespace) -> int:
+    return max(1, int(iterations * args.scale))
+
+
+def measure_loops(loops: list[Loop], programs: dict[str, Path], args: argparse.Namespace,
+                  sandbox_ok: bool) -> list[Row]:
+    """One Row per Loop.  Equal native commands (a volume and the root over the same host
+    directory) are measured once and the figure shared, so the run stays short."""
+    native_done: dict[tuple[str, ...], float | BenchError] = {}
+    rows = []
+    for loop in loops:
+        row = Row(loop.op, loop.section)
+        rows.append(row)
+        if loop.program not in programs:
+            row.errors["native"] = f"bench/native/{loop.program}.c is missing"
+            continue
+        binary = str(programs[loop.program])
+        if loop.native_args is None:
+            row.errors["native"] = loop.native_missing
+        else:
+            cmd = (binary, str(loop.native_n), *loop.native_args)
+            if cmd not in native_done:
+                log(f"{loop.op}: native, {loop.native_n} iterations", args.quiet)
+                try:
+                    native_done[cmd] = ns_per_op(list(cmd), f"{loop.op} (native)", args.repeat)
+                except BenchError as exc:
+                    native_done[cmd] = exc
+            result = native_done[cmd]
+            if isinstance(result, BenchError):
+                row.errors["native"] = str(result)
+            else:
+                row.native_ns = result
+        if not sandbox_ok:
+            continue
+        log(f"{loop.op}: sandbox, {loop.sandbox_n} iterations", args.quiet)
+        try:
+            row.sandbox_ns = ns_per_op(sandbox_prefix(args.python, loop.sandbox_flags)
+                                       + [binary, str(loop.sandbox_n), *loop.sandbox_args],
+                                       f"{loop.op} (sandbox)", args.repeat)
+        except BenchError as exc:
+            row.errors["sandbox"] = str(exc)
+    return rows
+
+
 def measure(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
     """All rows; plus the reasons a whole column could not be measured."""
     programs = build(args.build_dir)
@@ -219,34 +375,33 @@ def measure(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
         except BenchError as exc:
             skipped["sandbox"] = str(exc)
             log(f"sandbox unavailable, measuring natively only: {exc}", args.quiet)
+    sandbox_ok = "sandbox" not in skipped
 
-    rows = []
-    for micro in MICROS:
-        row = Row(micro.op)
-        rows.append(row)
-        if micro.program not in programs:
-            row.errors["native"] = f"bench/native/{micro.program}.c is missing"
-            continue
-        extra = [data] if micro.takes_path else []
-        binary = str(programs[micro.program])
-        n = max(1, int(micro.native_iterations * args.scale))
-        log(f"{micro.op}: native, {n} iterations", args.quiet)
-        try:
-            row.native_ns = ns_per_op([binary, str(n), *extra], f"{micro.op} (native)", args.repeat)
-        except BenchError as exc:
-            row.errors["native"] = str(exc)
-        if "sandbox" in skipped:
-            continue
-        n = max(1, int(micro.sandbox_iterations * args.scale))
-        log(f"{micro.op}: sandbox, {n} iterations", args.quiet)
-        try:
-            row.sandbox_ns = ns_per_op(sandbox + [binary, str(n), *extra],
-                                       f"{micro.op} (sandbox)", args.repeat)
-        except BenchError as exc:
-            row.errors["sandbox"] = str(exc)
+    rows = measure_loops(micro_loops(args, programs, data), programs, args, sandbox_ok)
+    rows.append(startup_row(args, sandbox, skipped))
+    if args.no_fs:
+        skipped["file-system rows"] = "--no-fs"
+        return rows, skipped
+    with host_tmpfs_dir() as host_tmpfs:
+        loops = fs_loops(args, fs_disk_dir(args.build_dir), host_tmpfs)
+        rows += measure_loops(loops, programs, args, sandbox_ok)
+    return rows, skipped
 
+
+@contextmanager
+def host_tmpfs_dir() -> Iterator[Path | None]:
+    """A private directory on the host's tmpfs for the native half of the @tmpfs rows
+    (None when HOST_TMPFS is not a tmpfs), removed afterwards."""
+    if not is_tmpfs(HOST_TMPFS):
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="snakevisor-bench-", dir=HOST_TMPFS) as tmp:
+        yield Path(tmp)
+
+
+def startup_row(args: argparse.Namespace, sandbox: list[str], skipped: dict[str, str]) -> Row:
+    """Wall time of /bin/true natively, in the sandbox and (when installed) under runc."""
     row = Row(STARTUP_OP)
-    rows.append(row)
     log(f"{STARTUP_OP}: native, {args.startup_runs} runs", args.quiet)
     try:
         row.native_ns = wall_ns([TRUE], "true (native)", args.startup_runs)
@@ -269,7 +424,7 @@ def measure(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
         except BenchError as exc:
             skipped["runc"] = str(exc)
             log(f"runc skipped: {exc}", args.quiet)
-    return rows, skipped
+    return row
 
 
 def machine() -> dict[str, object]:
@@ -302,7 +457,10 @@ def table(rows: list[Row], skipped: dict[str, str]) -> str:
     show_runc = any(r.runc_ns is not None for r in rows)
     header = ["op", "native ns", "sandbox ns", "ratio"] + (["runc ns", "runc ratio"] if show_runc else [])
     lines = [header]
-    for r in rows:
+    rules = set()  # indexes in lines before which a rule is drawn
+    for i, r in enumerate(rows):
+        if i and r.section != rows[i - 1].section:
+            rules.add(len(lines))
         ratio = "-" if r.ratio is None else f"{r.ratio:,.1f}x"
         cells = [r.op, _fmt(r.native_ns), _fmt(r.sandbox_ns), ratio]
         if show_runc:
@@ -312,7 +470,9 @@ def table(rows: list[Row], skipped: dict[str, str]) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
            for line in lines]
-    out.insert(1, "  ".join("-" * w for w in widths))
+    rule = "  ".join("-" * w for w in widths)
+    for i in sorted(rules | {1}, reverse=True):
+        out.insert(i, rule)
     for what, why in skipped.items():
         out.append(f"{what}: not measured ({why})")
     for r in rows:
@@ -327,6 +487,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--native-only", action="store_true", help="skip the sandbox column")
     p.add_argument("--no-runc", action="store_true", help="skip runc even when installed")
+    p.add_argument("--no-fs", action="store_true",
+                   help="skip the file-system rows (OP @overlay/@tmpfs/@volume)")
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiply every iteration count (0.1 for a quick look; default 1)")
     p.add_argument("--repeat", type=int, default=3,

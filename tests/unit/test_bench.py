@@ -18,8 +18,11 @@ def test_native_half_runs_and_reports_json(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     ops = [r["op"] for r in doc["results"]]
+    fs_ops = [f"{op} @{place}" for op in ("open+close", "stat", "read 4KiB", "write 4KiB",
+                                          "read 1MiB seq", "write 1MiB seq")
+              for place in ("overlay", "tmpfs", "volume")]
     assert ops == ["getpid", "open+close", "pread 4KiB", "fork+exit+wait", "execve static",
-                   "pipe round trip", "thread create+join", "startup true"]
+                   "pipe round trip", "thread create+join", "startup true", *fs_ops]
     for row in doc["results"]:
         assert row["native_ns"] > 0 and not row["errors"], row
         assert row["sandbox_ns"] is None
