@@ -19,7 +19,7 @@ from typing import Callable, TextIO
 
 from snakevisor import syscalls
 from snakevisor.kernel import process, signals
-from snakevisor.kernel.errors import ENOSYS, Block, SyscallError
+from snakevisor.kernel.errors import EINTR, ENOSYS, Block, SyscallError
 from snakevisor.kernel.task import Task, ThreadGroup
 from snakevisor.platform import STOP_EXITED, STOP_SIGNAL, STOP_SYSCALL, Platform
 from snakevisor.syscalls.numbers import syscall_name
@@ -291,6 +291,8 @@ class Kernel:
         task.park_seq += 1
         self.futexes.cancel(task)
         result = partial or signals.restart_result(task, syscall_name(nr), args, flags)
+        if result is None and state and state.get("no_restart"):
+            result = -EINTR  # a socket call with a timeout set: EINTR even under SA_RESTART
         if result is not None and on_interrupt is not None:
             # the call's own last word on EINTR (nanosleep's rem, select's timeval)
             own = on_interrupt(task)

@@ -330,6 +330,8 @@ def sys_read(task: "Task", fd: int, buf: int, count: int, *_: int) -> int:
         file = task.tg.fds.files[fd & 0xFFFFFFFF]
     except KeyError:
         raise SyscallError(EBADF) from None
+    if file.read_into is not None:
+        return _read_to_sink(task, file, [(buf, min(count, MAX_RW_COUNT))])
     if count > CHUNK:
         return _read_into(task, file, buf, count, None)
     data = file.read(task, count)
@@ -391,9 +393,17 @@ def sys_pwrite64(task: "Task", fd: int, buf: int, count: int, pos: int, *_: int)
     return file.pwrite(task, data, pos)
 
 
+def _read_to_sink(task: "Task", file: File, vecs: list[tuple[int, int]]) -> int:
+    """Read a kind that fills user memory itself (what it cannot store stays queued)."""
+    from snakevisor.syscalls.sys_socket import scatterer
+    return file.read_into(task, scatterer(task.tg.mm, vecs), sum(n for _, n in vecs))  # type: ignore[misc]
+
+
 def _readv(task: "Task", file: File, iov: int, cnt: int, offset: int | None) -> int:
     mm = task.tg.mm
     vecs = mm.read_iovec(iov, cnt if cnt < 1 << 31 else -1)
+    if offset is None and file.read_into is not None:
+        return _read_to_sink(task, file, vecs)
     total = sum(length for _, length in vecs)
     if total > CHUNK:  # piecewise, one buffer after another
         done = 0

@@ -81,6 +81,10 @@ class File:
     def fsync(self) -> None:
         raise SyscallError(EINVAL)
 
+    #: read(2)/readv(2) straight into user memory — `(task, sink, count) -> int` — for kinds
+    #: whose bytes must stay queued when the buffer cannot take them (sockets); None: read()
+    read_into: "Callable | None" = None
+
     def truncate(self, length: int) -> None:
         raise SyscallError(EINVAL)
 

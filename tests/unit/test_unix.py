@@ -1,0 +1,407 @@
+"""AF_UNIX sockets through the real handlers on a fake task: Linux's buffer accounting,
+blocking and waking, timeouts, SCM_RIGHTS reference counting, names, SIGPIPE.
+
+The expected numbers are Linux's, measured natively (6.18, defaults): SIOCOUTQ after one
+write of N bytes (the skbs' truesize), and how many bytes non-blocking writes queue
+before EAGAIN.  Blocking is checked the way the kernel drives it: the handler raises
+Block, the test plays the other side (often as the second thread, `peer`), then
+dispatches the same call again.  tests/c/unix_stream.c, unix_dgram.c and scm.c compare
+everything else with Linux end to end.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import struct
+
+import pytest
+
+from conftest import DispatchEnv, FakeProcess
+from snakevisor.fsimpl.sandboxroot import SandboxRoot
+from snakevisor.fsimpl.tmpfs import Tmpfs
+from snakevisor.kernel.errors import Block
+from snakevisor.net import unix
+from snakevisor.vfs.file import POLLOUT
+from snakevisor.vfs.pipe import PipeFile
+
+AF_UNIX, AF_INET = 1, 2
+SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET = 1, 2, 5
+SOCK_NONBLOCK = os.O_NONBLOCK
+SOL_SOCKET, SO_SNDBUF, SO_RCVTIMEO, SCM_RIGHTS = 1, 7, 20, 1
+MSG_DONTWAIT, MSG_NOSIGNAL, MSG_CTRUNC = 0x40, 0x4000, 0x8
+SIOCOUTQ = 0x5411
+SHUT_WR = 1
+AT_FDCWD = -100
+SIGPIPE = 13
+_MSGHDR = struct.Struct("<QI4xQQQQi4x")
+
+
+class Env(DispatchEnv):
+    """DispatchEnv with socket helpers."""
+
+    def pair(self, kind: int = SOCK_STREAM) -> tuple[int, int]:
+        out = self.p.alloc(8)
+        assert self.dispatch("socketpair", AF_UNIX, kind, 0, out) == 0
+        a, b = struct.unpack("<ii", self.p.get(out, 8))
+        return a, b
+
+    def sock(self, fd: int) -> unix.UnixSocket:
+        file = self.p.tg.fds.get(fd)
+        assert isinstance(file, unix.UnixSocket)
+        return file
+
+    def write(self, fd: int, data: bytes) -> int:
+        return self.dispatch("write", fd, self.p.put(data), len(data))
+
+    def send(self, fd: int, data: bytes, flags: int = 0) -> int:
+        return self.dispatch("sendto", fd, self.p.put(data), len(data), flags, 0, 0)
+
+    def read(self, fd: int, count: int, task=None) -> bytes | int:
+        buf = self.p.alloc(count)
+        n = self.dispatch("read", fd, buf, count, task=task)
+        return n if n < 0 else self.p.get(buf, n)
+
+    def outq(self, fd: int) -> int:
+        out = self.p.alloc(4)
+        assert self.dispatch("ioctl", fd, SIOCOUTQ, out) == 0
+        return struct.unpack("<i", self.p.get(out, 4))[0]
+
+    def setint(self, fd: int, opt: int, value: int) -> int:
+        return self.dispatch("setsockopt", fd, SOL_SOCKET, opt, self.p.put(struct.pack("<i", value)), 4)
+
+    def send_fds(self, fd: int, data: bytes, fds: list[int]) -> int:
+        body = struct.pack(f"<{len(fds)}i", *fds)
+        cmsg = struct.pack("<Qii", 16 + len(body), SOL_SOCKET, SCM_RIGHTS) + body
+        cmsg += bytes(-len(cmsg) % 8)
+        iov = struct.pack("<QQ", self.p.put(data), len(data))
+        msg = _MSGHDR.pack(0, 0, self.p.put(iov), 1, self.p.put(cmsg), len(cmsg), 0)
+        return self.dispatch("sendmsg", fd, self.p.put(msg), 0)
+
+    def recv_fds(self, fd: int, size: int, ctl_len: int) -> tuple[int, bytes, list[int], int]:
+        """(result, data, received fds, msg_flags)."""
+        buf, ctl = self.p.alloc(size), self.p.alloc(max(ctl_len, 1))
+        iov = struct.pack("<QQ", buf, size)
+        addr = self.p.put(_MSGHDR.pack(0, 0, self.p.put(iov), 1, ctl, ctl_len, 0))
+        n = self.dispatch("recvmsg", fd, addr, 0)
+        *_, used, flags = _MSGHDR.unpack(self.p.get(addr, _MSGHDR.size))
+        raw = self.p.get(ctl, used)
+        fds: list[int] = []
+        pos = 0
+        while pos + 16 <= len(raw):
+            length, level, kind = struct.unpack_from("<Qii", raw, pos)
+            if level == SOL_SOCKET and kind == SCM_RIGHTS:
+                count = (length - 16) // 4
+                fds += struct.unpack_from(f"<{count}i", raw, pos + 16)
+            pos += (length + 7) & ~7
+        return n, self.p.get(buf, max(n, 0)), fds, flags
+
+
+@pytest.fixture
+def env() -> Env:
+    return Env()
+
+
+# -- Linux's accounting ----------------------------------------------------------------------
+#: SIOCOUTQ after one write of N bytes into a fresh socketpair (Linux 6.18, measured)
+STREAM_OUTQ = {1: 768, 100: 768, 500: 1280, 1000: 2304, 2000: 4352, 3776: 4352, 3777: 4864,
+               4096: 4864, 5000: 6400, 8192: 8960, 10000: 12544, 16384: 17152, 32768: 33536,
+               36544: 37120, 36545: 37888, 40000: 41472, 65536: 67072, 100000: 103168,
+               200000: 204288}
+DGRAM_OUTQ = {0: 768, 1: 768, 500: 1280, 3777: 8448, 8192: 16640, 16384: 20736,
+              32768: 37120, 36545: 41216, 65536: 69888, 100000: 102656, 106000: 135424,
+              200000: 200960}
+
+
+@pytest.mark.parametrize("size,outq", sorted(STREAM_OUTQ.items()))
+def test_stream_write_charges_linux_truesize(env: Env, size: int, outq: int) -> None:
+    a, _b = env.pair(SOCK_STREAM)
+    assert env.write(a, bytes(size)) == size
+    assert env.outq(a) == outq
+
+
+@pytest.mark.parametrize("size,outq", sorted(DGRAM_OUTQ.items()))
+def test_datagram_charges_linux_truesize(env: Env, size: int, outq: int) -> None:
+    a, _b = env.pair(SOCK_DGRAM)
+    assert env.write(a, bytes(size)) == size
+    assert env.outq(a) == outq
+
+
+@pytest.mark.parametrize("kind,chunk,fits", [
+    (SOCK_STREAM, 1, 278), (SOCK_STREAM, 1000, 93000), (SOCK_STREAM, 4096, 180224),
+    (SOCK_STREAM, 65536, 233152), (SOCK_STREAM, 200000, 236544),
+    (SOCK_DGRAM, 4096, 106496), (SOCK_DGRAM, 16384, 180224), (SOCK_SEQPACKET, 65536, 262144)])
+def test_nonblocking_writes_fit_what_linux_fits(env: Env, kind: int, chunk: int, fits: int) -> None:
+    a, _b = env.pair(kind)
+    total = 0
+    while (n := env.send(a, bytes(chunk), MSG_DONTWAIT)) > 0:
+        total += n
+    assert n == -errno.EAGAIN
+    assert total == fits
+
+
+def test_unconnected_datagram_receiver_takes_qlen_plus_one(env: Env) -> None:
+    """A receiver not connected back limits its queue to max_dgram_qlen + 1 (11)."""
+    r = env.dispatch("socket", AF_UNIX, SOCK_DGRAM, 0)
+    name = struct.pack("<H", AF_UNIX) + b"\0rq"
+    assert env.dispatch("bind", r, env.p.put(name), len(name)) == 0
+    s = env.dispatch("socket", AF_UNIX, SOCK_DGRAM, 0)
+    sent = 0
+    while env.dispatch("sendto", s, env.p.put(b"m"), 1, MSG_DONTWAIT, env.p.put(name), len(name)) == 1:
+        sent += 1
+    assert sent == unix.MAX_DGRAM_QLEN + 1
+
+
+# -- waiting ---------------------------------------------------------------------------------
+def test_blocking_read_waits_on_the_socket_and_is_woken_by_a_write(env: Env) -> None:
+    a, b = env.pair()
+    buf = env.p.alloc(16)
+    block = env.blocks("read", b, buf, 16)
+    assert block.queue is env.sock(b).wait and block.deadline is None
+    block.queue.waiters.append(env.task)
+    assert env.write(a, b"hello") == 5
+    assert env.task in env.woken
+    assert env.dispatch("read", b, buf, 16) == 5
+    assert env.p.get(buf, 5) == b"hello"
+
+
+def test_blocking_write_keeps_what_it_queued(env: Env) -> None:
+    """A write larger than the send buffer queues skb by skb, waits with its progress in
+    the call's state, and returns the whole count once the reader made room."""
+    a, b = env.pair()
+    assert env.setint(a, SO_SNDBUF, 10000) == 0  # 20000 bytes
+    data = bytes(range(256)) * 200
+    src = env.p.put(data)
+    with pytest.raises(Block):
+        env.p.raw("write", a, src, len(data))
+    queued = env.task.syscall_state[unix.TRANSFERRED]
+    assert 0 < queued < len(data)
+    got = b""
+    while True:
+        chunk = env.read(b, 100000, task=env.peer)  # the reader: another thread
+        assert isinstance(chunk, bytes)
+        got += chunk
+        try:
+            result = env.p.raw("write", a, src, len(data))
+        except Block:
+            continue
+        break
+    env.task.syscall_state = None
+    assert result == len(data)
+    rest = env.read(b, 100000)
+    assert got + rest == data
+
+
+def test_rcvtimeo_bounds_the_wait_then_eagain(env: Env, monkeypatch) -> None:
+    a, b = env.pair()
+    tv = env.p.put(struct.pack("<qq", 0, 30000))  # 30 ms: 8 jiffies at 250 Hz = 32 ms
+    assert env.dispatch("setsockopt", b, SOL_SOCKET, SO_RCVTIMEO, tv, 16) == 0
+    out, outlen = env.p.alloc(16), env.p.put(struct.pack("<i", 16))
+    assert env.dispatch("getsockopt", b, SOL_SOCKET, SO_RCVTIMEO, out, outlen) == 0
+    assert struct.unpack("<qq", env.p.get(out, 16)) == (0, 32000)
+    buf = env.p.alloc(4)
+    now = env.p.kernel.now()
+    monkeypatch.setattr(env.p.kernel, "now", lambda: now)
+    with pytest.raises(Block) as info:
+        env.p.raw("read", b, buf, 4)
+    assert info.value.deadline == pytest.approx(now + 0.032)
+    monkeypatch.setattr(env.p.kernel, "now", lambda: now + 0.05)
+    assert env.p.raw("read", b, buf, 4) == -errno.EAGAIN
+
+
+def test_connect_waits_for_room_in_the_backlog(env: Env) -> None:
+    tmp = FakeProcess(SandboxRoot({b"/": Tmpfs(mode=0o1777)}))
+    env.p = tmp
+    env.task = tmp.task
+    l = env.dispatch("socket", AF_UNIX, SOCK_STREAM, 0)
+    name = struct.pack("<H", AF_UNIX) + b"/srv\0"
+    assert env.dispatch("bind", l, env.p.put(name), len(name)) == 0
+    assert env.dispatch("listen", l, 0) == 0
+    c1 = env.dispatch("socket", AF_UNIX, SOCK_STREAM, 0)
+    c2 = env.dispatch("socket", AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    c3 = env.dispatch("socket", AF_UNIX, SOCK_STREAM, 0)
+    assert env.dispatch("connect", c1, env.p.put(name), len(name)) == 0
+    assert env.dispatch("connect", c2, env.p.put(name), len(name)) == -errno.EAGAIN
+    block = env.blocks("connect", c3, env.p.put(name), len(name))
+    assert block.queue is env.sock(l).peer_wait
+    block.queue.waiters.append(env.task)
+    woken: list = []
+    env.p.kernel.wake = woken.append  # type: ignore[attr-defined]
+    assert env.dispatch("accept", l, 0, 0) >= 0
+    assert woken == [env.task]
+    assert env.dispatch("connect", c3, env.p.put(name), len(name)) == 0
+
+
+def test_datagram_writer_polls_writable_again_when_the_full_peer_reads(env: Env) -> None:
+    """unix_dgram_poll: a sender connected to a receiver that is not connected back sees no
+    POLLOUT while that receiver's queue is full, and its queue is notified when it reads."""
+    r = env.dispatch("socket", AF_UNIX, SOCK_DGRAM, 0)
+    name = struct.pack("<H", AF_UNIX) + b"\0relay"
+    assert env.dispatch("bind", r, env.p.put(name), len(name)) == 0
+    s = env.dispatch("socket", AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0)
+    assert env.dispatch("connect", s, env.p.put(name), len(name)) == 0
+    while env.send(s, b"x") == 1:
+        pass
+    sender = env.sock(s)
+    assert not sender.poll_events() & POLLOUT
+    sender.wait.waiters.append(env.task)
+    assert env.read(r, 10) == b"x"
+    assert env.task in env.woken
+    assert sender.poll_events() & POLLOUT
+
+
+# -- SCM_RIGHTS ----------------------------------------------------------------------------------
+def test_received_fd_is_the_same_open_file(env: Env) -> None:
+    a, b = env.pair()
+    rfd, wfd = env.pipe()
+    assert env.send_fds(a, b"P", [wfd]) == 1
+    n, data, fds, flags = env.recv_fds(b, 8, 24)
+    assert (n, data, flags) == (1, b"P", 0)
+    assert len(fds) == 1 and fds[0] not in (a, b, rfd, wfd)
+    assert env.p.tg.fds.get(fds[0]) is env.p.tg.fds.get(wfd)
+    writer = env.p.tg.fds.get(wfd)
+    assert writer.refs == 2  # two fds, nothing in flight
+
+
+def test_control_buffer_too_small_closes_the_excess(env: Env) -> None:
+    a, b = env.pair()
+    rfd, wfd = env.pipe()
+    writer = env.p.tg.fds.get(wfd)
+    assert env.send_fds(a, b"T", [wfd, wfd, wfd]) == 1
+    assert writer.refs == 4  # one fd, three in flight
+    n, _, fds, flags = env.recv_fds(b, 8, 16 + 4)  # room for one fd
+    assert n == 1 and len(fds) == 1 and flags & MSG_CTRUNC
+    assert writer.refs == 2  # the two that did not fit were closed
+    env.dispatch("close", fds[0])
+    env.dispatch("close", wfd)
+    pipe = env.p.tg.fds.get(rfd)
+    assert isinstance(pipe, PipeFile) and pipe.pipe.writers == 0  # EOF for the reader
+
+
+def test_files_in_flight_go_with_the_socket(env: Env) -> None:
+    a, b = env.pair(SOCK_DGRAM)
+    rfd, wfd = env.pipe()
+    env.send_fds(a, b"lost", [wfd])
+    env.dispatch("close", wfd)
+    assert env.p.tg.fds.get(rfd).pipe.writers == 1  # still held in flight
+    env.dispatch("close", a)
+    env.dispatch("close", b)
+    assert env.p.tg.fds.get(rfd).pipe.writers == 0
+
+
+def test_stream_read_stops_after_the_message_with_fds(env: Env) -> None:
+    a, b = env.pair()
+    rfd, _ = env.pipe()
+    env.write(a, b"ab")
+    env.send_fds(a, b"cd", [rfd])
+    env.write(a, b"ef")
+    n, data, fds, _ = env.recv_fds(b, 100, 24)
+    assert (n, data, len(fds)) == (4, b"abcd", 1)
+    assert env.read(b, 100) == b"ef"
+
+
+def test_bad_rights_hold_nothing(env: Env) -> None:
+    a, _ = env.pair()
+    _, wfd = env.pipe()
+    writer = env.p.tg.fds.get(wfd)
+    assert env.send_fds(a, b"x", [wfd, 999]) == -errno.EBADF
+    assert env.send_fds(a, b"x", [wfd] * 254) == -errno.EINVAL
+    assert writer.refs == 1
+
+
+# -- names ---------------------------------------------------------------------------------------
+def test_abstract_names_are_per_socket_type(env: Env) -> None:
+    name = struct.pack("<H", AF_UNIX) + b"\0shared"
+    fds = [env.dispatch("socket", AF_UNIX, kind, 0)
+           for kind in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_DGRAM)]
+    results = [env.dispatch("bind", fd, env.p.put(name), len(name)) for fd in fds]
+    assert results == [0, 0, 0, -errno.EADDRINUSE]
+
+
+def test_autobind_name_is_five_hex_digits(env: Env) -> None:
+    fd = env.dispatch("socket", AF_UNIX, SOCK_DGRAM, 0)
+    assert env.dispatch("bind", fd, env.p.put(struct.pack("<H", AF_UNIX)), 2) == 0
+    name = env.sock(fd).getname(False)
+    assert len(name) == 8 and name[2] == 0
+    int(name[3:], 16)
+
+
+def test_path_names_follow_the_node(env: Env) -> None:
+    """The socket file is an S_IFSOCK node (mode 0777 minus umask); connect finds the
+    listener through the node: after a rename, not after unlink."""
+    p = FakeProcess(SandboxRoot({b"/": Tmpfs(mode=0o1777)}))
+    env.p, env.task = p, p.task
+
+    def addr(path: bytes) -> int:
+        return p.put(struct.pack("<H", AF_UNIX) + path + b"\0")
+
+    l = env.dispatch("socket", AF_UNIX, SOCK_STREAM, 0)
+    assert env.dispatch("bind", l, addr(b"/s"), 5) == 0
+    st = p.tg.fs.root.stat(p.task, AT_FDCWD, b"/s", False)
+    assert stat.S_ISSOCK(st.st_mode) and st.st_mode & 0o777 == 0o755
+    assert env.dispatch("listen", l, 5) == 0
+    other = env.dispatch("socket", AF_UNIX, SOCK_STREAM, 0)
+    assert env.dispatch("bind", other, addr(b"/s"), 5) == -errno.EADDRINUSE
+    c = env.dispatch("socket", AF_UNIX, SOCK_STREAM, 0)
+    assert env.dispatch("connect", c, addr(b"/none"), 8) == -errno.ENOENT
+    assert env.dispatch("rename", p.cstr("/s"), p.cstr("/t")) == 0
+    assert env.dispatch("connect", c, addr(b"/t"), 5) == 0
+    assert env.dispatch("unlink", p.cstr("/t")) == 0
+    c2 = env.dispatch("socket", AF_UNIX, SOCK_STREAM, 0)
+    assert env.dispatch("connect", c2, addr(b"/t"), 5) == -errno.ENOENT
+    assert env.dispatch("mknod", p.cstr("/f"), stat.S_IFSOCK | 0o777, 0) == 0
+    assert env.dispatch("connect", c2, addr(b"/f"), 5) == -errno.ECONNREFUSED
+
+
+# -- errors and signals ------------------------------------------------------------------------------
+def test_other_families_answer_eafnosupport_with_a_log_line(env: Env) -> None:
+    assert env.dispatch("socket", AF_INET, SOCK_STREAM, 0) == -errno.EAFNOSUPPORT
+    assert any("AF_INET" in msg for msg in env.p.kernel.warnings.values())
+    assert env.dispatch("socket", 1000, SOCK_STREAM, 0) == -errno.EAFNOSUPPORT
+
+
+def test_calls_on_other_descriptors(env: Env) -> None:
+    rfd, _ = env.pipe()
+    assert env.dispatch("listen", rfd, 1) == -errno.ENOTSOCK
+    assert env.dispatch("getsockname", 77, 0, 0) == -errno.EBADF
+
+
+def test_epipe_and_sigpipe(env: Env) -> None:
+    a, b = env.pair()
+    assert env.dispatch("shutdown", a, SHUT_WR) == 0
+    assert env.read(b, 4) == b""  # EOF for the peer
+    assert env.send(a, b"x", MSG_NOSIGNAL) == -errno.EPIPE
+    assert env.signals == []
+    assert env.send(a, b"x") == -errno.EPIPE
+    assert env.signals == [(env.task, SIGPIPE)]
+    d1, _ = env.pair(SOCK_DGRAM)
+    env.dispatch("shutdown", d1, SHUT_WR)
+    assert env.send(d1, b"x") == -errno.EPIPE
+    assert len(env.signals) == 1  # datagram sockets never raise SIGPIPE
+
+
+def test_closed_listener_resets_its_pending_connections(env: Env) -> None:
+    p = FakeProcess(SandboxRoot({b"/": Tmpfs(mode=0o1777)}))
+    env.p, env.task = p, p.task
+    name = p.put(struct.pack("<H", AF_UNIX) + b"/l\0")
+    l = env.dispatch("socket", AF_UNIX, SOCK_STREAM, 0)
+    assert env.dispatch("bind", l, name, 5) == 0 and env.dispatch("listen", l, 1) == 0
+    c = env.dispatch("socket", AF_UNIX, SOCK_STREAM, 0)
+    assert env.dispatch("connect", c, name, 5) == 0
+    assert env.write(c, b"early") == 5
+    env.dispatch("close", l)
+    assert env.read(c, 10) == -errno.ECONNRESET
+    assert env.read(c, 10) == b""
+
+
+def test_read_into_an_unwritable_buffer_leaves_the_data_queued(env: Env) -> None:
+    """read_into (for read(2)/readv(2)) stores through the caller's sink and consumes only
+    what it could store, as Linux's copy_to_user failure does."""
+    from snakevisor.syscalls.sys_socket import scatterer
+    a, b = env.pair()
+    env.write(a, b"data")
+    sock = env.sock(b)
+    assert env.p.raw("recvfrom", b, 8, 4, 0, 0, 0) == -errno.EFAULT  # address 8: unmapped
+    buf = env.p.alloc(4)
+    assert sock.read_into(env.task, scatterer(env.p.tg.mm, [(buf, 4)]), 4) == 4
+    assert env.p.get(buf, 4) == b"data"
