@@ -97,9 +97,10 @@ class HostPathInode(Inode):
         return self.fs.host  # type: ignore[attr-defined]
 
     def stat(self) -> Stat:
-        try:
-            self._apply(self.fs.host_stat(None, self.path))  # type: ignore[attr-defined]
-        except SyscallError:
+        try:  # a directory: its own fd (the object itself, wherever the host moved it)
+            self._apply(os.fstat(self.dirfd) if self.dirfd is not None else
+                        self.fs.host_stat(None, self.path))  # type: ignore[attr-defined]
+        except (SyscallError, OSError):
             pass  # removed on the host meanwhile: the last known attributes
         return Stat(self.mode, self.ino, self._dev, self.nlink, self.uid, self.gid, self._size,
                     self.atime_ns, self.mtime_ns, self.ctime_ns, self._blksize, self._blocks,
@@ -117,8 +118,31 @@ class HostPathInode(Inode):
         except OSError:
             return None
 
+    def location(self) -> bytes | None:
+        """Where this directory is now inside the volume (None: removed), as the host says:
+        its O_PATH fd follows renames made on the host, so a held working directory or
+        directory fd follows them too.  Without an fd, or moved out of the volume, the
+        path it was looked up by is all there is."""
+        fd = self.dirfd
+        if fd is None:
+            return self.path
+        try:
+            real = os.readlink(b"%d" % fd, dir_fd=proc_fd_dir())
+            if real.endswith(b" (deleted)") and os.fstat(fd).st_nlink == 0:
+                return None
+        except OSError:
+            return self.path
+        prefix = self.host._prefix
+        if real == prefix:
+            return b"/"
+        if not prefix or real.startswith(prefix + b"/"):
+            return real[len(prefix):]
+        return self.path
+
     def statx(self, task: "Task", flags: int, mask: int) -> bytes:
         """The host's struct statx (birth time, mount id...) of this very object."""
+        if self.dirfd is not None:  # a directory: its own fd, wherever the host moved it
+            return self.host.host_statx(self.dirfd, flags, mask)
         fd = self.host.lookup(task, AT_FDCWD, self.path, follow=False)
         try:
             return self.host.host_statx(fd, flags, mask)

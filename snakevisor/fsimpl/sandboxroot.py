@@ -8,10 +8,16 @@ judges a name it has not looked up; a mount is entered when the walk reaches its
 point; symlinks are read and their text walked from the link's directory (or the root),
 at most 40 per call; search permission is checked on every directory.
 
-One SandboxRoot is one mount namespace.  Mounts are keyed by the text of their point, and
-the working directory and directory fds are kept as canonical path text, walked again from
-the root (without permission checks, as Linux does not check a place already reached) at
-each call — so a renamed working directory is not followed (listed in compatibility.md).
+One SandboxRoot is one mount namespace.  Mounts are keyed by the text of their point.  The
+working directory and each directory fd are *held places* (Anchor, Linux's struct path): the
+trail to the directory, so a relative walk starts at the directory object itself.  The root
+keeps every held trail current: a rename of a directory at or above one walks it again at
+its new name (so `..` is the real parent and getcwd, /proc/PID/cwd and /proc/PID/fd/N show
+the name now), a removal marks it removed (getcwd ENOENT, "(deleted)" links, no lookups or
+creations in it).  Changes made on the host in a volume are asked of the directory itself
+when a held place is used: an inode that knows where it is now (`location()`: a host
+directory's O_PATH fd follows it) has its trail walked again; one that cannot tell keeps the
+trail it was reached by.
 """
 from __future__ import annotations
 
@@ -19,8 +25,9 @@ import errno
 import os
 import stat as st_
 import time
+import weakref
 from collections import deque
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 
 from snakevisor.fsimpl.hostfs import VALID_OPEN_FLAGS, HostFile
 from snakevisor.kernel.errors import (EACCES, EBADF, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP,
@@ -61,6 +68,11 @@ def _join(path: bytes, name: bytes) -> bytes:
     return path + b"/" + name if path != b"/" else b"/" + name
 
 
+def _within(path: bytes, top: bytes) -> bool:
+    """Is canonical `path` the directory `top` or below it?"""
+    return path == top or path.startswith(top + b"/")
+
+
 class Place(NamedTuple):
     """One step of a walk: where it is (canonical absolute text) and what is there."""
 
@@ -68,28 +80,110 @@ class Place(NamedTuple):
     node: Inode
 
 
-class SentryDirFile(DirectoryFile):
-    """An open directory of a sentry file system, remembering where it was reached (its
-    trail: *at calls start there, so they follow the directory if it is renamed)."""
+class Anchor:
+    """A directory a process holds — its working directory, an open directory fd — as Linux's
+    struct path: the trail from the root to the directory (current names; the SandboxRoot
+    that made it rewrites it when a directory on it is renamed) and whether it was removed.
+    Shared by every holder of the same place (fork, dup, fchdir), so one update serves all."""
 
-    def __init__(self, inode: Inode, task: "Task", flags: int, path: bytes,
-                 trail: "list[Place] | None" = None, parent_ino: int | None = None) -> None:
-        super().__init__(inode, task, flags, parent_ino)
-        self.path = path.decode(errors="surrogateescape")
+    __slots__ = ("root", "trail", "removed", "locate", "__weakref__")
+
+    def __init__(self, root: "SandboxRoot", trail: Iterable[Place]) -> None:
+        self.root = root
+        self.removed = False
+        self.trail: tuple[Place, ...] = ()
+        #: the directory's own answer to "where are you now inside your file system"
+        #: (None: removed), if its inode can tell (host-backed ones)
+        self.locate: "Callable[[], bytes | None] | None" = None
+        self.reset(trail)
+
+    def reset(self, trail: Iterable[Place]) -> None:
+        self.trail = tuple(trail)
+        self.locate = getattr(self.trail[-1].node, "location", None)
+
+    @property
+    def path(self) -> bytes:
+        """The canonical path as last known (see `current` for host-side changes)."""
+        return self.trail[-1].path
+
+    @property
+    def text(self) -> str:
+        return self.trail[-1].path.decode(errors="surrogateescape")
+
+    def current(self, task: "Task | None") -> "Anchor":
+        """This place, after asking a host-backed directory whether the host moved it."""
+        if self.locate is not None and not self.removed:
+            self.root.follow(task, self)
+        return self
+
+    def getcwd(self, task: "Task | None") -> bytes:
+        """getcwd(2)'s answer: the path now, ENOENT once the directory is removed."""
+        if self.current(task).removed:
+            raise SyscallError(ENOENT)
+        return self.path
+
+    def link(self, task: "Task | None") -> str:
+        """What /proc/PID/cwd and /proc/PID/fd/N read: the path now, "(deleted)" if removed."""
+        self.current(task)
+        return self.text + " (deleted)" if self.removed else self.text
+
+
+class _HeldDir(DirectoryFile):
+    """An open directory (or O_PATH fd) of a sentry file system that holds its place: *at
+    calls start at the directory itself and its link text is where it is now."""
+
+    def __init__(self, inode: Inode, task: "Task | None", flags: int, where: bytes,
+                 anchor: Anchor | None, parent_ino: int | None) -> None:
+        self.anchor = anchor
+        super().__init__(inode, task, flags, parent_ino)  # type: ignore[arg-type]
+        self._path = where.decode(errors="surrogateescape")
+
+    @property  # type: ignore[override]
+    def path(self) -> str:
+        anchor = self.anchor
+        return self._path if anchor is None else anchor.link(self.task)
+
+    @path.setter
+    def path(self, value: str) -> None:
+        self._path = value
+
+    def dotdot_ino(self) -> int:
+        """getdents' `..`: the directory's parent now (it may have moved since the open)."""
+        anchor = self.anchor
+        if anchor is None:
+            return self.parent_ino
+        ino = anchor.root._parent_ino(list(anchor.trail))
+        return self.inode.ino if ino is None else ino
+
+
+class SentryDirFile(_HeldDir):
+    """An open directory of a sentry file system."""
+
+    def __init__(self, inode: Inode, task: "Task", flags: int, where: bytes,
+                 anchor: Anchor | None = None, parent_ino: int | None = None) -> None:
+        super().__init__(inode, task, flags, where, anchor, parent_ino)
         self.is_dir = True
-        self.trail = tuple(trail) if trail else None
+
+    def getdents(self, count: int) -> bytes:
+        if self.anchor is not None and self.anchor.current(self.task).removed:
+            raise SyscallError(ENOENT)  # iterate_dir on a dead directory
+        return super().getdents(count)
 
 
 class _Lookup:
-    """One call's walk state: symlinks followed so far, and openat2's RESOLVE_* rules
-    (`scope`: the trail of the starting directory when BENEATH/IN_ROOT confine the walk)."""
+    """One call's walk state: symlinks followed so far, openat2's RESOLVE_* rules
+    (`scope`: the trail of the starting directory when BENEATH/IN_ROOT confine the walk),
+    and whether the walk started in a removed directory."""
 
-    __slots__ = ("links", "policy", "scope")
+    __slots__ = ("links", "policy", "scope", "dead")
 
     def __init__(self, policy: "Resolve | None" = None) -> None:
         self.links = 0
         self.policy = policy
         self.scope: list[Place] | None = None
+        #: the starting place when it is a removed directory: nothing is looked up or made
+        #: in it (ENOENT), though `.` and `..` still work
+        self.dead: Place | None = None
 
     def count_link(self) -> None:
         self.links += 1
@@ -112,6 +206,8 @@ class SandboxRoot:
         #: runtime creates mount points; we may not write the root): empty stand-ins
         self._ways: dict[bytes, Inode | None] = {
             way: None for point in mounts for way in _ancestors(point)}
+        #: every place a process holds (cwd, directory fds), kept current by rename/rmdir
+        self._held: "weakref.WeakSet[Anchor]" = weakref.WeakSet()
 
     # -- the walk ----------------------------------------------------------------------------
     def _root_trail(self) -> list[Place]:
@@ -144,30 +240,114 @@ class SandboxRoot:
                 trail.append(nxt)
         return trail
 
-    def _base(self, task: "Task", dirfd: int) -> list[Place]:
+    # -- held places: the working directory and directory fds ---------------------------------
+    def hold(self, trail: Iterable[Place]) -> Anchor:
+        """A place a process keeps (chdir, an open directory), kept current from now on."""
+        anchor = Anchor(self, trail)
+        self._held.add(anchor)
+        return anchor
+
+    def _cwd(self, task: "Task") -> Anchor:
+        fs = task.tg.fs
+        anchor = fs.place
+        if anchor is None:  # a cwd given as text (boot, tests): held from its first use
+            anchor = fs.place = self.hold(self._trail_of(task, os.fsencode(fs.cwd)))
+        return anchor
+
+    def _base(self, task: "Task", dirfd: int, lk: _Lookup) -> list[Place]:
         """Where a relative path starts: the cwd or the directory a dirfd names."""
         if dirfd == AT_FDCWD:
-            return self._trail_of(task, os.fsencode(task.tg.fs.cwd))
-        file = task.tg.fds.files.get(dirfd & 0xFFFFFFFF) if dirfd >= 0 else None
-        if file is None:
-            raise SyscallError(EBADF)
-        if not getattr(file, "is_dir", False):
-            raise SyscallError(ENOTDIR)
-        trail = getattr(file, "trail", None)
-        if trail is not None:
-            return list(trail)
-        return self._trail_of(task, os.fsencode(file.path))
+            anchor = self._cwd(task)
+        else:
+            file = task.tg.fds.files.get(dirfd & 0xFFFFFFFF) if dirfd >= 0 else None
+            if file is None:
+                raise SyscallError(EBADF)
+            if not getattr(file, "is_dir", False):
+                raise SyscallError(ENOTDIR)
+            anchor = getattr(file, "anchor", None)
+            if anchor is None:
+                return self._trail_of(task, os.fsencode(file.path))
+        if anchor.locate is not None:
+            anchor.current(task)
+        if anchor.removed:
+            lk.dead = anchor.trail[-1]
+        return list(anchor.trail)
+
+    def follow(self, task: "Task | None", anchor: Anchor) -> None:
+        """Catch up with a change made on the host: ask the held directory where it is now
+        inside its file system (None: removed) and walk its trail again to there when the
+        answer differs from the trail's.  A directory that moved out of its mount, or that
+        cannot be walked to at the new name, keeps the trail it has."""
+        where = anchor.locate() if anchor.locate is not None else None
+        trail = anchor.trail
+        if where is None:
+            anchor.removed = True
+            self._held.discard(anchor)
+            return
+        top = next(i for i in range(len(trail) - 1, -1, -1)
+                   if i == 0 or trail[i].path in self.mounts)
+        if trail[top].node.fs is not trail[-1].node.fs:
+            return  # not where the answer is measured from (a stand-in on the way)
+        point = trail[top].path
+        inside = trail[-1].path[len(point):] if point != b"/" else trail[-1].path
+        if (inside or b"/") == where:
+            return
+        fresh = self._extend(task, list(trail[:top + 1]), where.split(b"/"))
+        if fresh is not None and _same_object(fresh[-1].node, trail[-1].node):
+            anchor.reset(fresh)
+
+    def _extend(self, task: "Task | None", trail: list[Place], names: Iterable[bytes]
+                ) -> list[Place] | None:
+        """`trail` walked on by plain names (no permission checks, no links); None if one
+        is missing."""
+        for name in names:
+            if name:
+                if not trail[-1].node.is_dir:
+                    return None
+                nxt = self._child(task, trail[-1], name)  # type: ignore[arg-type]
+                if nxt is None:
+                    return None
+                trail.append(nxt)
+        return trail
+
+    def _moved(self, task: "Task", old: bytes, new: bytes, exchange: bool) -> None:
+        """After a rename of a directory: held places at or below `old` are now below `new`
+        (and with RENAME_EXCHANGE the other way round); their trails are walked again from
+        the deepest directory the rename left alone, so the nodes are the new names' own."""
+        stay = min(old.count(b"/"), new.count(b"/")) - 1  # components above both ends
+        for anchor in list(self._held):
+            path = anchor.path
+            if _within(path, old):
+                text = new + path[len(old):]
+            elif exchange and _within(path, new):
+                text = old + path[len(new):]
+            else:
+                continue
+            was, now = path.split(b"/")[1:], text.split(b"/")[1:]
+            keep = 0
+            while keep < stay and was[keep] == now[keep]:
+                keep += 1
+            fresh = self._extend(task, list(anchor.trail[:keep + 1]), now[keep:])
+            if fresh is not None:  # (None only if the host raced us: keep the old trail)
+                anchor.reset(fresh)
+
+    def _removed(self, path: bytes) -> None:
+        """After rmdir (or a rename over an empty directory): the places held there are dead."""
+        for anchor in list(self._held):
+            if anchor.path == path:
+                anchor.removed = True
+                self._held.discard(anchor)
 
     def _start(self, task: "Task", dirfd: int, path: bytes, lk: _Lookup) -> list[Place]:
         policy = lk.policy
         if policy is not None and (policy.beneath or policy.in_root):
-            lk.scope = self._base(task, dirfd)
+            lk.scope = self._base(task, dirfd, lk)
             if path[:1] == b"/":
                 return self._jump_root(lk, lk.scope)
             return list(lk.scope)
         if path[:1] == b"/":
             return self._jump_root(lk, None)
-        return self._base(task, dirfd)
+        return self._base(task, dirfd, lk)
 
     def _jump_root(self, lk: _Lookup, trail: list[Place] | None) -> list[Place]:
         """An absolute path or symlink target: the root (IN_ROOT: the starting directory)."""
@@ -228,6 +408,8 @@ class SandboxRoot:
             if name == b"..":
                 self._up(trail, lk)
                 continue
+            if here is lk.dead:
+                raise SyscallError(ENOENT)  # a removed directory has no names
             nxt = self._child(task, here, name)
             if nxt is None:
                 raise SyscallError(ENOENT)
@@ -280,6 +462,8 @@ class SandboxRoot:
         if head:
             trail = self._walk(task, trail, head, True, lk)
         self._search(task, trail[-1].node)
+        if trail[-1] is lk.dead and name not in (b"", b".", b".."):
+            raise SyscallError(ENOENT)  # nothing is made in (or removed from) a dead directory
         if name in (b"", b".", b"..") and what:
             raise SyscallError(_DOTS[what][0 if name == b"." else 1 if name else 2])
         return trail, name, len(stripped) != len(path)
@@ -381,8 +565,10 @@ class SandboxRoot:
         file.path = place.path.decode(errors="surrogateescape")
         return file
 
-    def _open_node(self, task: "Task", trail: list[Place], flags: int) -> "File":
-        """may_open and the open itself, for an object that exists (at the trail's end)."""
+    def _open_node(self, task: "Task", trail: list[Place], flags: int,
+                   anchor: Anchor | None = None) -> "File":
+        """may_open and the open itself, for an object that exists (at the trail's end;
+        `anchor`: the place already held there, when reopening a directory fd)."""
         where, node = trail[-1]
         target = _magic_file(node) if not flags & O_PATH else None
         if target is not None:
@@ -395,7 +581,8 @@ class SandboxRoot:
         if flags & O_DIRECTORY and not node.is_dir:
             raise SyscallError(ENOTDIR)
         if flags & O_PATH:
-            return _PathFile(node, where, flags, trail, self._parent_ino(trail))
+            held = (anchor or self.hold(trail)) if node.is_dir else None
+            return _PathFile(node, where, flags, held, self._parent_ino(trail))
         if node.is_symlink:
             raise SyscallError(ELOOP)
         acc = flags & O_ACCMODE
@@ -403,7 +590,8 @@ class SandboxRoot:
             if acc != 0 or flags & O_TRUNC:
                 raise SyscallError(EISDIR)
             check(task, node.mode, node.uid, node.gid, MAY_READ)
-            return SentryDirFile(node, task, flags, where, trail, self._parent_ino(trail))
+            return SentryDirFile(node, task, flags, where, anchor or self.hold(trail),
+                                 self._parent_ino(trail))
         wants_write = acc in (1, 2) or bool(flags & O_TRUNC and st_.S_ISREG(node.mode))
         need = (MAY_READ if acc in (0, 2) else 0) | (MAY_WRITE if wants_write else 0)
         check(task, node.mode, node.uid, node.gid, need)
@@ -422,8 +610,10 @@ class SandboxRoot:
                 os.close(pfd)
         node = _inode_of(file)
         if isinstance(node, Inode):
-            return self._open_node(task, [Place(os.fsencode(file.path), node)],
-                                   flags & ~(O_CREAT | O_EXCL))
+            anchor = getattr(file, "anchor", None)  # a directory: the same place, live
+            trail = list(anchor.trail) if anchor is not None else \
+                [Place(os.fsencode(file.path), node)]
+            return self._open_node(task, trail, flags & ~(O_CREAT | O_EXCL), anchor)
         return file
 
     def reopen(self, task: "Task", fd: int) -> "File":
@@ -502,11 +692,17 @@ class SandboxRoot:
         finally:
             creds.fsuid, creds.fsgid = saved
 
-    def resolve_dir(self, task: "Task", path: bytes) -> str:
-        """chdir(2): the canonical path of a searchable directory."""
-        node, where = self._resolve(task, AT_FDCWD, path)
+    def resolve_dir(self, task: "Task", path: bytes) -> Anchor:
+        """chdir(2): a searchable directory, held (a /proc/PID/fd/N link: the fd's place)."""
+        trail = self._trail(task, AT_FDCWD, path)
+        node = trail[-1].node
+        target = _magic_file(node)
+        anchor = getattr(target, "anchor", None) if target is not None else None
+        if anchor is not None:
+            self._search(task, anchor.trail[-1].node)
+            return anchor
         self._search(task, node)
-        return where.decode(errors="surrogateescape")
+        return self.hold(trail)
 
     def statfs(self, task: "Task", path: bytes) -> bytes:
         return self._resolve(task, AT_FDCWD, path)[0].fs.statfs()
@@ -648,6 +844,7 @@ class SandboxRoot:
         self._may_delete(task, here, name, victim, rmdir)
         if rmdir:
             here.node.rmdir(task, name)
+            self._removed(_join(here.path, name))
         else:
             here.node.unlink(task, name)
 
@@ -696,7 +893,17 @@ class SandboxRoot:
                              target.node.is_dir if flags & RENAME_EXCHANGE else victim.is_dir)
         if victim.is_dir and src.path != dst.path and not flags & RENAME_EXCHANGE:
             check(task, victim.mode, victim.uid, victim.gid, MAY_WRITE)  # its `..` changes
+        old, new = found.path, _join(dst.path, dst_name)
+        exchange = bool(flags & RENAME_EXCHANGE)
+        other_dir = target is not None and target.node.is_dir
+        moving = ([old] if victim.is_dir else []) + ([new] if exchange and other_dir else [])
+        if any(point.startswith(p + b"/") for p in moving for point in self.mounts):
+            raise SyscallError(EBUSY)  # mounts are kept by name here: they cannot move along
         src.node.rename(task, src_name, dst.node, dst_name, flags)
+        if other_dir and not exchange:
+            self._removed(new)  # the empty directory the rename replaced
+        if moving:
+            self._moved(task, old, new, exchange)
 
     # -- changes: attributes ----------------------------------------------------------------
     def _attr_node(self, task: "Task", dirfd: int, path: bytes, follow: bool) -> Inode:
@@ -740,17 +947,15 @@ class SandboxRoot:
         node.setattr(task, size=length)
 
 
-class _PathFile(DirectoryFile):
+class _PathFile(_HeldDir):
     """An O_PATH open of a sentry object: it names the place, nothing more (every call
-    that would use the file itself answers EBADF)."""
+    that would use the file itself answers EBADF); a directory's place is held."""
 
     def __init__(self, node: Inode, where: bytes, flags: int = O_PATH,
-                 trail: "list[Place] | None" = None, parent_ino: int | None = None) -> None:
+                 anchor: Anchor | None = None, parent_ino: int | None = None) -> None:
         kept = flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW)
-        super().__init__(node, None, kept, parent_ino)  # type: ignore[arg-type]
-        self.path = where.decode(errors="surrogateescape")
+        super().__init__(node, None, kept, where, anchor, parent_ino)
         self.is_dir = node.is_dir
-        self.trail = tuple(trail) if trail and node.is_dir else None
 
     def lseek(self, offset: int, whence: int) -> int:
         raise SyscallError(EBADF)

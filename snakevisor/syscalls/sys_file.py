@@ -951,8 +951,7 @@ def sys_truncate(task: "Task", path: int, length: int, *_: int) -> int:
 # -- working directory and creation mask ------------------------------------------------
 @syscall("getcwd")
 def sys_getcwd(task: "Task", buf: int, size: int, *_: int) -> int:
-    _root(task).stat(task, AT_FDCWD, b".")  # ENOENT once the cwd is removed
-    cwd = os.fsencode(task.tg.fs.cwd) + b"\0"
+    cwd = task.tg.fs.getcwd(task) + b"\0"  # ENOENT once the cwd is removed
     if len(cwd) > size:
         raise SyscallError(ERANGE)
     task.tg.mm.write(buf, cwd)
@@ -971,7 +970,7 @@ def sys_fchdir(task: "Task", fd: int, *_: int) -> int:
     if not getattr(file, "is_dir", False):
         raise SyscallError(ENOTDIR)
     check_search(task, file.stat())
-    task.tg.fs.cwd = file.path
+    task.tg.fs.cwd = getattr(file, "anchor", None) or file.path  # the fd's place, held
     return 0
 
 

@@ -36,9 +36,13 @@ class DirectoryFile(File):
         self.pos = 0
         self._listing: list[tuple[bytes, int, int]] | None = None
 
+    def dotdot_ino(self) -> int:
+        """The inode number `..` lists (a file that holds its place answers its parent now)."""
+        return self.parent_ino
+
     def _entries(self) -> list[tuple[bytes, int, int]]:
         if self._listing is None or self.pos == 0:
-            self._listing = [(b".", self.inode.ino, DT_DIR), (b"..", self.parent_ino, DT_DIR)]
+            self._listing = [(b".", self.inode.ino, DT_DIR), (b"..", self.dotdot_ino(), DT_DIR)]
             self._listing += list(self.inode.entries(self.task))
         return self._listing
 

@@ -442,12 +442,6 @@ except sqlite3.OperationalError as e:
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sentry limitation with data loss: record locks are kept in the sentry only "
-    "(kernel/locks.py: 'Locks are per sandbox ... the host does not'), so sqlite's locks on a volume's "
-    "database do not exclude host processes.  A host writer commits while the sandbox holds "
-    "BEGIN IMMEDIATE, the sandbox writes while the host holds it, and rows are lost.  Linux: "
-    "fcntl locks on a bind mount are the host file's locks."))
 def test_sqlite_locks_exclude_host_writers(tmp_path: Path) -> None:
     need(PYTHON3, "sqlite3")
     vol = volume(tmp_path)
@@ -575,14 +569,6 @@ print("fd link:", os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sentry bug: the working directory is path text (FsContext.cwd, walked again from / by "
-    "SandboxRoot._trail_of at every relative lookup), and so are a directory fd's "
-    "/proc/self/fd/N link, fchdir to it, and on a volume its lookups (HostPathInode keeps "
-    "the path).  After the directory is renamed, '../a' from the cwd is ENOENT (the old "
-    "path is gone), or, once something else has the old name, relative lookups land in "
-    "that: cat f reads the new a/f, getcwd and the fd link show the old name.  Linux: the "
-    "cwd and the fd follow the directory."))
 @pytest.mark.parametrize("place", sorted(PLACES))
 def test_cwd_and_directory_fds_follow_a_renamed_directory(place: str, tmp_path: Path) -> None:
     """A process in directory a (cwd and an open fd) while a is renamed to b and a new a made:

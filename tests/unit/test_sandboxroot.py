@@ -1,7 +1,8 @@
 """The sandbox's path walk (fsimpl/sandboxroot.py) over sentry file systems, through the
 system-call handlers: `..` walked (never judged by text) and across mount points both
-ways, symlinks followed by O_CREAT, loops, O_TMPFILE, and extended attributes on tmpfs,
-the overlay and a host directory."""
+ways, symlinks followed by O_CREAT, loops, O_TMPFILE, extended attributes on tmpfs, the
+overlay and a host directory, and held places (the cwd, directory fds) that follow their
+directory through renames and removals, made by the sandbox or on the host."""
 from __future__ import annotations
 
 import errno
@@ -227,3 +228,170 @@ def test_new_host_objects_belong_to_their_creator(tmp_path: Path) -> None:
     for name in ("f", "d"):
         st = os.stat(tmp_path / name)
         assert (st.st_uid, st.st_gid) == (1000, 1000), name
+
+
+# -- held places: the working directory and directory fds follow the directory ---------------
+RENAME_EXCHANGE = 2
+
+
+def getcwd(proc: FakeProcess) -> bytes | int:
+    res = proc.run([("getcwd", Out(256), 256)])[0]
+    return res[0] if res[0] < 0 else res[1][:res[0] - 1]
+
+
+def read(proc: FakeProcess, path: str, dirfd: int = AT_FDCWD) -> bytes | int:
+    fd = proc.call("openat", dirfd, path, O_RDONLY, 0)
+    if fd < 0:
+        return fd
+    res = proc.run([("read", fd, Out(64), 64)])[0]
+    proc.call("close", fd)
+    return res[1][:res[0]]
+
+
+def write(proc: FakeProcess, path: str, data: bytes) -> None:
+    fd = proc.call("openat", AT_FDCWD, path, O_WRONLY | O_CREAT, 0o644)
+    assert fd >= 0 and proc.call("write", fd, In(data), len(data)) == len(data)
+    proc.call("close", fd)
+
+
+def link(proc: FakeProcess, fd: int) -> str:
+    """What /proc/self/fd/N reads (procfs shows the file's path)."""
+    return proc.tg.fds.files[fd].path
+
+
+def dotdot_ino(proc: FakeProcess, fd: int) -> int:
+    """The d_ino getdents lists for `..` (the second record)."""
+    proc.call("lseek", fd, 0, 0)
+    res = proc.run([("getdents64", fd, Out(4096), 4096)])[0]
+    assert res[0] > 0
+    first = struct.unpack_from("<H", res[1], 16)[0]
+    return struct.unpack_from("<Q", res[1], first)[0]
+
+
+def test_cwd_and_dirfd_follow_a_directory_renamed_to_another_parent(p: FakeProcess) -> None:
+    assert p.call("mkdir", "/w/a", 0o755) == 0 and p.call("mkdir", "/w/a/sub", 0o755) == 0
+    write(p, "/w/a/f", b"in a")
+    fd = p.call("openat", AT_FDCWD, "/w/a", O_RDONLY | O_DIRECTORY, 0)
+    path_fd = p.call("openat", AT_FDCWD, "/w/a/sub", O_PATH | O_DIRECTORY, 0)
+    assert p.call("chdir", "/w/a/sub") == 0
+    assert p.call("rename", "/w/a", "/etc/b") == 0
+    assert p.call("mkdir", "/w/a", 0o755) == 0
+    write(p, "/w/a/f", b"new a")
+    assert getcwd(p) == b"/etc/b/sub" and p.tg.fs.cwd == "/etc/b/sub"
+    assert read(p, "../f") == b"in a"  # `..` is the directory's parent now
+    assert ino(p, "../..") == ino(p, "/etc")
+    assert read(p, "f", fd) == b"in a" and read(p, "../f", path_fd) == b"in a"
+    assert link(p, fd) == "/etc/b" and link(p, path_fd) == "/etc/b/sub"
+    assert dotdot_ino(p, fd) == ino(p, "/etc")[1]
+    assert p.call("rename", "/etc/b", "/w/a/c") == 0  # again, deeper
+    assert getcwd(p) == b"/w/a/c/sub" and read(p, "../f") == b"in a"
+    assert p.call("fchdir", fd) == 0 and getcwd(p) == b"/w/a/c"
+    assert p.call("rename", "/w/a/c/sub", "/w/a/c/s2") == 0
+    assert link(p, path_fd) == "/w/a/c/s2"
+
+
+def test_rename_exchange_swaps_the_places_held_in_both(p: FakeProcess) -> None:
+    for d in ("/w/x", "/w/x/in", "/etc/y"):
+        assert p.call("mkdir", d, 0o755) == 0
+    fd = p.call("openat", AT_FDCWD, "/etc/y", O_RDONLY | O_DIRECTORY, 0)
+    assert p.call("chdir", "/w/x/in") == 0
+    assert p.call("renameat2", AT_FDCWD, "/w/x", AT_FDCWD, "/etc/y", RENAME_EXCHANGE) == 0
+    assert getcwd(p) == b"/etc/y/in" and link(p, fd) == "/w/x"
+
+
+def test_a_removed_cwd_or_dirfd_is_dead_but_keeps_its_parent(p: FakeProcess) -> None:
+    """Linux: getcwd ENOENT, stat(".") works, nothing is looked up or made in it, `..` is
+    the old parent, getdents ENOENT, links read "... (deleted)"."""
+    assert p.call("mkdir", "/w/d", 0o755) == 0
+    fd = p.call("openat", AT_FDCWD, "/w/d", O_RDONLY | O_DIRECTORY, 0)
+    assert p.call("chdir", "/w/d") == 0
+    assert p.call("rmdir", "/w/d") == 0
+    assert p.call("mkdir", "/w/d", 0o755) == 0  # a new directory with the old name
+    write(p, "/w/d/f", b"new")
+    assert getcwd(p) == -errno.ENOENT
+    assert p.call("newfstatat", AT_FDCWD, ".", Out(144), 0) == 0
+    assert read(p, "f") == -errno.ENOENT and read(p, "f", fd) == -errno.ENOENT
+    assert p.call("openat", AT_FDCWD, "g", O_WRONLY | O_CREAT, 0o644) == -errno.ENOENT
+    assert p.call("mkdirat", fd, "g", 0o755) == -errno.ENOENT
+    assert p.call("symlink", "x", "l") == -errno.ENOENT
+    assert p.call("mkdir", ".", 0o755) == -errno.EEXIST and p.call("rmdir", ".") == -errno.EINVAL
+    assert read(p, "../d/f") == b"new" and ino(p, "..") == ino(p, "/w")
+    assert p.call("getdents64", fd, Out(4096), 4096) == -errno.ENOENT
+    assert link(p, fd) == "/w/d (deleted)" and p.tg.fs.link() == "/w/d (deleted)"
+    assert p.call("chdir", "..") == 0 and getcwd(p) == b"/w"
+
+
+def test_a_directory_replaced_by_rename_is_dead(p: FakeProcess) -> None:
+    assert p.call("mkdir", "/w/src", 0o755) == 0 and p.call("mkdir", "/w/dst", 0o755) == 0
+    assert p.call("chdir", "/w/dst") == 0
+    assert p.call("rename", "/w/src", "/w/dst") == 0
+    assert getcwd(p) == -errno.ENOENT
+
+
+def test_renaming_a_directory_above_a_mount_is_refused() -> None:
+    """Mounts are kept by the text of their point: they could not move along (EBUSY; Linux
+    moves the mount with the directory)."""
+    root = Tmpfs(mode=0o755)
+    proc = make(root, _x_y=Tmpfs(mode=0o755))
+    root.root().mkdir(proc.task, b"x", 0o755).mkdir(proc.task, b"y", 0o755)
+    assert proc.call("chdir", "/x/y") == 0
+    assert proc.call("rename", "/x", "/z") == -errno.EBUSY
+    assert proc.call("mkdir", "/z", 0o755) == 0
+    assert proc.call("renameat2", AT_FDCWD, "/z", AT_FDCWD, "/x", RENAME_EXCHANGE) == -errno.EBUSY
+    assert getcwd(proc) == b"/x/y" and ino(proc, "..") == ino(proc, "/x")
+
+
+def test_a_place_inside_a_mount_goes_up_across_the_mount_point(p: FakeProcess) -> None:
+    assert p.call("mkdir", "/m/in", 0o755) == 0
+    assert p.call("chdir", "/m/in") == 0
+    fd = p.call("openat", AT_FDCWD, "..", O_PATH | O_DIRECTORY, 0)
+    assert p.call("rename", "/m/in", "/m/out") == 0
+    assert getcwd(p) == b"/m/out" and ino(p, "../..") == ino(p, "/")
+    assert _fstatat(p, fd, "..") == ino(p, "/") and link(p, fd) == "/m"
+
+
+def test_forked_processes_share_the_held_cwd(p: FakeProcess) -> None:
+    assert p.call("mkdir", "/w/a", 0o755) == 0 and p.call("chdir", "/w/a") == 0
+    child = p.tg.fs.copy()
+    assert p.call("rename", "/w/a", "/w/b") == 0
+    assert child.cwd == "/w/b"
+
+
+def test_cwd_on_the_overlay_follows_renames_and_removals(tmp_path: Path) -> None:
+    (tmp_path / "low" / "keep").mkdir(parents=True)
+    (tmp_path / "low" / "keep" / "below").write_text("lower")
+    proc = make(OverlayFs(HostPathFs(str(tmp_path), writable=False), Tmpfs(mode=0o755)))
+    assert proc.call("mkdir", "/low/up", 0o755) == 0
+    assert proc.call("chdir", "/low/up") == 0
+    assert proc.call("rename", "/low/up", "/low/keep/up2") == 0
+    assert getcwd(proc) == b"/low/keep/up2" and read(proc, "../below") == b"lower"
+    assert proc.call("chdir", "/low/keep") == 0
+    assert proc.call("unlink", "below") == 0 and proc.call("rmdir", "up2") == 0
+    assert proc.call("rmdir", "/low/keep") == 0  # a directory with a lower part: whited out
+    assert getcwd(proc) == -errno.ENOENT
+    assert read(proc, "below") == -errno.ENOENT  # the lower layer's names stay hidden
+    assert (tmp_path / "low" / "keep" / "below").exists()
+
+
+def test_a_volume_cwd_follows_changes_made_on_the_host(tmp_path: Path) -> None:
+    """The host renames the directory a process is in (and its parent's name is taken by a
+    new directory), then removes it: the held place follows its O_PATH fd."""
+    vol = tmp_path / "vol"
+    (vol / "a" / "sub").mkdir(parents=True)
+    (vol / "a" / "f").write_text("in a")
+    proc = make(Tmpfs(mode=0o755), _v=HostPathFs(str(vol), writable=True))
+    fd = proc.call("openat", AT_FDCWD, "/v/a", O_RDONLY | O_DIRECTORY, 0)
+    assert proc.call("chdir", "/v/a/sub") == 0
+    os.rename(vol / "a", vol / "b")
+    (vol / "a").mkdir()
+    (vol / "a" / "f").write_text("new a")
+    assert getcwd(proc) == b"/v/b/sub" and read(proc, "../f") == b"in a"
+    assert link(proc, fd) == "/v/b" and read(proc, "f", fd) == b"in a"
+    write(proc, "here", b"x")
+    assert (vol / "b" / "sub" / "here").exists() and not (vol / "a" / "sub").exists()
+    os.unlink(vol / "b" / "sub" / "here")
+    os.rmdir(vol / "b" / "sub")
+    assert getcwd(proc) == -errno.ENOENT
+    assert proc.call("openat", AT_FDCWD, "g", O_WRONLY | O_CREAT, 0o644) == -errno.ENOENT
+    assert proc.tg.fs.link() == "/v/b/sub (deleted)"
+    assert ino(proc, "..") == ino(proc, "/v/b")

@@ -526,7 +526,7 @@ def exe_link(tg: "ThreadGroup") -> str:
 
 
 def cwd_link(tg: "ThreadGroup") -> str:
-    return tg.fs.cwd
+    return tg.fs.link()
 
 
 def root_link(tg: "ThreadGroup") -> str:
