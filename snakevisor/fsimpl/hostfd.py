@@ -26,6 +26,10 @@ class HostFdFile(File):
     """An open file description backed by `self.fd`, a host descriptor the sentry owns."""
 
     fd: int
+    #: the lock code took host locks through `fd` (kernel/locks.py): given back at release,
+    #: since the description can outlive our fd (a gofer keeps its own copy of a file it
+    #: created), and with it every lock on it
+    host_locked = False
 
     def read(self, task: "Task", count: int) -> bytes:
         try:
@@ -80,4 +84,7 @@ class HostFdFile(File):
         return self.fd
 
     def release(self) -> None:
+        if self.host_locked:
+            from snakevisor.kernel.locks import drop_host_locks
+            drop_host_locks(self.fd)
         os.close(self.fd)

@@ -89,6 +89,11 @@ int main(void)
     show("flock LOCK_SH|LOCK_NB on another description", flock(fd2, LOCK_SH | LOCK_NB));
     show("flock LOCK_UN", flock(fd, LOCK_UN));
     show("flock LOCK_SH|LOCK_NB now", flock(fd2, LOCK_SH | LOCK_NB));
+    /* a conversion is not atomic: the old lock goes first, and stays gone if it fails */
+    show("flock LOCK_SH on the first too", flock(fd, LOCK_SH));
+    show("first to LOCK_EX|LOCK_NB (the other reads)", flock(fd, LOCK_EX | LOCK_NB));
+    show("other to LOCK_EX|LOCK_NB (the first's lock went)", flock(fd2, LOCK_EX | LOCK_NB));
+    show("other back to LOCK_SH", flock(fd2, LOCK_SH));
     show("flock bad op", flock(fd, 0));
     fflush(stdout);
     pid = fork();
@@ -99,6 +104,21 @@ int main(void)
         fflush(stdout);
         _exit(0);
     }
+    waitpid(pid, NULL, 0);
+
+    /* a holder that exits without unlocking wakes the waiter (its last close drops it) */
+    flock(fd2, LOCK_UN);
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        int own = open("lockfile", O_RDWR);
+        flock(own, LOCK_EX);
+        send_byte(to_parent[1]);
+        usleep(100000);
+        _exit(0);
+    }
+    wait_byte(to_parent[0]);
+    show("flock LOCK_EX waits for the holder's exit", flock(fd, LOCK_EX));
     waitpid(pid, NULL, 0);
     unlink("lockfile");
     return 0;
