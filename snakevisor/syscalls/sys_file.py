@@ -3,7 +3,7 @@
 Handlers decode arguments the way Linux's prototypes read them, check what Linux checks
 before it touches a file (in Linux's order, so the errno for a doubly-wrong call matches),
 and leave the file itself to its File (snakevisor.vfs.file) or, for path-based calls, to
-the process's root file system (task.tg.fs.root, a HostRoot until the VFS issue).
+the process's root file system (task.tg.fs.root: fsimpl/sandboxroot.py's walk).
 
 read/write/pread64/pwrite64/close are the hot path (a 4 KiB pread should cost the sentry a
 few microseconds on top of the ptrace stop): one dict lookup for the fd, one host call,
@@ -12,10 +12,10 @@ one memory transfer, nothing else.
 Copies between files and application memory stop at the first fault the way Linux's do:
 a read into a buffer that runs onto a read-only page is short, not EFAULT.
 
-Known gaps (docs/compatibility.md): /proc paths are ENOENT until the procfs issue; fcntl
-record locks, leases, F_SETOWN/F_SETSIG and seals answer EINVAL; preadv2/
-pwritev2 honour RWF_HIPRI, RWF_DSYNC and RWF_SYNC only; extended attributes show only
-user.* and POSIX ACLs (host security labels and trusted.* read as absent).
+Known gaps (docs/compatibility.md): fcntl leases and F_SETOWN/F_SETSIG answer EINVAL;
+preadv2/pwritev2 honour RWF_HIPRI, RWF_DSYNC and RWF_SYNC only; extended attributes of
+host files show only user.* and POSIX ACLs (host security labels and trusted.* read as
+absent).  Record locks are syscalls/sys_lock.py's.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import errno
 import os
 import struct
 from stat import S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG, S_IFSOCK
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from snakevisor.fsimpl.hostfs import UTIME_OMIT, HostFile, check_search
 from snakevisor.kernel.errors import (E2BIG, EAGAIN, EBADF, EFAULT, EINVAL, EMFILE, ENAMETOOLONG,
@@ -180,8 +180,7 @@ RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
 _OPEN_HOW = struct.Struct("<QQQ")
 
 
-@syscall("openat2", partial="RESOLVE_* flags need the overlay root (the default); with "
-                            "--overlay2 none they answer EINVAL (logged)")
+@syscall("openat2")
 def sys_openat2(task: "Task", dirfd: int, path: int, how: int, size: int, *_: int) -> int:
     from snakevisor.fsimpl.hostfs import VALID_OPEN_FLAGS
     if size < _OPEN_HOW.size:
@@ -235,12 +234,22 @@ def sys_creat(task: "Task", path: int, mode: int, *_: int) -> int:
     return _open(task, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, u32(mode))
 
 
+def before_close(task: "Task", fds: "Iterable[int]") -> None:
+    """Descriptors of the process are about to close (close, close_range, dup2 over an open
+    fd, close-on-exec): its POSIX locks on those files go, as Linux's filp_close does."""
+    if not hasattr(task.kernel, "locks"):  # only once locks were used
+        return
+    from snakevisor.syscalls.sys_lock import on_close
+    files = task.tg.fds.files
+    for fd in fds:
+        file = files.get(fd)
+        if file is not None:
+            on_close(task, file, last=file.refs <= 1)  # before the close: the file still works
+
+
 @syscall("close")
 def sys_close(task: "Task", fd: int, *_: int) -> int:
-    file = task.tg.fds.files.get(fd & 0xFFFFFFFF)
-    if file is not None and hasattr(task.kernel, "locks"):  # only once locks were used
-        from snakevisor.syscalls.sys_lock import on_close
-        on_close(task, file, last=file.refs <= 1)  # before the close: the file still works
+    before_close(task, (fd & 0xFFFFFFFF,))
     task.tg.fds.close(fd & 0xFFFFFFFF)
     return 0
 
@@ -250,6 +259,8 @@ def sys_close_range(task: "Task", first: int, last: int, flags: int, *_: int) ->
     first, last, flags = u32(first), u32(last), u32(flags)
     if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
         raise SyscallError(EINVAL)
+    if not flags & CLOSE_RANGE_CLOEXEC:
+        before_close(task, [fd for fd in task.tg.fds.files if first <= fd <= last])
     task.tg.fds.close_range(first, last, bool(flags & CLOSE_RANGE_CLOEXEC))
     return 0
 
@@ -838,7 +849,9 @@ def sys_dup(task: "Task", fd: int, *_: int) -> int:
 def _dup3(task: "Task", old: int, new: int, flags: int) -> int:
     if new >= _nofile(task):
         raise SyscallError(EBADF)
-    task.tg.fds.set(new, _file(task, old), bool(flags & O_CLOEXEC))
+    file = _file(task, old)
+    before_close(task, (new,))
+    task.tg.fds.set(new, file, bool(flags & O_CLOEXEC))
     return new
 
 
@@ -1192,17 +1205,22 @@ def _getxattr(task: "Task", target, name_addr: int, buf: int, size: int) -> int:
     return _put_sized(task, buf, min(size, XATTR_SIZE_MAX), value)
 
 
-@syscall("getxattr", partial="only user.* and POSIX ACLs are visible")
+#: what the xattr calls reach (docs/compatibility.md)
+_XATTR_SCOPE = ("host files: user.* and POSIX ACLs (security.*/trusted.* read as absent); "
+                "tmpfs and the overlay: user.*, trusted.*, security.*")
+
+
+@syscall("getxattr", partial=_XATTR_SCOPE)
 def sys_getxattr(task: "Task", path: int, name: int, buf: int, size: int, *_: int) -> int:
     return _getxattr(task, lambda fn: _with_target(task, path, True, fn), name, buf, size)
 
 
-@syscall("lgetxattr", partial="only user.* and POSIX ACLs are visible")
+@syscall("lgetxattr", partial=_XATTR_SCOPE)
 def sys_lgetxattr(task: "Task", path: int, name: int, buf: int, size: int, *_: int) -> int:
     return _getxattr(task, lambda fn: _with_target(task, path, False, fn), name, buf, size)
 
 
-@syscall("fgetxattr", partial="only user.* and POSIX ACLs are visible")
+@syscall("fgetxattr", partial=_XATTR_SCOPE)
 def sys_fgetxattr(task: "Task", fd: int, name: int, buf: int, size: int, *_: int) -> int:
     return _getxattr(task, lambda fn: fn(_xattr_fd(task, fd)), name, buf, size)
 
@@ -1211,17 +1229,17 @@ def _listxattr(task: "Task", target, buf: int, size: int) -> int:
     return _put_sized(task, buf, min(size, XATTR_LIST_MAX), target(lambda attrs: attrs.list()))
 
 
-@syscall("listxattr", partial="only user.* and POSIX ACLs are listed")
+@syscall("listxattr", partial=_XATTR_SCOPE)
 def sys_listxattr(task: "Task", path: int, buf: int, size: int, *_: int) -> int:
     return _listxattr(task, lambda fn: _with_target(task, path, True, fn), buf, size)
 
 
-@syscall("llistxattr", partial="only user.* and POSIX ACLs are listed")
+@syscall("llistxattr", partial=_XATTR_SCOPE)
 def sys_llistxattr(task: "Task", path: int, buf: int, size: int, *_: int) -> int:
     return _listxattr(task, lambda fn: _with_target(task, path, False, fn), buf, size)
 
 
-@syscall("flistxattr", partial="only user.* and POSIX ACLs are listed")
+@syscall("flistxattr", partial=_XATTR_SCOPE)
 def sys_flistxattr(task: "Task", fd: int, buf: int, size: int, *_: int) -> int:
     return _listxattr(task, lambda fn: fn(_xattr_fd(task, fd)), buf, size)
 
@@ -1238,19 +1256,19 @@ def _setxattr(task: "Task", target, name_addr: int, value: int, size: int, flags
     return 0
 
 
-@syscall("setxattr", partial="only user.* and POSIX ACLs can be set")
+@syscall("setxattr", partial=_XATTR_SCOPE)
 def sys_setxattr(task: "Task", path: int, name: int, value: int, size: int, flags: int,
                  *_: int) -> int:
     return _setxattr(task, lambda fn: _with_target(task, path, True, fn), name, value, size, flags)
 
 
-@syscall("lsetxattr", partial="only user.* and POSIX ACLs can be set")
+@syscall("lsetxattr", partial=_XATTR_SCOPE)
 def sys_lsetxattr(task: "Task", path: int, name: int, value: int, size: int, flags: int,
                   *_: int) -> int:
     return _setxattr(task, lambda fn: _with_target(task, path, False, fn), name, value, size, flags)
 
 
-@syscall("fsetxattr", partial="only user.* and POSIX ACLs can be set")
+@syscall("fsetxattr", partial=_XATTR_SCOPE)
 def sys_fsetxattr(task: "Task", fd: int, name: int, value: int, size: int, flags: int,
                   *_: int) -> int:
     return _setxattr(task, lambda fn: fn(_xattr_fd(task, fd)), name, value, size, flags)
@@ -1262,16 +1280,16 @@ def _removexattr(task: "Task", target, name_addr: int) -> int:
     return 0
 
 
-@syscall("removexattr", partial="only user.* and POSIX ACLs can be removed")
+@syscall("removexattr", partial=_XATTR_SCOPE)
 def sys_removexattr(task: "Task", path: int, name: int, *_: int) -> int:
     return _removexattr(task, lambda fn: _with_target(task, path, True, fn), name)
 
 
-@syscall("lremovexattr", partial="only user.* and POSIX ACLs can be removed")
+@syscall("lremovexattr", partial=_XATTR_SCOPE)
 def sys_lremovexattr(task: "Task", path: int, name: int, *_: int) -> int:
     return _removexattr(task, lambda fn: _with_target(task, path, False, fn), name)
 
 
-@syscall("fremovexattr", partial="only user.* and POSIX ACLs can be removed")
+@syscall("fremovexattr", partial=_XATTR_SCOPE)
 def sys_fremovexattr(task: "Task", fd: int, name: int, *_: int) -> int:
     return _removexattr(task, lambda fn: fn(_xattr_fd(task, fd)), name)

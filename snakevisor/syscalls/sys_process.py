@@ -96,6 +96,8 @@ def exec_into(task: "Task", prog: loader.Program, envp: list[bytes]) -> None:
         tg.fds.users -= 1
         tg.fds = tg.fds.fork()
         tg.fds.users = 1
+    from snakevisor.syscalls.sys_file import before_close
+    before_close(task, list(tg.fds.cloexec))
     tg.fds.close_on_exec()
     creds_exec(task)
     timers_exec(tg)

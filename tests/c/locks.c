@@ -1,6 +1,8 @@
 /* Advisory locks between processes: fcntl record locks (ranges, F_GETLK, F_SETLKW, EDEADLK,
  * release on any close), OFD locks, flock(2). */
 #include "common.h"
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -27,6 +29,40 @@ static void getlk(const char *label, int fd, int cmd, short type, off_t start, o
 
 static void wait_byte(int fd) { char c; read(fd, &c, 1); }
 static void send_byte(int fd) { write(fd, "x", 1); }
+
+/* can another process take a write lock on the whole file now? */
+static int child_can_lock(const char *path)
+{
+    fflush(stdout);
+    pid_t p = fork();
+    if (p == 0)
+        _exit(setlk(open(path, O_RDWR), F_SETLK, F_WRLCK, 0, 0) == 0 ? 0 : 1);
+    int status;
+    waitpid(p, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* every way a descriptor closes drops the process's POSIX locks on the file */
+static void implicit_closes(void)
+{
+    int fd = open("lockfile", O_RDWR);
+    setlk(fd, F_SETLK, F_WRLCK, 0, 0);
+    printf("held: other can lock %d\n", child_can_lock("lockfile"));
+    int other = open("lockfile", O_RDONLY);
+    dup2(other, fd);
+    printf("dup2 over the fd: other can lock %d\n", child_can_lock("lockfile"));
+    close(fd);
+    close(other);
+    fd = open("lockfile", O_RDWR);
+    setlk(fd, F_SETLK, F_WRLCK, 0, 0);
+    syscall(SYS_close_range, fd, fd, 0);
+    printf("close_range: other can lock %d\n", child_can_lock("lockfile"));
+    fd = open("lockfile", O_RDWR);
+    setlk(fd, F_SETLK, F_WRLCK, 0, 0);
+    syscall(SYS_close_range, fd, fd, 4 /* CLOSE_RANGE_CLOEXEC */);
+    printf("close_range CLOEXEC only: other can lock %d\n", child_can_lock("lockfile"));
+    close(fd);
+}
 
 int main(void)
 {
@@ -121,5 +157,6 @@ int main(void)
     show("flock LOCK_EX waits for the holder's exit", flock(fd, LOCK_EX));
     waitpid(pid, NULL, 0);
     unlink("lockfile");
+    implicit_closes();
     return 0;
 }
