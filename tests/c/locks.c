@@ -45,22 +45,22 @@ static int child_can_lock(const char *path)
 /* every way a descriptor closes drops the process's POSIX locks on the file */
 static void implicit_closes(void)
 {
-    int fd = open("lockfile", O_RDWR);
+    int fd = open("lockfile2", O_RDWR | O_CREAT, 0644);
     setlk(fd, F_SETLK, F_WRLCK, 0, 0);
-    printf("held: other can lock %d\n", child_can_lock("lockfile"));
-    int other = open("lockfile", O_RDONLY);
+    printf("held: other can lock %d\n", child_can_lock("lockfile2"));
+    int other = open("lockfile2", O_RDONLY);
     dup2(other, fd);
-    printf("dup2 over the fd: other can lock %d\n", child_can_lock("lockfile"));
+    printf("dup2 over the fd: other can lock %d\n", child_can_lock("lockfile2"));
     close(fd);
     close(other);
-    fd = open("lockfile", O_RDWR);
+    fd = open("lockfile2", O_RDWR);
     setlk(fd, F_SETLK, F_WRLCK, 0, 0);
     syscall(SYS_close_range, fd, fd, 0);
-    printf("close_range: other can lock %d\n", child_can_lock("lockfile"));
-    fd = open("lockfile", O_RDWR);
+    printf("close_range: other can lock %d\n", child_can_lock("lockfile2"));
+    fd = open("lockfile2", O_RDWR);
     setlk(fd, F_SETLK, F_WRLCK, 0, 0);
     syscall(SYS_close_range, fd, fd, 4 /* CLOSE_RANGE_CLOEXEC */);
-    printf("close_range CLOEXEC only: other can lock %d\n", child_can_lock("lockfile"));
+    printf("close_range CLOEXEC only: other can lock %d\n", child_can_lock("lockfile2"));
     close(fd);
 }
 
