@@ -9,6 +9,7 @@
  * Pids are printed only as relations to getpid()/the child's pid. */
 #define STATUS_BY_NUMBER
 #include "proc_helpers.h"
+#include "unix_helpers.h"
 #include <poll.h>
 #include <stddef.h>
 #include <grp.h>
@@ -17,19 +18,6 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 
-static char big[65536];
-
-static void pair(int type, int sv[2])
-{
-    if (socketpair(AF_UNIX, type, 0, sv) != 0)
-        die("socketpair");
-}
-
-static void closeall(int a, int b)
-{
-    close(a);
-    close(b);
-}
 
 /* sendmsg of `data` with the given fds in one SCM_RIGHTS message (none when n == 0). */
 static long send_fds(int sock, const char *data, const int *fds, int n, int flags)

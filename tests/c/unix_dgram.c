@@ -7,96 +7,15 @@
  * Only return values, errno names, masks and relations are printed. */
 #define STATUS_BY_NUMBER
 #include "proc_helpers.h"
-#include <linux/sockios.h>
-#include <poll.h>
-#include <stddef.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <sys/un.h>
+#include "unix_helpers.h"
 
 static char big[1 << 20];
-
-static void show_poll(const char *label, int fd)
-{
-    static const struct { short bit; const char *name; } names[] = {
-        {POLLIN, "IN"}, {POLLPRI, "PRI"}, {POLLOUT, "OUT"}, {POLLERR, "ERR"}, {POLLHUP, "HUP"},
-        {POLLNVAL, "NVAL"}, {POLLRDNORM, "RDNORM"}, {POLLWRNORM, "WRNORM"},
-        {POLLWRBAND, "WRBAND"}, {POLLRDHUP, "RDHUP"},
-    };
-    struct pollfd p = {fd, POLLIN | POLLOUT | POLLRDHUP | POLLRDNORM | POLLWRNORM | POLLWRBAND, 0};
-    int r = poll(&p, 1, 0);
-    printf("%s: poll=%d [", label, r);
-    for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (p.revents & names[i].bit)
-            printf(" %s", names[i].name);
-    printf(" ]\n");
-}
-
-/* A path name, or an abstract one when name starts with '@' (the '@' becomes the 0). */
-static socklen_t mkaddr(struct sockaddr_un *a, const char *name)
-{
-    memset(a, 0, sizeof *a);
-    a->sun_family = AF_UNIX;
-    if (name[0] == '@') {
-        memcpy(a->sun_path + 1, name + 1, strlen(name) - 1);
-        return offsetof(struct sockaddr_un, sun_path) + strlen(name);
-    }
-    strcpy(a->sun_path, name);
-    return offsetof(struct sockaddr_un, sun_path) + strlen(name) + 1;
-}
-
-static int do_bind(int fd, const char *name)
-{
-    struct sockaddr_un a;
-    socklen_t n = mkaddr(&a, name);
-    return bind(fd, (struct sockaddr *)&a, n);
-}
-
-static int do_connect(int fd, const char *name)
-{
-    struct sockaddr_un a;
-    socklen_t n = mkaddr(&a, name);
-    return connect(fd, (struct sockaddr *)&a, n);
-}
 
 static long send_to(int fd, const char *msg, const char *name)
 {
     struct sockaddr_un a;
     socklen_t n = mkaddr(&a, name);
     return sendto(fd, msg, strlen(msg), MSG_DONTWAIT, (struct sockaddr *)&a, n);
-}
-
-static int sock(int type)
-{
-    int fd = socket(AF_UNIX, type, 0);
-    if (fd < 0)
-        die("socket");
-    return fd;
-}
-
-static void pair(int type, int sv[2])
-{
-    if (socketpair(AF_UNIX, type, 0, sv) != 0)
-        die("socketpair");
-}
-
-static void closeall(int a, int b)
-{
-    close(a);
-    close(b);
-}
-
-static int inq(int fd)
-{
-    int n = -1;
-    return ioctl(fd, SIOCINQ, &n) == 0 ? n : -errno;
-}
-
-static int outq(int fd)
-{
-    int n = -1;
-    return ioctl(fd, SIOCOUTQ, &n) == 0 ? n : -errno;
 }
 
 /* recvfrom into buf; prints the length, the data and the sender's name. */
@@ -139,13 +58,6 @@ static void show_recvmsg(const char *label, int fd, size_t size, int flags)
 }
 
 /* ------------------------------------------------------------------ datagrams */
-
-static int sigpipes;
-static void on_sigpipe(int sig)
-{
-    (void)sig;
-    sigpipes++;
-}
 
 static void datagrams(void)
 {
@@ -235,13 +147,13 @@ static void naming(void)
 {
     section("dgram names");
     int a = sock(SOCK_DGRAM), b = sock(SOCK_DGRAM), c = sock(SOCK_DGRAM);
-    show("bind a", do_bind(a, "da"));
-    show("bind b abstract", do_bind(b, "@sv-test-b"));
-    show("bind c abstract in use", do_bind(c, "@sv-test-b"));
+    show("bind a", bind_name(a, "da"));
+    show("bind b abstract", bind_name(b, "@sv-test-b"));
+    show("bind c abstract in use", bind_name(c, "@sv-test-b"));
     int s = sock(SOCK_STREAM);
-    show("bind stream to the same abstract name", do_bind(s, "@sv-test-b"));
+    show("bind stream to the same abstract name", bind_name(s, "@sv-test-b"));
     int q = sock(SOCK_SEQPACKET);
-    show("bind seqpacket to the same abstract name", do_bind(q, "@sv-test-b"));
+    show("bind seqpacket to the same abstract name", bind_name(q, "@sv-test-b"));
     close(q);
     close(s);
     show("sendto a path", send_to(c, "to-a", "da"));
@@ -256,13 +168,13 @@ static void naming(void)
     show("sendto len 2 address", sendto(c, "x", 1, 0, (struct sockaddr *)&(sa_family_t){AF_UNIX}, 2));
     show("sendto NULL address len 10", sendto(c, "x", 1, 0, NULL, 10));
     int st = sock(SOCK_STREAM);
-    do_bind(st, "stream-sock");
+    bind_name(st, "stream-sock");
     show("sendto a stream socket's path", send_to(c, "x", "stream-sock"));
     close(st);
     unlink("stream-sock");
 
     /* connect */
-    show("connect c to a", do_connect(c, "da"));
+    show("connect c to a", connect_name(c, "da"));
     show_poll("connected dgram", c);
 
     struct sockaddr_un pn;
@@ -273,7 +185,7 @@ static void naming(void)
     show_recv("a receives", a, 100, 0);
     show("b sends to a (a unconnected)", send_to(b, "from-b", "da"));
     show_recv("a receives from b", a, 100, 0);
-    show("a connects to b", do_connect(a, "@sv-test-b"));
+    show("a connects to b", connect_name(a, "@sv-test-b"));
     show("c sends to a, connected elsewhere", send(c, "x", 1, 0));
     show("b sends to a (a's peer)", send_to(b, "ok", "da"));
     show_recv("a receives from its peer", a, 100, 0);
@@ -281,13 +193,13 @@ static void naming(void)
     show("getpeername after AF_UNSPEC", getpeername(a, (struct sockaddr *)&pn, &pl));
     show("c sends to a again", send(c, "again", 5, 0));
     show_recv("a receives", a, 100, 0);
-    show("connect to missing", do_connect(c, "missing"));
+    show("connect to missing", connect_name(c, "missing"));
     show("still connected to a?", send(c, "still", 5, 0));
     show_recv("a receives", a, 100, 0);
-    show("reconnect to b", do_connect(c, "@sv-test-b"));
+    show("reconnect to b", connect_name(c, "@sv-test-b"));
     show("send after reconnect", send(c, "to-b", 4, 0));
     show_recv("b receives", b, 100, 0);
-    show("connect dgram to itself", do_connect(b, "@sv-test-b"));
+    show("connect dgram to itself", connect_name(b, "@sv-test-b"));
     show("send to self", send(b, "self", 4, 0));
     show_recv("self receives", b, 100, 0);
     closeall(a, b);
@@ -296,7 +208,7 @@ static void naming(void)
 
     /* autobind on connect/send with SO_PASSCRED */
     a = sock(SOCK_DGRAM);
-    do_bind(a, "@sv-auto-target");
+    bind_name(a, "@sv-auto-target");
     b = sock(SOCK_DGRAM);
     int one = 1;
     setsockopt(b, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
@@ -315,7 +227,7 @@ static void naming(void)
     printf("sender without SO_PASSCRED stays unbound: len=%d\n", (int)nl);
     int d = sock(SOCK_DGRAM);
     setsockopt(d, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
-    do_connect(d, "@sv-auto-target");
+    connect_name(d, "@sv-auto-target");
     nl = sizeof nm;
     getsockname(d, (struct sockaddr *)&nm, &nl);
     printf("connect with SO_PASSCRED autobinds: len=%d\n", (int)nl);
@@ -329,14 +241,14 @@ static void queue_limit(void)
 {
     section("receive queue limit");
     int r = sock(SOCK_DGRAM | SOCK_NONBLOCK);
-    do_bind(r, "@sv-queue");
+    bind_name(r, "@sv-queue");
     int s = sock(SOCK_DGRAM | SOCK_NONBLOCK);
     int n = 0;
     while (send_to(s, "m", "@sv-queue") == 1)
         n++;
     printf("unconnected sender: %d datagrams, then %s\n", n, ename(errno));
     show_poll("unconnected sender when full", s);
-    do_connect(s, "@sv-queue");
+    connect_name(s, "@sv-queue");
     show("connected sender when full", send(s, "m", 1, MSG_DONTWAIT));
     show_poll("connected sender when full", s);
     recv(r, big, 10, 0);
@@ -425,11 +337,11 @@ static void seqpacket(void)
     show_poll("unbound seqpacket", l);
     show("seqpacket recv unconnected", recv(l, big, 10, MSG_DONTWAIT));
     show("seqpacket send unconnected", send(l, "x", 1, MSG_NOSIGNAL));
-    show("bind", do_bind(l, "sp"));
+    show("bind", bind_name(l, "sp"));
     show("listen", listen(l, 4));
     show_poll("seqpacket listener", l);
     int c = sock(SOCK_SEQPACKET);
-    show("connect", do_connect(c, "sp"));
+    show("connect", connect_name(c, "sp"));
     show_poll("seqpacket listener with pending", l);
     int s = show("accept", accept(l, NULL, NULL));
     show("send", send(c, "packet-1", 8, 0));
@@ -437,10 +349,10 @@ static void seqpacket(void)
     show_recv("server recv", s, 6, 0);
     show_recv("server recv", s, 100, 0);
     int dg = sock(SOCK_DGRAM);
-    show("dgram connect to seqpacket listener", do_connect(dg, "sp"));
+    show("dgram connect to seqpacket listener", connect_name(dg, "sp"));
     close(dg);
     int st = sock(SOCK_STREAM);
-    show("stream connect to seqpacket listener", do_connect(st, "sp"));
+    show("stream connect to seqpacket listener", connect_name(st, "sp"));
     close(st);
     closeall(c, s);
     close(l);

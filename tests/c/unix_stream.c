@@ -9,96 +9,18 @@
  * Only return values, errno names, masks and relations are printed. */
 #define STATUS_BY_NUMBER
 #include "proc_helpers.h"
-#include <linux/sockios.h>
-#include <poll.h>
-#include <stddef.h>
+#include "unix_helpers.h"
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <sys/un.h>
 
 static char big[1 << 20];
-
-/* The revents of one fd as names (everything asked, POLLERR/POLLHUP always reported). */
-static void show_poll(const char *label, int fd)
-{
-    static const struct { short bit; const char *name; } names[] = {
-        {POLLIN, "IN"}, {POLLPRI, "PRI"}, {POLLOUT, "OUT"}, {POLLERR, "ERR"}, {POLLHUP, "HUP"},
-        {POLLNVAL, "NVAL"}, {POLLRDNORM, "RDNORM"}, {POLLWRNORM, "WRNORM"},
-        {POLLWRBAND, "WRBAND"}, {POLLRDHUP, "RDHUP"},
-    };
-    struct pollfd p = {fd, POLLIN | POLLOUT | POLLRDHUP | POLLRDNORM | POLLWRNORM | POLLWRBAND, 0};
-    int r = poll(&p, 1, 0);
-    printf("%s: poll=%d [", label, r);
-    for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (p.revents & names[i].bit)
-            printf(" %s", names[i].name);
-    printf(" ]\n");
-}
-
-/* A sockaddr_un for a path (or an abstract name when path[0] == 0, length n). */
-static socklen_t mkaddr(struct sockaddr_un *a, const char *path)
-{
-    memset(a, 0, sizeof *a);
-    a->sun_family = AF_UNIX;
-    strcpy(a->sun_path, path);
-    return offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1;
-}
-
-static int bind_path(int fd, const char *path)
-{
-    struct sockaddr_un a;
-    socklen_t n = mkaddr(&a, path);
-    return bind(fd, (struct sockaddr *)&a, n);
-}
-
-static int connect_path(int fd, const char *path)
-{
-    struct sockaddr_un a;
-    socklen_t n = mkaddr(&a, path);
-    return connect(fd, (struct sockaddr *)&a, n);
-}
-
-static int sock(int type)
-{
-    int fd = socket(AF_UNIX, type, 0);
-    if (fd < 0)
-        die("socket");
-    return fd;
-}
 
 /* A listening socket bound to path. */
 static int listener(const char *path, int backlog)
 {
     int fd = sock(SOCK_STREAM);
-    if (bind_path(fd, path) != 0 || listen(fd, backlog) != 0)
+    if (bind_name(fd, path) != 0 || listen(fd, backlog) != 0)
         die("listener");
     return fd;
-}
-
-static void pair(int type, int sv[2])
-{
-    if (socketpair(AF_UNIX, type, 0, sv) != 0)
-        die("socketpair");
-}
-
-static void closeall(int a, int b)
-{
-    close(a);
-    close(b);
-}
-
-static int inq(int fd)
-{
-    int n = -1;
-    return ioctl(fd, SIOCINQ, &n) == 0 ? n : -errno;
-}
-
-static int outq(int fd)
-{
-    int n = -1;
-    return ioctl(fd, SIOCOUTQ, &n) == 0 ? n : -errno;
 }
 
 /* Show a name as getsockname/getpeername return it: length and path (or abstract). */
@@ -186,18 +108,18 @@ static void binding(void)
     section("bind");
     struct stat st;
     int a = sock(SOCK_STREAM);
-    show("bind s1", bind_path(a, "s1"));
+    show("bind s1", bind_name(a, "s1"));
     show("stat s1 is a socket", stat("s1", &st) == 0 && S_ISSOCK(st.st_mode) ? 0 : -1);
     printf("s1 mode: %o\n", st.st_mode & 07777);
-    show("bind again (bound)", bind_path(a, "s2"));
+    show("bind again (bound)", bind_name(a, "s2"));
     show("s2 left behind", access("s2", F_OK));
     int b = sock(SOCK_STREAM);
-    show("bind s1 in use", bind_path(b, "s1"));
-    show("bind in missing dir", bind_path(b, "nodir/s"));
+    show("bind s1 in use", bind_name(b, "s1"));
+    show("bind in missing dir", bind_name(b, "nodir/s"));
     put_file("plain", "x");
-    show("bind over a file", bind_path(b, "plain"));
+    show("bind over a file", bind_name(b, "plain"));
     umask(077);
-    show("bind s3 with umask 077", bind_path(b, "s3"));
+    show("bind s3 with umask 077", bind_name(b, "s3"));
     stat("s3", &st);
     printf("s3 mode: %o\n", st.st_mode & 07777);
     umask(022);
@@ -240,10 +162,10 @@ static void binding(void)
         hex &= !!strchr("0123456789abcdef", got.sun_path[i]);
     CHECK("autobind name is 5 hex digits", gl == 8 && got.sun_path[0] == 0 && hex);
     show("autobind again", bind(c, (struct sockaddr *)&addr, sizeof(sa_family_t)));
-    show("bind path after autobind", bind_path(c, "s6"));
+    show("bind path after autobind", bind_name(c, "s6"));
     close(c);
     show("unlink s1 while bound", unlink("s1"));
-    show("bind s1 again after unlink", bind_path(b, "s1"));
+    show("bind s1 again after unlink", bind_name(b, "s1"));
     closeall(a, b);
     unlink("s1");
     unlink("s3");
@@ -252,12 +174,12 @@ static void binding(void)
     unlink("plain");
     /* bound sockets are not listeners: close does not remove the file */
     a = sock(SOCK_STREAM);
-    bind_path(a, "s7");
+    bind_name(a, "s7");
     close(a);
     show("file stays after close", access("s7", F_OK));
     b = sock(SOCK_STREAM);
-    show("bind over a stale socket file", bind_path(b, "s7"));
-    show("connect to a stale socket file", connect_path(b, "s7"));
+    show("bind over a stale socket file", bind_name(b, "s7"));
+    show("connect to a stale socket file", connect_name(b, "s7"));
     close(b);
     unlink("s7");
 }
@@ -268,16 +190,16 @@ static void connecting(void)
 {
     section("connect and accept");
     int c = sock(SOCK_STREAM);
-    show("connect missing", connect_path(c, "none"));
+    show("connect missing", connect_name(c, "none"));
     put_file("plain", "x");
-    show("connect to a regular file", connect_path(c, "plain"));
+    show("connect to a regular file", connect_name(c, "plain"));
     unlink("plain");
     int b = sock(SOCK_STREAM);
-    bind_path(b, "bound");
-    show("connect to bound, not listening", connect_path(c, "bound"));
+    bind_name(b, "bound");
+    show("connect to bound, not listening", connect_name(c, "bound"));
     int d = sock(SOCK_DGRAM);
-    bind_path(d, "dgram");
-    show("connect stream to dgram", connect_path(c, "dgram"));
+    bind_name(d, "dgram");
+    show("connect stream to dgram", connect_name(c, "dgram"));
     closeall(b, d);
     unlink("bound");
     unlink("dgram");
@@ -293,13 +215,13 @@ static void connecting(void)
     show_poll("listener idle", l);
     show_name("listener name", l, 0);
     show_name("listener peer", l, 1);
-    show("connect", connect_path(c, "srv"));
+    show("connect", connect_name(c, "srv"));
     show_poll("listener with a pending connection", l);
     show_poll("client connected (not accepted)", c);
     show("write before accept", write(c, "early", 5));
-    show("connect again", connect_path(c, "srv"));
-    show("connect again, missing", connect_path(c, "none"));
-    show("connect listener to itself", connect_path(l, "srv"));
+    show("connect again", connect_name(c, "srv"));
+    show("connect again, missing", connect_name(c, "none"));
+    show("connect listener to itself", connect_name(l, "srv"));
     struct sockaddr_un pa;
     memset(&pa, 0x55, sizeof pa);
     socklen_t pl = sizeof pa;
@@ -321,15 +243,15 @@ static void connecting(void)
 
     /* a bound client shows its name to the peer */
     c = sock(SOCK_STREAM);
-    bind_path(c, "cli");
-    connect_path(c, "srv");
+    bind_name(c, "cli");
+    connect_name(c, "srv");
     pl = sizeof pa;
     s = accept4(l, (struct sockaddr *)&pa, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     printf("accept4 bound client: len=%d path=%s nonblock=%d cloexec=%d\n", (int)pl, pa.sun_path,
            !!(fcntl(s, F_GETFL) & O_NONBLOCK), fcntl(s, F_GETFD));
     show("accept4 bad flags", accept4(l, NULL, NULL, 0x1234));
     pl = 3;
-    connect_path(sock(SOCK_STREAM), "srv");
+    connect_name(sock(SOCK_STREAM), "srv");
     memset(&pa, 0, sizeof pa);
     int s2 = show("accept with a short address buffer", accept(l, (struct sockaddr *)&pa, &pl));
     printf("short buffer: len=%d family=%d\n", (int)pl, pa.sun_family);
@@ -343,7 +265,7 @@ static void connecting(void)
     fcntl(l, F_SETFL, n);
     /* the listener goes away with a connection pending */
     c = sock(SOCK_STREAM);
-    connect_path(c, "srv");
+    connect_name(c, "srv");
     write(c, "lost", 4);
     close(l);
     show_poll("client after listener closed", c);
@@ -352,14 +274,14 @@ static void connecting(void)
     show("write after listener closed (NOSIGNAL)", send(c, "x", 1, MSG_NOSIGNAL));
     close(c);
     c = sock(SOCK_STREAM);
-    show("connect to a closed listener's file", connect_path(c, "srv"));
+    show("connect to a closed listener's file", connect_name(c, "srv"));
     close(c);
     unlink("srv");
     /* shutdown(SHUT_RD) on a listener refuses connections */
     l = listener("srv2", 5);
     show("shutdown listener SHUT_RD", shutdown(l, SHUT_RD));
     c = sock(SOCK_STREAM);
-    show("connect to shut-down listener", connect_path(c, "srv2"));
+    show("connect to shut-down listener", connect_name(c, "srv2"));
     closeall(c, l);
     unlink("srv2");
 }
@@ -373,7 +295,7 @@ static void backlog(void)
     int c[8], made = 0;
     for (int i = 0; i < 8; i++) {
         c[i] = sock(SOCK_STREAM | SOCK_NONBLOCK);
-        if (connect_path(c[i], "bk") != 0) {
+        if (connect_name(c[i], "bk") != 0) {
             printf("connect %d: errno=%s\n", i, ename(errno));
             break;
         }
@@ -381,7 +303,7 @@ static void backlog(void)
     }
     printf("backlog 2 took %d connections\n", made);
     show_poll("client refused by the backlog", c[made]);
-    show("raise backlog, connect again", (listen(l, 3), connect_path(c[made], "bk")));
+    show("raise backlog, connect again", (listen(l, 3), connect_name(c[made], "bk")));
     made++;
     for (int i = 0; i < made; i++)
         close(accept(l, NULL, NULL));
@@ -392,8 +314,8 @@ static void backlog(void)
 
     l = listener("bk0", 0);
     int a = sock(SOCK_STREAM | SOCK_NONBLOCK), b = sock(SOCK_STREAM | SOCK_NONBLOCK);
-    show("backlog 0, first", connect_path(a, "bk0"));
-    show("backlog 0, second", connect_path(b, "bk0"));
+    show("backlog 0, first", connect_name(a, "bk0"));
+    show("backlog 0, second", connect_name(b, "bk0"));
     closeall(a, b);
     close(l);
     unlink("bk0");
@@ -401,7 +323,7 @@ static void backlog(void)
     /* a blocking connect waits for room: a child accepts after a while */
     l = listener("bk1", 0);
     a = sock(SOCK_STREAM);
-    connect_path(a, "bk1");
+    connect_name(a, "bk1");
     pid_t pid = fork_or_die();
     if (pid == 0) {
         sleep_ms(50);
@@ -411,7 +333,7 @@ static void backlog(void)
     }
     write(a, "a", 1);
     b = sock(SOCK_STREAM);
-    show("blocking connect waits for accept", connect_path(b, "bk1"));
+    show("blocking connect waits for accept", connect_name(b, "bk1"));
     show_status("accepting child", reap(pid));
     close(a);
     /* SO_SNDTIMEO bounds a blocking connect (b's connection fills the backlog) */
@@ -420,7 +342,7 @@ static void backlog(void)
     struct timeval tv = {0, 40000};
     setsockopt(b, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     long long t0 = now_ms();
-    show("connect with SO_SNDTIMEO", connect_path(b, "bk1"));
+    show("connect with SO_SNDTIMEO", connect_name(b, "bk1"));
     CHECK("waited about the timeout", now_ms() - t0 >= 30);
     closeall(a, b);
     close(l);
@@ -622,13 +544,6 @@ static void buffers(void)
 }
 
 /* ------------------------------------------------------------------ shutdown */
-
-static int sigpipes;
-static void on_sigpipe(int sig)
-{
-    (void)sig;
-    sigpipes++;
-}
 
 static void shutdowns(void)
 {
@@ -886,7 +801,7 @@ static void names(void)
     n = (socklen_t)-1;
     show("getsockname negative len", getsockname(sv[0], (struct sockaddr *)&a, &n));
     show("getsockname NULL len", getsockname(sv[0], (struct sockaddr *)&a, NULL));
-    bind_path(u, "named");
+    bind_name(u, "named");
     n = 5;
     memset(&a, 0, sizeof a);
     show("getsockname short buffer", getsockname(u, (struct sockaddr *)&a, &n));
@@ -894,15 +809,15 @@ static void names(void)
     mkdir("dir", 0755);
     chdir("dir");
     int v = sock(SOCK_STREAM);
-    bind_path(v, "../named2");
+    bind_name(v, "../named2");
     show_name("relative name as given", v, 0);
     listen(v, 1);
     int c = sock(SOCK_STREAM);
-    show("connect through ..", connect_path(c, "../named2"));
+    show("connect through ..", connect_name(c, "../named2"));
     chdir("..");
     show("unlink named2", unlink("named2"));
     int c2 = sock(SOCK_STREAM);
-    show("connect after unlink", connect_path(c2, "named2"));
+    show("connect after unlink", connect_name(c2, "named2"));
     symlink("named", "link");
     closeall(c, c2);
     close(v);
@@ -915,20 +830,20 @@ static void names(void)
     int l = listener("orig", 10);
     symlink("orig", "lnk");
     c = sock(SOCK_STREAM);
-    show("connect through a symlink", connect_path(c, "lnk"));
+    show("connect through a symlink", connect_name(c, "lnk"));
     close(c);
     rename("orig", "moved");
     c = sock(SOCK_STREAM);
-    show("connect after rename", connect_path(c, "moved"));
+    show("connect after rename", connect_name(c, "moved"));
     show_name("listener name after rename", l, 0);
     close(c);
     link("moved", "hard");
     c = sock(SOCK_STREAM);
-    show("connect through a hard link", connect_path(c, "hard"));
+    show("connect through a hard link", connect_name(c, "hard"));
     close(c);
     chmod("moved", 0);
     c = sock(SOCK_STREAM);
-    show("connect to mode 000 (root)", connect_path(c, "moved"));
+    show("connect to mode 000 (root)", connect_name(c, "moved"));
     close(c);
     close(l);
     unlink("moved");
@@ -975,7 +890,7 @@ static void waiting(void)
     if (pid == 0) {
         sleep_ms(30);
         int c = sock(SOCK_STREAM);
-        connect_path(c, "wt");
+        connect_name(c, "wt");
         write(c, "hi", 2);
         get_byte(c);
         _exit(0);
