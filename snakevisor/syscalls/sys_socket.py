@@ -476,6 +476,19 @@ def _get_timeout(jiffies: int | None) -> bytes:
     return struct.pack("<qq", jiffies // HZ, (jiffies % HZ) * 1_000_000 // HZ)
 
 
+def _buffer_size(task: "Task", val: int, force: bool, limit: int, minimum: int) -> int:
+    """SO_SNDBUF/SO_RCVBUF (capped by the sysctl) and their *FORCE forms (CAP_NET_ADMIN):
+    Linux doubles the value for bookkeeping overhead and keeps a floor."""
+    if force:
+        from snakevisor.syscalls.sys_cred import has_cap
+        if not has_cap(task, CAP_NET_ADMIN):
+            raise SyscallError(EPERM)
+        val = max(val, 0)
+    else:
+        val = min(val & 0xFFFFFFFF, limit)
+    return max(min(val, INT_MAX // 2) * 2, minimum)
+
+
 def _setsockopt(task: "Task", sock: UnixSocket, name: int, optval: int, optlen: int) -> None:
     """sk_setsockopt for what an AF_UNIX socket has."""
     from snakevisor.syscalls.sys_cred import has_cap
@@ -509,23 +522,13 @@ def _setsockopt(task: "Task", sock: UnixSocket, name: int, optval: int, optlen: 
         if val:
             raise SyscallError(EOPNOTSUPP)  # only inet sockets reuse ports
     elif name in (SO_SNDBUF, SO_SNDBUFFORCE):
-        if name == SO_SNDBUFFORCE:
-            if not has_cap(task, CAP_NET_ADMIN):
-                raise SyscallError(EPERM)
-            val = max(val, 0)
-        else:
-            val = min(val & 0xFFFFFFFF, unix.WMEM_MAX)
-        sock.sndbuf = max(min(val, INT_MAX // 2) * 2, unix.SOCK_MIN_SNDBUF)
+        sock.sndbuf = _buffer_size(task, val, name == SO_SNDBUFFORCE, unix.WMEM_MAX,
+                                   unix.SOCK_MIN_SNDBUF)
         if sock.writable():
             sock.wait.notify()  # sk_write_space
     elif name in (SO_RCVBUF, SO_RCVBUFFORCE):
-        if name == SO_RCVBUFFORCE:
-            if not has_cap(task, CAP_NET_ADMIN):
-                raise SyscallError(EPERM)
-            val = max(val, 0)
-        else:
-            val = min(val & 0xFFFFFFFF, unix.RMEM_MAX)
-        sock.rcvbuf = max(min(val, INT_MAX // 2) * 2, unix.SOCK_MIN_RCVBUF)
+        sock.rcvbuf = _buffer_size(task, val, name == SO_RCVBUFFORCE, unix.RMEM_MAX,
+                                   unix.SOCK_MIN_RCVBUF)
     elif name == SO_RCVLOWAT:
         sock.rcvlowat = (INT_MAX if val < 0 else val) or 1
     elif name in (SO_PRIORITY, SO_MARK):
