@@ -9,6 +9,7 @@ import os
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from snakevisor.gofer.launch import GoferMounts
     from snakevisor.vfs.inode import Filesystem
 
 
@@ -59,16 +60,19 @@ class Sandbox:
 
     def run(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "/") -> int:
         """Run argv to completion; returns its exit status (128+N if killed by signal N)."""
+        if not argv:
+            raise SandboxError("no command given")
+        gofer = self._start_gofer()  # first: its start-up overlaps ours
         from snakevisor.kernel.boot import BootError, boot_init
         from snakevisor.kernel.kernel import Kernel
         from snakevisor.platform.ptrace import PlatformError, PtracePlatform
 
-        if not argv:
-            raise SandboxError("no command given")
         env = dict(os.environ if env is None else env)
         try:
             platform = PtracePlatform()
         except (PlatformError, OSError) as exc:
+            if gofer is not None:
+                gofer.close()
             raise SandboxError(f"cannot start the platform: {exc}") from None
         kernel = Kernel(platform, None, hostname=self.hostname, strace=self.strace, debug=self.debug)
         try:
@@ -86,7 +90,8 @@ class Sandbox:
                 b"/dev/shm": Tmpfs(size=DEV_SHM_SIZE, mode=0o1777, source="shm"),
             }
             for host_dir, inside, readonly in self.volumes:
-                mounts[os.fsencode(inside)] = _host_dir_fs(host_dir, writable=not readonly)
+                mounts[os.fsencode(inside)] = (gofer.volumes[inside] if gofer is not None else
+                                               _host_dir_fs(host_dir, writable=not readonly))
             for inside, size, mode in self.tmpfs:
                 mounts[os.fsencode(inside)] = Tmpfs(size=size, mode=mode)
             if self.overlay.startswith("root:"):
@@ -94,15 +99,18 @@ class Sandbox:
                 from snakevisor.fsimpl.tmpfs import FileStore
                 store = None
                 if self.overlay.startswith("root:dir="):  # the upper layer's bytes on disk
-                    store = FileStore(_host_dir_fs(self.overlay[len("root:dir="):], writable=True))
-                mounts[b"/"] = OverlayFs(_host_dir_fs(self.rootfs, writable=False),
+                    store = FileStore(gofer.upper if gofer is not None else
+                                      _host_dir_fs(self.overlay[len("root:dir="):], writable=True))
+                lower = gofer.root if gofer is not None else _host_dir_fs(self.rootfs, False)
+                mounts[b"/"] = OverlayFs(lower,
                                          Tmpfs(mode=0o755, source="overlay-upper", store=store))
             else:  # --overlay2 none / --writable-root: the host directory itself
-                mounts[b"/"] = _host_dir_fs(self.rootfs, writable=self.writable_root)
+                mounts[b"/"] = (gofer.root if gofer is not None else
+                                _host_dir_fs(self.rootfs, writable=self.writable_root))
             root = SandboxRoot(mounts)
             mounts[b"/proc"].mount_records = root.mount_records  # type: ignore[attr-defined]
             kernel.root = root
-            if self.confine and os.environ.get("SNAKEVISOR_GOFER") == "1":
+            if self.confine and gofer is not None:  # no host path is ours to open any more
                 from snakevisor.kernel.confine import confine_sentry
                 try:
                     confine_sentry()
@@ -116,18 +124,28 @@ class Sandbox:
                 raise SandboxError(str(exc), exc.status) from None
             return kernel.run()
         finally:
-            for fs in getattr(kernel.root, "mounts", {}).values():
-                closer = getattr(fs, "close", None)
-                if closer is not None:
-                    closer()  # a gofer ends with its connection
-            kernel.shutdown()
+            if gofer is not None:
+                gofer.close(wait=False)  # it exits while the stubs are reaped
+            kernel.shutdown()  # (which waits for every child of ours)
+            if gofer is not None:
+                gofer.close()
+
+    def _start_gofer(self) -> "GoferMounts | None":
+        """One gofer for the root, the volumes and a root:dir store — unless
+        SNAKEVISOR_GOFER=0 (development only: the sentry then opens host paths itself and is
+        not confined)."""
+        if os.environ.get("SNAKEVISOR_GOFER") == "0":
+            return None
+        from snakevisor.gofer.launch import start_gofer_mounts
+        upper = self.overlay[len("root:dir="):] if self.overlay.startswith("root:dir=") else None
+        try:
+            return start_gofer_mounts(self.rootfs, self.writable_root, self.volumes, upper,
+                                      overlay=self.overlay.startswith("root:"))
+        except OSError as exc:
+            raise SandboxError(f"cannot start the gofer: {exc}") from None
 
 
 def _host_dir_fs(host_dir: str, writable: bool) -> "Filesystem":
-    """A host directory as a sentry file system: through a gofer (SNAKEVISOR_GOFER=1, being
-    made the default) or walked by the sentry itself."""
-    if os.environ.get("SNAKEVISOR_GOFER") == "1" and os.path.isdir(host_dir):
-        from snakevisor.fsimpl.goferfs import GoferFs
-        return GoferFs.start(host_dir, writable=writable)
+    """A host directory walked by the sentry itself (SNAKEVISOR_GOFER=0 only)."""
     from snakevisor.fsimpl.hostpathfs import HostPathFs
     return HostPathFs(host_dir, writable=writable)

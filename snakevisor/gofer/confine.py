@@ -24,9 +24,10 @@ import os
 import resource
 import signal
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from snakevisor.gofer import seccomp
+from snakevisor.gofer import Volume  # noqa: F401  (re-exported)
 
 #: capabilities the serving loop keeps, and why (all others are dropped from every set):
 KEEP = {
@@ -78,17 +79,7 @@ def _mount(src: str | None, dst: str, fstype: str | None, flags: int, data: str 
     _check(_libc.mount(_enc(src), _enc(dst), _enc(fstype), flags, _enc(data)), f"mount {dst}")
 
 
-@dataclass(frozen=True)
-class Volume:
-    """A bind mount: host path, the sandbox path it appears at (its attach name), read-only."""
-
-    host: str
-    path: bytes
-    ro: bool = False
-
-
-@dataclass(frozen=True)
-class Export:
+class Export(NamedTuple):
     """One attachable tree after confinement: aname -> O_PATH fd of its root.
 
     A single-file volume also keeps its mount point's parent directory and name, so that the

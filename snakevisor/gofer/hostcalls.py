@@ -32,7 +32,7 @@ RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH = 0
 #: one component, never a symlink, never out of the directory, never into another mount
 ONE_STEP = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV
 
-NR_GETDENTS64, NR_OPENAT2, NR_FCHMODAT2 = 217, 437, 452
+NR_GETDENTS64, NR_RENAMEAT2, NR_OPENAT2, NR_FCHMODAT2 = 217, 316, 437, 452
 
 
 class _OpenHow(ctypes.Structure):
@@ -42,6 +42,7 @@ class _OpenHow(ctypes.Structure):
 _openat2 = _syscall(_c_int, ctypes.c_char_p, ctypes.POINTER(_OpenHow), ctypes.c_size_t)
 _fchmodat2 = _syscall(_c_int, ctypes.c_char_p, _c_uint, _c_int)
 _getdents64 = _syscall(_c_int, ctypes.c_void_p, ctypes.c_size_t)
+_renameat2 = _syscall(_c_int, ctypes.c_char_p, _c_int, ctypes.c_char_p, _c_uint)
 
 
 def open_beneath(dirfd: int, name: bytes, flags: int, mode: int = 0,
@@ -88,6 +89,11 @@ def chmod_fd(fd: int, mode: int) -> None:
 def link_fd(fd: int, newdirfd: int, newname: bytes) -> None:
     """linkat of the inode an O_PATH fd names (needs CAP_DAC_READ_SEARCH)."""
     _check(_libc.linkat(fd, b"", newdirfd, newname, AT_EMPTY_PATH))
+
+
+def rename_at(olddirfd: int, oldname: bytes, newdirfd: int, newname: bytes, flags: int) -> None:
+    """renameat2 of one name beneath each directory fd (flags as renameat2(2))."""
+    _check(_renameat2(NR_RENAMEAT2, olddirfd, oldname, newdirfd, newname, flags))
 
 
 _STATFS = struct.Struct("<7Q2iQQQ32x")  # x86_64 struct statfs: 120 bytes

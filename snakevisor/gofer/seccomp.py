@@ -38,7 +38,7 @@ ALLOWED: dict[str, str] = {
     "ftruncate": "setattr size", "fstatfs": "Tstatfs",
     # namespace changes: one validated name beneath a directory fd
     "mkdirat": "Tmkdir", "mknodat": "Tmknod", "symlinkat": "Tsymlink", "linkat": "Tlink",
-    "unlinkat": "Tunlinkat", "renameat": "Trenameat",
+    "unlinkat": "Tunlinkat", "renameat": "Trenameat", "renameat2": "Trenameat2 (flags)",
     # attributes
     "fchmodat2": "setattr mode on an O_PATH fd", "fchmod": "set-ID bits after chown; mode "
     "before Linux 6.6", "fchownat": "setattr uid/gid, owner of created files",

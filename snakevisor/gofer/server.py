@@ -38,6 +38,7 @@ _OPEN_FLAGS = (os.O_ACCMODE | os.O_TRUNC | os.O_APPEND | os.O_DSYNC | os.O_SYNC 
 _O_TMPFILE_BITS = os.O_TMPFILE & ~os.O_DIRECTORY
 _XATTR_CREATE, _XATTR_REPLACE, _XATTR_SIZE_MAX = 1, 2, 65536
 _F_OFD_GETLK, _F_OFD_SETLK = 36, 37
+_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
 _FLOCK = struct.Struct("<hhqqi4x")
 _INT64_MAX = (1 << 63) - 1
 _DT = {stat.S_IFDIR: 4, stat.S_IFLNK: 10, stat.S_IFREG: 8, stat.S_IFIFO: 1, stat.S_IFSOCK: 12,
@@ -93,11 +94,14 @@ class Fid:
             self.fd = -1
 
 
-def qid_of(st: os.stat_result) -> m.Qid:
+def _qid_parts(st: os.stat_result) -> tuple[int, int]:
     fmt = stat.S_IFMT(st.st_mode)
     qtype = m.QTDIR if fmt == stat.S_IFDIR else m.QTSYMLINK if fmt == stat.S_IFLNK else m.QTFILE
-    version = (st.st_mtime_ns ^ (st.st_size << 8)) & 0xFFFFFFFF
-    return m.Qid(qtype, version, st.st_ino)
+    return qtype, (st.st_mtime_ns ^ (st.st_size << 8)) & 0xFFFFFFFF
+
+
+def qid_of(st: os.stat_result) -> m.Qid:
+    return m.Qid(*_qid_parts(st), st.st_ino)
 
 
 def _check_name(name: bytes) -> None:
@@ -151,6 +155,8 @@ class Server:
             m.Treadlink: self.readlink, m.Tstatfs: self.statfs, m.Tfsync: self.fsync,
             m.Txattrwalk: self.xattrwalk, m.Txattrcreate: self.xattrcreate,
             m.Tlock: self.lock, m.Tgetlock: self.getlock,
+            m.Twalkstat: self.walkstat, m.Trenameat2: self.renameat2, m.Ttmpfile: self.tmpfile,
+            m.Topenfd: self.openfd,
         }
 
     # --- the loop ---------------------------------------------------------------------------
@@ -167,20 +173,33 @@ class Server:
             if not data:
                 return
             if flags & socket.MSG_TRUNC:
-                reply, fd = self._malformed(data, m.ProtocolError("packet larger than msize"))
+                replies = [self._malformed(data, m.ProtocolError("packet larger than msize"))]
             else:
-                reply, fd = self.handle(data)
+                replies = [self.handle(part) for part in self._requests(data)]
+            fds = array.array("i", [fd for _, fd in replies if fd is not None])
+            packet = b"".join(reply for reply, _ in replies)
             try:
-                if fd is None:
-                    self.sock.send(reply)
+                if fds:
+                    self.sock.sendmsg([packet], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
                 else:
-                    self.sock.sendmsg([reply], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                                 array.array("i", [fd]))])
+                    self.sock.send(packet)
             except (ConnectionResetError, BrokenPipeError):
                 return
+            finally:
+                for fd in fds:  # the copies made for the reply (its fid may be gone already)
+                    os.close(fd)
+
+    def _requests(self, data: bytes) -> list[bytes]:
+        """The requests of one packet: several back to back in our dialect."""
+        if not self.donate or len(data) < 4 or int.from_bytes(data[:4], "little") == len(data):
+            return [data]
+        try:
+            return m.split_packet(data)
+        except m.ProtocolError:
+            return [data]  # answered as one malformed request
 
     def handle(self, data: bytes) -> tuple[bytes, int | None]:
-        """One request packet -> (reply packet, fd to donate or None)."""
+        """One request -> (reply, fd to donate or None: a copy, closed once sent)."""
         try:
             tag, msg = m.decode(data, self.msize)
         except m.ProtocolError as e:
@@ -210,6 +229,8 @@ class Server:
             return m.encode(reply, tag), fd
         except m.ProtocolError as e:  # a host value that does not fit its field
             print(f"gofer: cannot answer {type(msg).__name__}: {e}", file=sys.stderr, flush=True)
+            if fd is not None:
+                os.close(fd)
             return m.encode(m.Rlerror(errno.EIO), tag), None
 
     def _malformed(self, data: bytes, e: m.ProtocolError) -> tuple[bytes, None]:
@@ -241,7 +262,12 @@ class Server:
         self.fids[n] = Fid(node, uid)
 
     def _lookup(self, node: Node, name: bytes) -> tuple[Node, os.stat_result]:
-        """One walk step from a directory node, revalidated against the host every time."""
+        """One walk step from a directory node, revalidated against the host every time.
+
+        A name already walked is checked with one fstatat (no symlink followed, no second
+        component): the same (dev, ino) means the same object, whose O_PATH fd is reused.
+        Anything else (a new name, another object, a mount point: its root's dev differs)
+        takes the confined openat2."""
         if node.fmt != stat.S_IFDIR:
             raise Lerror(errno.ENOTDIR)
         if name == b"..":
@@ -250,6 +276,12 @@ class Server:
                 raise Lerror(errno.ENOENT)  # an unlinked directory
             return up, os.fstat(up.fd)
         _check_name(name)
+        child = node.children.get(name)
+        if child is not None:
+            st = os.stat(name, dir_fd=node.fd, follow_symlinks=False)
+            if (child.dev, child.ino) == (st.st_dev, st.st_ino) and \
+                    stat.S_IFMT(st.st_mode) == child.fmt:
+                return child, st
         fd = hostcalls.open_beneath(node.fd, name, os.O_PATH)
         try:
             st = os.fstat(fd)
@@ -397,12 +429,34 @@ class Server:
             self._new_fid(msg.newfid, node, fid.uid)
         return m.Rwalk(tuple(qids))
 
+    def walkstat(self, msg: m.Twalkstat) -> m.Rwalkstat:
+        """Twalk answering the attributes of fid and of every node walked (our dialect)."""
+        fid = self._fid(msg.fid)
+        create = msg.newfid != m.NOFID
+        if create and msg.newfid != msg.fid and msg.newfid in self.fids:
+            raise Lerror(errno.EEXIST)
+        node = fid.node
+        attrs = [_packed(os.fstat(node.fd))]
+        for i, name in enumerate(msg.wnames):
+            try:
+                node, st = self._lookup(node, name)
+            except (OSError, Lerror):
+                if i == 0:
+                    raise
+                return m.Rwalkstat(b"".join(attrs))  # partial: newfid is not created
+            attrs.append(_packed(st))
+        if create:
+            if msg.newfid == msg.fid:
+                if fid.fd >= 0 or fid.xattr_data is not None or fid.xattr_new is not None:
+                    raise Lerror(errno.EBUSY)
+                fid.node = node
+            else:
+                self._new_fid(msg.newfid, node, fid.uid)
+        return m.Rwalkstat(b"".join(attrs))
+
     def getattr(self, msg: m.Tgetattr) -> m.Rgetattr:
-        st = os.fstat(self._fid(msg.fid).node.fd)
-        return m.Rgetattr(
-            m.GETATTR_BASIC, qid_of(st), st.st_mode, st.st_uid, st.st_gid, st.st_nlink,
-            st.st_rdev, st.st_size, st.st_blksize, st.st_blocks,
-            *_time(st.st_atime_ns), *_time(st.st_mtime_ns), *_time(st.st_ctime_ns), 0, 0, 0, 0)
+        return m.Rgetattr(m.GETATTR_BASIC, *_attr(os.fstat(self._fid(msg.fid).node.fd)),
+                          0, 0, 0, 0)
 
     def setattr(self, msg: m.Tsetattr) -> m.Rsetattr:
         """size, then owners (which clear set-ID bits), then mode, then times (so they stick)."""
@@ -464,8 +518,20 @@ class Server:
     def _opened(self, fid: Fid, fd: int, flags: int) -> tuple[m.Qid, int, int | None]:
         fid.fd, fid.flags = fd, flags
         st = os.fstat(fd)
-        donate = fd if self.donate and stat.S_ISREG(st.st_mode) else None
+        donate = _dup(fd) if self.donate and stat.S_ISREG(st.st_mode) else None
         return qid_of(st), self.msize - m.IOHDRSZ, donate
+
+    def openfd(self, msg: m.Topenfd) -> tuple[m.Ropenfd, int]:
+        """Open the regular file fid names and donate the descriptor (our dialect); the fid
+        stays unopened, so the same fid serves every open of the file."""
+        node = self._fid(msg.fid).node
+        if node.fmt != stat.S_IFREG:
+            raise Lerror(errno.EISDIR if node.fmt == stat.S_IFDIR else
+                         errno.ELOOP if node.fmt == stat.S_IFLNK else errno.EPERM)
+        if not self.donate:
+            raise Lerror(errno.EOPNOTSUPP)
+        fd = self._reopen(node, _open_flags(msg.flags))  # the reply's: closed once sent
+        return m.Ropenfd(m.Qid(m.QTFILE, 0, node.ino), self.msize - m.IOHDRSZ), fd
 
     def lopen(self, msg: m.Tlopen) -> tuple[m.Rlopen, int | None]:
         fid = self._fid(msg.fid)
@@ -496,6 +562,27 @@ class Server:
         fid.node = node
         qid, iounit, donate = self._opened(fid, fd, flags)
         return m.Rlcreate(qid, iounit), donate
+
+    def tmpfile(self, msg: m.Ttmpfile) -> tuple[m.Rtmpfile, int | None]:
+        """O_TMPFILE in a directory (our dialect): newfid names the nameless file, whose own
+        open descriptor is its node's (Tlink names it with linkat AT_EMPTY_PATH)."""
+        dfid = self._fid(msg.dfid)
+        dnode = self._dir(msg.dfid)
+        if msg.newfid in self.fids or msg.newfid == m.NOFID:
+            raise Lerror(errno.EEXIST)
+        if msg.flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
+            raise Lerror(errno.EINVAL)
+        flags = (msg.flags & (_OPEN_FLAGS | os.O_EXCL) & ~os.O_TRUNC) | os.O_TMPFILE | os.O_NOCTTY
+        mode = msg.mode & 0o7777
+        fd = hostcalls.open_beneath(dnode.fd, b".", flags, mode)
+        try:
+            self._owner(fd, dfid.uid, msg.gid, mode)
+            st = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fids[msg.newfid] = Fid(Node(fd, None, b"", st), dfid.uid)
+        return m.Rtmpfile(qid_of(st), self.msize - m.IOHDRSZ), _dup(fd) if self.donate else None
 
     def read(self, msg: m.Tread) -> m.Rread:
         fid = self._fid(msg.fid)
@@ -594,12 +681,38 @@ class Server:
         _check_name(msg.oldname)
         _check_name(msg.newname)
         os.rename(msg.oldname, msg.newname, src_dir_fd=old.fd, dst_dir_fd=new.fd)
-        moved = old.children.pop(msg.oldname, None)
-        self._forget(new, msg.newname)
-        if moved is not None:
-            moved.parent, moved.name = new, msg.newname
-            new.children[msg.newname] = moved
+        self._moved(old, msg.oldname, new, msg.newname)
         return m.Rrenameat()
+
+    def renameat2(self, msg: m.Trenameat2) -> m.Rrenameat2:
+        """renameat2 with RENAME_NOREPLACE or RENAME_EXCHANGE (our dialect); the node tree
+        follows: an exchange swaps the two names' nodes."""
+        old, new = self._dir(msg.olddirfid), self._dir(msg.newdirfid)
+        _check_name(msg.oldname)
+        _check_name(msg.newname)
+        if msg.flags & ~(_RENAME_NOREPLACE | _RENAME_EXCHANGE) or \
+                msg.flags == _RENAME_NOREPLACE | _RENAME_EXCHANGE:
+            raise Lerror(errno.EINVAL)  # RENAME_WHITEOUT makes a device node: never here
+        hostcalls.rename_at(old.fd, msg.oldname, new.fd, msg.newname, msg.flags)
+        if not msg.flags & _RENAME_EXCHANGE:
+            self._moved(old, msg.oldname, new, msg.newname)
+            return m.Rrenameat2()
+        a, b = old.children.pop(msg.oldname, None), new.children.pop(msg.newname, None)
+        if a is not None:
+            a.parent, a.name = new, msg.newname
+            new.children[msg.newname] = a
+        if b is not None:
+            b.parent, b.name = old, msg.oldname
+            old.children[msg.oldname] = b
+        return m.Rrenameat2()
+
+    def _moved(self, old: Node, oldname: bytes, new: Node, newname: bytes) -> None:
+        """Our tree after a rename that replaced whatever newname was."""
+        moved = old.children.pop(oldname, None)
+        self._forget(new, newname)
+        if moved is not None:
+            moved.parent, moved.name = new, newname
+            new.children[newname] = moved
 
     def unlinkat(self, msg: m.Tunlinkat) -> m.Runlinkat:
         dnode = self._dir(msg.dirfid)
@@ -646,11 +759,14 @@ class Server:
         return m.Rxattrwalk(len(data))
 
     def xattrcreate(self, msg: m.Txattrcreate) -> m.Rxattrcreate:
-        """fid becomes a sink for the value; the xattr is set when it is clunked (size 0: removed)."""
+        """fid becomes a sink for the value; the xattr is set when it is clunked (removed with
+        size 0, or in our dialect with XATTR_REMOVE)."""
         fid = self._fid(msg.fid)
         if fid.fd >= 0 or fid.xattr_data is not None or fid.xattr_new is not None:
             raise Lerror(errno.EBUSY)
-        if not msg.name or b"\0" in msg.name or msg.flags & ~(_XATTR_CREATE | _XATTR_REPLACE):
+        allowed = _XATTR_CREATE | _XATTR_REPLACE | (m.XATTR_REMOVE if self.donate else 0)
+        if not msg.name or b"\0" in msg.name or msg.flags & ~allowed or \
+                (msg.flags & m.XATTR_REMOVE and msg.attr_size):
             raise Lerror(errno.EINVAL)
         if msg.attr_size > _XATTR_SIZE_MAX:
             raise Lerror(errno.E2BIG)
@@ -666,8 +782,8 @@ class Server:
             raise Lerror(errno.EINVAL)
         fd = self._xattr_fd(fid.node)
         try:
-            if size == 0:
-                os.removexattr(fd, name)
+            if flags & m.XATTR_REMOVE or (size == 0 and not self.donate):
+                os.removexattr(fd, name)  # plain 9P: size 0 removes
             else:
                 os.setxattr(fd, name, bytes(buf), flags)
         finally:
@@ -706,10 +822,27 @@ class Server:
         return m.Rgetlock(ltype, start, length, pid & 0xFFFFFFFF, b"")
 
 
+def _packed(st: os.stat_result) -> bytes:
+    """st as one Rwalkstat record."""
+    return m.pack_attr(*_qid_parts(st), st)
+
+
+def _attr(st: os.stat_result) -> m.Attr:
+    return m.Attr(qid_of(st), st.st_mode, st.st_uid, st.st_gid, st.st_nlink, st.st_rdev,
+                  st.st_size, st.st_blksize, st.st_blocks, *_time(st.st_atime_ns),
+                  *_time(st.st_mtime_ns), *_time(st.st_ctime_ns))
+
+
 def _time(ns: int) -> tuple[int, int]:
     """(sec, nsec) with a time before 1970 as its two's complement, as Linux reads it."""
     sec, nsec = divmod(ns, 10**9)
     return sec & 0xFFFFFFFFFFFFFFFF, nsec
+
+
+def _dup(fd: int) -> int:
+    """A copy of fd for a reply to donate: a later request of the same packet may clunk the
+    fid, closing fd itself, before the reply is sent."""
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
 
 
 def _dev_ino(fd: int) -> tuple[int, int]:

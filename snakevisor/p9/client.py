@@ -20,6 +20,7 @@ from snakevisor.kernel.errors import SyscallError
 from snakevisor.p9 import messages as m
 from snakevisor.p9.messages import Dirent, Qid
 
+_PIPELINE = 8  #: requests sent before reading replies (a unix socket queues >= 10 packets)
 _MAX_FDS = 4  # room for a few fds so that a misbehaving server's extras are seen and closed
 
 
@@ -98,19 +99,74 @@ class Client:
     def _rpc(self, msg: m.Message, tag: int | None = None,
              takes_fd: bool = False) -> tuple[m.Message, int | None]:
         """Send one request and return (reply, donated fd or None); Rlerror raises."""
+        if tag is None:
+            tag = self._next_tag()
+        self._send(self._encode(msg, tag))
+        reply, fd = self._reply(msg, tag, takes_fd)
+        if isinstance(reply, m.Rlerror):
+            raise SyscallError(reply.ecode or errno.EIO)
+        return reply, fd
+
+    def _pipeline(self, msgs: list[m.Message], takes_fd: int = -1
+                  ) -> list[tuple[m.Message, int | None]]:
+        """Several requests answered in order: each answer is (reply or Rlerror, fd); only
+        msgs[takes_fd] may carry one.  Our dialect takes them in one packet and answers in
+        one (one switch between the processes); otherwise they are sent one after another
+        before the first reply is read.  At most _PIPELINE requests."""
+        assert len(msgs) <= _PIPELINE
+        tags = [self._next_tag() for _ in msgs]
+        packets = [self._encode(msg, tag) for msg, tag in zip(msgs, tags)]
+        if self.fds and not self.stream and sum(map(len, packets)) <= self.msize:
+            self._send(b"".join(packets))
+            data, fds = self._recv()
+            try:
+                parts = m.split_packet(data)
+            except m.ProtocolError as e:
+                _close_all(fds)
+                self._fail(f"malformed reply: {e}")
+            if len(parts) != len(msgs):
+                _close_all(fds)
+                self._fail(f"{len(parts)} replies to {len(msgs)} requests")
+            out = []
+            for i, (msg, tag, part) in enumerate(zip(msgs, tags, parts)):
+                reply, fd = self._check(msg, tag, part, fds if i == takes_fd else [], True)
+                if fd is not None:
+                    fds.remove(fd)
+                out.append((reply, fd))
+            _close_all(fds)
+            return out
+        for packet in packets:
+            self._send(packet)
+        return [self._reply(msg, tag, i == takes_fd)
+                for i, (msg, tag) in enumerate(zip(msgs, tags))]
+
+    def _next_tag(self) -> int:
+        tag = self._tag
+        self._tag = (tag + 1) % m.NOTAG
+        return tag
+
+    def _encode(self, msg: m.Message, tag: int) -> bytes:
         if self.broken is not None:
             raise SyscallError(errno.EIO)
-        if tag is None:
-            tag = self._tag
-            self._tag = (self._tag + 1) % m.NOTAG
         try:
             packet = m.encode(msg, tag)
         except m.ProtocolError:
             raise SyscallError(errno.EINVAL) from None  # e.g. a name longer than 65535 bytes
         if len(packet) > self.msize:
             raise SyscallError(errno.EINVAL)
-        self._send(packet)
+        return packet
+
+    def _reply(self, msg: m.Message, tag: int, takes_fd: bool) -> tuple[m.Message, int | None]:
+        """Receive and check the reply to msg: (reply or Rlerror, donated fd or None)."""
         data, fds = self._recv()
+        reply, fd = self._check(msg, tag, data, fds, takes_fd)
+        _close_all([f for f in fds if f != fd])
+        return reply, fd
+
+    def _check(self, msg: m.Message, tag: int, data: bytes, fds: list[int],
+               takes_fd: bool) -> tuple[m.Message, int | None]:
+        """Decode and check one reply: (reply or Rlerror, the fd of fds it keeps, if any).
+        The caller closes the fds not kept (all of them when this fails)."""
         try:
             rtag, reply = m.decode(data, self.msize)
         except m.ProtocolError as e:
@@ -120,16 +176,11 @@ class Client:
             _close_all(fds)
             self._fail(f"reply tag {rtag} for request tag {tag}")
         if isinstance(reply, m.Rlerror):
-            _close_all(fds)
-            raise SyscallError(reply.ecode or errno.EIO)
+            return reply, None
         if reply.TYPE != msg.TYPE + 1:
             _close_all(fds)
             self._fail(f"{type(reply).__name__} answering {type(msg).__name__}")
-        fd = None
-        if takes_fd and fds:
-            fd = fds.pop(0)
-        _close_all(fds)
-        return reply, fd
+        return reply, (fds[0] if takes_fd and fds else None)
 
     def _call(self, msg: m.Message) -> m.Message:
         return self._rpc(msg)[0]
@@ -176,6 +227,29 @@ class Client:
             return None, list(r.wqids)
         return newfid, list(r.wqids)
 
+    def walkstat(self, fid: int, names: list[bytes] | tuple[bytes, ...],
+                 create: bool = True) -> tuple[int | None, list[m.Attr]]:
+        """Twalkstat (our dialect only): (new fid or None, attributes of fid and of each name
+        walked).  A new fid exists only if create and every name was walked; a partial walk
+        answers the attributes of the prefix that exists (an error if not even the first)."""
+        newfid = self._alloc_fid() if create else m.NOFID
+        try:
+            r = self._call(m.Twalkstat(fid, newfid, tuple(names)))
+            attrs = m.decode_attrs(r.attrs)
+        except m.ProtocolError as e:
+            self._fail(f"malformed walkstat data: {e}")
+        except BaseException:
+            if create:
+                self._free_fids.append(newfid)
+            raise
+        if not 1 <= len(attrs) <= len(names) + 1:
+            self._fail(f"{len(attrs)} attributes answering a walk of {len(names)} names")
+        if len(attrs) != len(names) + 1 or not create:
+            if create:
+                self._free_fids.append(newfid)
+            return None, attrs
+        return newfid, attrs
+
     def clone(self, fid: int) -> int:
         newfid, _ = self.walk(fid, ())
         assert newfid is not None
@@ -187,6 +261,16 @@ class Client:
             self._call(m.Tclunk(fid))
         finally:
             self._free_fids.append(fid)
+
+    def clunk_many(self, fids: list[int]) -> None:
+        """Tclunk each fid, pipelined (one wait per _PIPELINE fids instead of one per fid);
+        errors are ignored: a fid is gone on both sides anyway."""
+        for i in range(0, len(fids), _PIPELINE):
+            batch = fids[i:i + _PIPELINE]
+            try:
+                self._pipeline([m.Tclunk(fid) for fid in batch])
+            finally:
+                self._free_fids.extend(batch)
 
     def flush(self, oldtag: int) -> None:
         self._call(m.Tflush(oldtag))
@@ -202,6 +286,18 @@ class Client:
         """SETATTR_* in valid select the fields; a time bit without its _SET bit means now."""
         self._call(m.Tsetattr(fid, valid, mode, uid, gid, size, *atime, *mtime))
 
+    def setattr_getattr(self, fid: int, valid: int, mode: int = 0, uid: int = 0, gid: int = 0,
+                        size: int = 0, atime: tuple[int, int] = (0, 0),
+                        mtime: tuple[int, int] = (0, 0)) -> m.Rgetattr:
+        """Tsetattr then Tgetattr, sent together: the attributes the change left."""
+        (done, _), (attrs, _) = self._pipeline(
+            [m.Tsetattr(fid, valid, mode, uid, gid, size, *atime, *mtime),
+             m.Tgetattr(fid, m.GETATTR_BASIC)])
+        for r in (done, attrs):
+            if isinstance(r, m.Rlerror):
+                raise SyscallError(r.ecode or errno.EIO)
+        return attrs
+
     def statfs(self, fid: int) -> m.Rstatfs:
         return self._call(m.Tstatfs(fid))
 
@@ -214,6 +310,105 @@ class Client:
         """Open fid with Linux open flags: (qid, iounit, donated host fd of a regular file)."""
         r, fd = self._rpc(m.Tlopen(fid, flags), takes_fd=True)
         return r.qid, r.iounit or self.iounit, fd
+
+    def openfd(self, fid: int, flags: int) -> int:
+        """Topenfd (our dialect): the donated fd of the regular file fid names, opened with
+        flags; the fid stays as it was."""
+        r, fd = self._rpc(m.Topenfd(fid, flags), takes_fd=True)
+        if fd is None:
+            self._fail("Ropenfd without a descriptor")
+        return fd
+
+    def lcreate_clone(self, dfid: int, name: bytes, flags: int, mode: int,
+                      owner: tuple[int, int] | None = None) -> tuple[int, m.Rgetattr, int | None]:
+        """Create name in directory dfid on a new fid, opened: Twalk (clone) + Tlcreate (+
+        Tsetattr of owner (uid, gid), mode kept) + Tgetattr sent together.  (new fid naming
+        the file, its attributes, donated fd)."""
+        newfid = self._alloc_fid()
+        msgs: list[m.Message] = [m.Twalk(dfid, newfid, ()), m.Tlcreate(newfid, name, flags, mode,
+                                                                       m.NONUNAME)]
+        if owner is not None:
+            msgs.append(_chown(newfid, owner, mode))
+        msgs.append(m.Tgetattr(newfid, m.GETATTR_BASIC))
+        try:
+            replies = self._pipeline(msgs, takes_fd=1)
+        except BaseException:
+            self._free_fids.append(newfid)
+            raise
+        fd = replies[1][1]
+        if isinstance(replies[0][0], m.Rlerror):
+            self._free_fids.append(newfid)
+            raise SyscallError(replies[0][0].ecode or errno.EIO)
+        failed = next((r for r, _ in replies[1:] if isinstance(r, m.Rlerror)), None)
+        if failed is not None:
+            if fd is not None:
+                os.close(fd)
+            if not isinstance(replies[1][0], m.Rlerror):
+                self._call(m.Tunlinkat(dfid, name, 0))  # made, but not as asked: undo
+            self.clunk(newfid)
+            raise SyscallError(failed.ecode or errno.EIO)
+        return newfid, replies[-1][0], fd
+
+    def made(self, dfid: int, make: m.Message, name: bytes, owner: tuple[int, int] | None,
+             mode: int | None) -> tuple[int, m.Attr]:
+        """After make (Tmkdir, Tsymlink or Tmknod of name in dfid): Twalkstat to it on a new
+        fid, Tsetattr of owner (uid, gid; mode kept unless None) and Tgetattr, sent together.
+        (new fid, the new object's attributes)."""
+        newfid = self._alloc_fid()
+        msgs: list[m.Message] = [make, m.Twalkstat(dfid, newfid, (name,))]
+        if owner is not None:
+            msgs += [_chown(newfid, owner, mode), m.Tgetattr(newfid, m.GETATTR_BASIC)]
+        try:
+            replies = [r for r, _ in self._pipeline(msgs)]
+        except BaseException:
+            self._free_fids.append(newfid)
+            raise
+        if isinstance(replies[1], m.Rlerror):
+            self._free_fids.append(newfid)
+        elif isinstance(replies[0], m.Rlerror):
+            self.clunk(newfid)  # the name was there already: walked to that
+        if isinstance(replies[0], m.Rlerror) or isinstance(replies[1], m.Rlerror):
+            raise SyscallError((replies[0] if isinstance(replies[0], m.Rlerror)
+                                else replies[1]).ecode or errno.EIO)
+        try:
+            attrs = m.decode_attrs(replies[1].attrs)
+        except m.ProtocolError as e:
+            self._fail(f"malformed walkstat data: {e}")
+        failed = next((r for r in replies[2:] if isinstance(r, m.Rlerror)), None)
+        if failed is not None or len(attrs) != 2:
+            self._call(m.Tunlinkat(dfid, name, m.AT_REMOVEDIR if isinstance(make, m.Tmkdir)
+                                   else 0))  # made, but not as asked: undo
+            self.clunk(newfid)
+            raise SyscallError(failed.ecode if failed is not None else errno.ENOENT)
+        if owner is not None:
+            return newfid, replies[-1]
+        return newfid, attrs[1]
+
+    def tmpfile(self, dfid: int, flags: int, mode: int,
+                owner: tuple[int, int] | None = None) -> tuple[int, m.Rgetattr, int | None]:
+        """Ttmpfile (our dialect) (+ Tsetattr of owner) + Tgetattr sent together: (new fid
+        naming the nameless file, its attributes, donated fd)."""
+        newfid = self._alloc_fid()
+        msgs: list[m.Message] = [m.Ttmpfile(dfid, newfid, flags, mode, m.NONUNAME)]
+        if owner is not None:
+            msgs.append(_chown(newfid, owner, mode))
+        msgs.append(m.Tgetattr(newfid, m.GETATTR_BASIC))
+        try:
+            replies = self._pipeline(msgs, takes_fd=0)
+            (made, fd), attrs = replies[0], next(
+                (r for r, _ in replies[1:] if isinstance(r, m.Rlerror)), replies[-1][0])
+        except BaseException:
+            self._free_fids.append(newfid)
+            raise
+        if isinstance(made, m.Rlerror):
+            self._free_fids.append(newfid)
+            raise SyscallError(made.ecode or errno.EIO)
+        if isinstance(attrs, m.Rlerror):
+            if fd is not None:
+                os.close(fd)
+            self.clunk(newfid)
+            raise SyscallError(attrs.ecode or errno.EIO)
+        return newfid, attrs, fd
 
     def lcreate(self, fid: int, name: bytes, flags: int, mode: int,
                 gid: int = m.NONUNAME) -> tuple[Qid, int, int | None]:
@@ -258,6 +453,11 @@ class Client:
     def renameat(self, olddirfid: int, oldname: bytes, newdirfid: int, newname: bytes) -> None:
         self._call(m.Trenameat(olddirfid, oldname, newdirfid, newname))
 
+    def renameat2(self, olddirfid: int, oldname: bytes, newdirfid: int, newname: bytes,
+                  flags: int) -> None:
+        """Trenameat2 (our dialect only): renameat2(2) flags."""
+        self._call(m.Trenameat2(olddirfid, oldname, newdirfid, newname, flags))
+
     def unlinkat(self, dirfid: int, name: bytes, flags: int = 0) -> None:
         """flags: AT_REMOVEDIR for a directory."""
         self._call(m.Tunlinkat(dirfid, name, flags))
@@ -274,6 +474,18 @@ class Client:
         self._call(m.Txattrcreate(fid, name, size, flags))
 
     def getxattr(self, fid: int, name: bytes) -> bytes:
+        if self.fds and not self.stream:  # one packet: a value fits one Rread (64 KiB max)
+            newfid = self._alloc_fid()
+            try:
+                (walked, _), (read, _), _ = self._pipeline(
+                    [m.Txattrwalk(fid, newfid, name), m.Tread(newfid, 0, self.iounit),
+                     m.Tclunk(newfid)])
+            finally:
+                self._free_fids.append(newfid)
+            for r in (walked, read):
+                if isinstance(r, m.Rlerror):
+                    raise SyscallError(r.ecode or errno.EIO)
+            return read.data[:walked.size]
         xfid, size = self.xattrwalk(fid, name)
         try:
             return self._read_all(xfid, size)
@@ -281,14 +493,26 @@ class Client:
             self.clunk(xfid)
 
     def listxattr(self, fid: int) -> list[bytes]:
-        xfid, size = self.xattrwalk(fid, b"")
-        try:
-            return [n for n in self._read_all(xfid, size).split(b"\0") if n]
-        finally:
-            self.clunk(xfid)
+        return [n for n in self.getxattr(fid, b"").split(b"\0") if n]
 
     def setxattr(self, fid: int, name: bytes, value: bytes, flags: int = 0) -> None:
-        """Set (flags XATTR_CREATE/XATTR_REPLACE); an empty value removes the attribute."""
+        """Set (flags XATTR_CREATE/XATTR_REPLACE).  An empty value removes the attribute on
+        a plain 9P server; ours (VERSION_FDS) sets it empty and removes on XATTR_REMOVE."""
+        if self.fds and not self.stream and len(value) <= self.iounit:  # one packet
+            xfid = self._alloc_fid()
+            msgs: list[m.Message] = [m.Twalk(fid, xfid, ()), m.Txattrcreate(xfid, name,
+                                                                          len(value), flags)]
+            if value:
+                msgs.append(m.Twrite(xfid, 0, bytes(value)))
+            msgs.append(m.Tclunk(xfid))  # sets it: its error is the call's
+            try:
+                replies = self._pipeline(msgs)
+            finally:
+                self._free_fids.append(xfid)
+            failed = next((r for r, _ in replies if isinstance(r, m.Rlerror)), None)
+            if failed is not None:
+                raise SyscallError(failed.ecode or errno.EIO)
+            return
         xfid = self.clone(fid)
         try:
             self.xattrcreate(xfid, name, len(value), flags)
@@ -304,7 +528,7 @@ class Client:
         self.clunk(xfid)  # the server sets the attribute now; its error is ours
 
     def removexattr(self, fid: int, name: bytes) -> None:
-        self.setxattr(fid, name, b"")
+        self.setxattr(fid, name, b"", m.XATTR_REMOVE if self.fds else 0)
 
     def _read_all(self, fid: int, size: int) -> bytes:
         out = bytearray()
@@ -329,6 +553,13 @@ class Client:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _chown(fid: int, owner: tuple[int, int], mode: int | None) -> m.Tsetattr:
+    """Tsetattr giving fid's object to owner; with mode, set-ID bits survive the chown (the
+    server changes owners first, then the mode)."""
+    valid = m.SETATTR_UID | m.SETATTR_GID | (m.SETATTR_MODE if mode is not None else 0)
+    return m.Tsetattr(fid, valid, mode or 0, owner[0], owner[1], 0, 0, 0, 0, 0)
 
 
 def _close_all(fds: list[int]) -> None:

@@ -6,6 +6,7 @@ serving loop; the union of the calls in /tmp/gofer.strace.* is what gofer/seccom
 """
 from __future__ import annotations
 
+import array
 import errno
 import os
 import shutil
@@ -350,6 +351,94 @@ def test_xattrs_and_locks(gofer: Gofer, tree: Path) -> None:
 def _raw(sock: socket.socket, packet: bytes) -> tuple[int, m.Message]:
     sock.send(packet)
     return m.decode(sock.recv(m.MAX_MSIZE + 1))
+
+
+# --- the VERSION_FDS dialect's requests -------------------------------------------------------
+
+def test_walkstat_answers_every_node_and_revalidates(gofer: Gofer, tree: Path) -> None:
+    c = gofer.client
+    root = tree / "root"
+    fid, attrs = c.walkstat(gofer.root, (b"etc", b"hello"))
+    assert fid is not None and [a.qid.path for a in attrs] == [
+        os.stat(p).st_ino for p in (root, root / "etc", root / "etc" / "hello")]
+    assert attrs[2].size == 6 and c.getattr(fid).qid.path == attrs[2].qid.path
+    none, attrs = c.walkstat(gofer.root, (b"etc", b"nope"), create=False)
+    assert none is None and len(attrs) == 2  # the prefix that exists, no fid
+    assert _errno_of(c.walkstat, gofer.root, (b"nope",)) == errno.ENOENT
+    (root / "etc" / "hello").unlink()
+    (root / "etc" / "hello").write_bytes(b"other\n")  # the same name, another object
+    _, attrs = c.walkstat(gofer.root, (b"etc", b"hello"), create=False)
+    assert attrs[2].qid.path == os.stat(root / "etc" / "hello").st_ino
+    assert _errno_of(c.openfd, fid, os.O_RDONLY) == errno.ESTALE  # the fid's object is gone
+
+
+def test_openfd_renameat2_and_tmpfile(gofer: Gofer, tree: Path) -> None:
+    c = gofer.client
+    work = tree / "rw"
+    w = c.attach(b"/work", UID)[0]
+    (work / "a").write_bytes(b"A")
+    (work / "b").write_bytes(b"B")
+    fid, _ = c.walk(w, [b"a"])
+    fds = [c.openfd(fid, os.O_RDONLY) for _ in range(2)]  # the fid is never opened itself
+    assert [os.pread(fd, 1, 0) for fd in fds] == [b"A", b"A"]
+    for fd in fds:
+        os.close(fd)
+    assert _errno_of(c.openfd, w, os.O_RDONLY) == errno.EISDIR
+    c.renameat2(w, b"a", w, b"b", 2)  # RENAME_EXCHANGE
+    assert (work / "a").read_bytes() == b"B" and (work / "b").read_bytes() == b"A"
+    assert _errno_of(c.renameat2, w, b"a", w, b"b", 1) == errno.EEXIST
+    assert _errno_of(c.renameat2, w, b"a", w, b"b", 4) == errno.EINVAL  # no whiteouts
+    tfid, attrs, fd = c.tmpfile(w, os.O_RDWR, 0o640)
+    assert attrs.nlink == 0 and stat.S_IMODE(attrs.mode) == 0o640 and fd is not None
+    assert attrs.uid == UID  # the attach's user owns what it creates
+    os.write(fd, b"tmp")
+    os.close(fd)
+    c.link(w, tfid, b"named")
+    assert (work / "named").read_bytes() == b"tmp"
+    assert _errno_of(c.tmpfile, w, os.O_RDONLY, 0o600) == errno.EINVAL  # needs write access
+
+
+def test_xattr_remove_flag_and_empty_values(gofer: Gofer, tree: Path) -> None:
+    c = gofer.client
+    w = c.attach(b"/work", UID)[0]
+    (tree / "rw" / "x").write_bytes(b"")
+    fid, _ = c.walk(w, [b"x"])
+    c.setxattr(fid, b"user.e", b"")
+    assert os.getxattr(tree / "rw" / "x", "user.e") == b""  # set, not removed
+    c.removexattr(fid, b"user.e")
+    assert "user.e" not in os.listxattr(tree / "rw" / "x")
+    assert _errno_of(c.removexattr, fid, b"user.e") == errno.ENODATA
+
+
+def test_several_requests_in_one_packet(gofer: Gofer, tree: Path) -> None:
+    """Our dialect: requests back to back in one packet, replies back to back in one, the
+    donated fd attached even when a later request of the packet clunks its fid."""
+    c = gofer.client
+    f = c._alloc_fid()
+    packet = b"".join([m.encode(m.Twalk(gofer.root, f, (b"etc", b"hello")), 1),
+                       m.encode(m.Tlopen(f, os.O_RDONLY), 2), m.encode(m.Tclunk(f), 3),
+                       m.encode(m.Tgetattr(f, m.GETATTR_BASIC), 4)])
+    gofer.sock.send(packet)
+    data, anc, _, _ = gofer.sock.recvmsg(1 << 17, socket.CMSG_SPACE(16))
+    replies = [m.decode(p) for p in m.split_packet(data)]
+    assert [(tag, type(r).__name__) for tag, r in replies] == [
+        (1, "Rwalk"), (2, "Rlopen"), (3, "Rclunk"), (4, "Rlerror")]
+    fds = array.array("i")
+    fds.frombytes(anc[0][2])
+    assert len(fds) == 1 and os.pread(fds[0], 5, 0) == b"hello"
+    os.close(fds[0])
+
+
+def test_created_modes_are_not_masked_by_the_gofer(gofer: Gofer, tree: Path) -> None:
+    """The sandbox applied its umask already: 0777 stays 0777."""
+    c = gofer.client
+    w = c.attach(b"/work", UID)[0]
+    c.mkdir(w, b"open", 0o777)
+    f = c.clone(w)
+    _, _, fd = c.lcreate(f, b"all", os.O_RDWR, 0o777)
+    os.close(fd)
+    assert stat.S_IMODE(os.stat(tree / "rw" / "open").st_mode) == 0o777
+    assert stat.S_IMODE(os.stat(tree / "rw" / "all").st_mode) == 0o777
 
 
 def test_malformed_packets_get_rlerror_and_service_goes_on(gofer: Gofer) -> None:

@@ -3,7 +3,6 @@ malformed input of every kind raises ProtocolError (never IndexError, struct.err
 from __future__ import annotations
 
 import array
-import dataclasses
 import errno
 import os
 import random
@@ -26,6 +25,8 @@ TYPE_NUMBERS = {
     "Trenameat": 74, "Tunlinkat": 76, "Tversion": 100, "Tattach": 104, "Tflush": 108,
     "Twalk": 110, "Tread": 116, "Twrite": 118, "Tclunk": 120,
 }
+#: the VERSION_FDS dialect's requests, numbered above 9P2000.L's
+EXTENSIONS = {"Twalkstat": 128, "Trenameat2": 130, "Ttmpfile": 132, "Topenfd": 134}
 
 
 def _sample(codec_ann: object, seed: int) -> object:
@@ -43,18 +44,41 @@ def _sample(codec_ann: object, seed: int) -> object:
 
 
 def _instance(cls: type[m.Message]) -> m.Message:
-    fields = dataclasses.fields(cls)
-    return cls(**{f.name: _sample(cls.__annotations__[f.name], i) for i, f in enumerate(fields)})
+    return cls(**{f: _sample(cls.__annotations__[f], i) for i, f in enumerate(cls.FIELDS)})
 
 
 def test_every_listed_message_exists_with_linux_numbers() -> None:
-    for name, code in TYPE_NUMBERS.items():
+    for name, code in {**TYPE_NUMBERS, **EXTENSIONS}.items():
         cls = getattr(m, name)
         assert cls.TYPE == code and m.MESSAGES[code] is cls
         if name.startswith("T"):
             reply = getattr(m, "R" + name[1:])
             assert reply.TYPE == code + 1 and m.reply_type(cls) is reply
-    assert len(m.MESSAGES) == 2 * (len(TYPE_NUMBERS) - 1) + 1
+    assert len(m.MESSAGES) == 2 * (len(TYPE_NUMBERS) - 1) + 1 + 2 * len(EXTENSIONS)
+
+
+def test_messages_are_made_from_their_fields_in_order_or_by_name() -> None:
+    assert m.Twalk(1, 2, (b"a",)) == m.Twalk(fid=1, newfid=2, wnames=(b"a",))
+    assert m.Twalk(1, 2, (b"a",)) != m.Twalk(1, 3, (b"a",)) and m.Rclunk() == m.Rclunk()
+    assert repr(m.Tclunk(5)) == "Tclunk(fid=5)"
+    for bad in ((1,), (1, 2, (), 4)):
+        with pytest.raises(TypeError):
+            m.Twalk(*bad)
+    with pytest.raises(TypeError):
+        m.Tclunk(nofid=1)
+
+
+def test_walkstat_attribute_records() -> None:
+    a = m.Attr(Qid(m.QTDIR, 7, 1 << 40), 0o40755, 1000, 100, 3, 0, 4096, 4096, 8,
+               1, 2, (1 << 64) - 1, 999_999_999, 5, 6)
+    b = a._replace(qid=Qid(m.QTFILE, 0, 9), mode=0o100644)
+    data = m.encode_attrs([a, b])
+    assert len(data) == 2 * 113 and m.decode_attrs(data) == [a, b]
+    assert m.decode_attrs(b"") == []
+    with pytest.raises(ProtocolError):
+        m.decode_attrs(data[:-1])
+    with pytest.raises(ProtocolError):
+        m.encode_attrs([a._replace(mode=1 << 32)])
 
 
 @pytest.mark.parametrize("cls", sorted(m.MESSAGES.values(), key=lambda c: c.TYPE),
@@ -199,6 +223,7 @@ class Scripted:
     def __init__(self, script: list, kind: int = socket.SOCK_SEQPACKET) -> None:
         self.ours, self.theirs = socket.socketpair(socket.AF_UNIX, kind)
         self.requests: list[m.Message] = []
+        self.packets: list[int] = []  #: for each request, how many had arrived by its packet
         self.script = list(script)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -209,19 +234,26 @@ class Scripted:
             data = self.theirs.recv(1 << 20)
             if not data:
                 return
-            tag, msg = m.decode(data)
-            self.requests.append(msg)
-            build, fds = self.script.pop(0)
-            reply = build(tag, msg)
-            if reply is None:
-                self.theirs.close()
-                return
+            replies, passed = [], []
+            parts = [data] if stream else m.split_packet(data)  # our dialect: several
+            self.packets += [len(self.requests) + len(parts)] * len(parts)
+            for part in parts:
+                tag, msg = m.decode(part)
+                self.requests.append(msg)
+                build, fds = self.script.pop(0)
+                reply = build(tag, msg)
+                if reply is None:
+                    self.theirs.close()
+                    return
+                replies.append(reply)
+                passed += fds
+            reply = b"".join(replies)
             if stream:  # dribble the reply to test reassembly
                 for i in range(len(reply)):
                     self.theirs.send(reply[i:i + 1])
-            elif fds:
+            elif passed:
                 self.theirs.sendmsg([reply], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                               array.array("i", fds))])
+                                               array.array("i", passed))])
             else:
                 self.theirs.send(reply)
 
@@ -293,6 +325,52 @@ def test_client_breaks_on_a_bad_reply(bad) -> None:
     with pytest.raises(SyscallError):
         c.getattr(0)  # stays broken, sends nothing
     assert len(s.requests) == 2
+    s.close()
+
+
+def test_client_pipelines_requests_and_keeps_replies_in_order() -> None:
+    """clunk_many sends every Tclunk in one packet (our dialect); an error answers its own."""
+    s = Scripted([VERSION_OK, (_reply(m.Rclunk()), []), (_reply(m.Rlerror(errno.EBADF)), []),
+                  (_reply(m.Rclunk()), [])])
+    c = Client(s.ours)
+    c.clunk_many([4, 5, 6])
+    assert [type(r).__name__ for r in s.requests[1:]] == ["Tclunk"] * 3
+    assert [r.fid for r in s.requests[1:]] == [4, 5, 6]
+    assert sorted(c._free_fids) == [4, 5, 6]  # gone on both sides, whatever was answered
+    assert s.packets == [1, 4, 4, 4]  # Tversion, then the three in one packet
+    s.close()
+
+
+def test_client_openfd_keeps_the_donated_fd() -> None:
+    r, w = os.pipe()
+    s = Scripted([VERSION_OK, (_reply(m.Ropenfd(QID, 0)), [w]), (_reply(m.Ropenfd(QID, 0)), [])])
+    c = Client(s.ours)
+    fd = c.openfd(3, os.O_RDONLY)
+    assert (s.requests[1].fid, s.requests[1].flags) == (3, os.O_RDONLY)
+    os.close(w)
+    os.write(fd, b"x")
+    os.close(fd)
+    assert os.read(r, 1) == b"x"
+    os.close(r)
+    with pytest.raises(SyscallError):  # a reply that should carry an fd but does not
+        c.openfd(3, os.O_RDONLY)
+    assert c.broken
+    s.close()
+
+
+def test_client_walkstat_prefix_and_fid() -> None:
+    a = m.Attr(QID, 0o100644, 0, 0, 1, 0, 5, 4096, 8, 0, 0, 0, 0, 0, 0)
+    s = Scripted([VERSION_OK, (_reply(m.Rwalkstat(m.encode_attrs([a, a, a]))), []),
+                  (_reply(m.Rwalkstat(m.encode_attrs([a, a]))), []),
+                  (_reply(m.Rwalkstat(m.encode_attrs([a] * 5))), [])])
+    c = Client(s.ours)
+    fid, attrs = c.walkstat(0, (b"a", b"b"))
+    assert fid is not None and attrs == [a, a, a] and s.requests[1].newfid == fid
+    none, attrs = c.walkstat(0, (b"a", b"b"), create=False)
+    assert none is None and attrs == [a, a] and s.requests[2].newfid == m.NOFID
+    with pytest.raises(SyscallError):  # more answers than names walked: a broken server
+        c.walkstat(0, (b"a",))
+    assert c.broken
     s.close()
 
 
