@@ -423,3 +423,30 @@ def test_stubs_are_confined(scratch: Scratch) -> None:
             proc.stdout.close()
             proc.stderr.close()
             _leftovers(proc.pid)
+
+
+def test_the_sentry_has_no_host_file_system(tmp_path: Path) -> None:
+    """While a sandbox runs, its sentry (the `snakevisor do` process) sees an empty root
+    holding only /proc and keeps no capability beyond kill/ptrace(/sys_resource); the
+    gofer alone opens host files."""
+    marker = tmp_path / "started"
+    script = "echo > /m/started; sleep 30"  # the marker through a volume (the root is an overlay)
+    proc = subprocess.Popen(sandbox_command(["/bin/sh", "-c", script],
+                                            extra=["--volume", f"{tmp_path}:/m"]),
+                            cwd=REPO, env=sandbox_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the sandbox did not start"
+        root = Path(f"/proc/{proc.pid}/root")
+        assert sorted(p.name for p in root.iterdir()) == ["proc"]
+        assert not (root / "etc").exists() and not (root / "work").exists()
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caps = int(next(l for l in status.splitlines() if l.startswith("CapEff:")).split()[1], 16)
+        assert caps & ~((1 << 5) | (1 << 19) | (1 << 24)) == 0, hex(caps)
+        assert "NoNewPrivs:\t1" in status
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
