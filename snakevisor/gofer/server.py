@@ -412,22 +412,10 @@ class Server:
         fid = self._fid(msg.fid)
         if msg.newfid != msg.fid and msg.newfid in self.fids:
             raise Lerror(errno.EEXIST)
-        node, qids = fid.node, []
-        for i, name in enumerate(msg.wnames):
-            try:
-                node, st = self._lookup(node, name)
-            except (OSError, Lerror):
-                if i == 0:
-                    raise
-                return m.Rwalk(tuple(qids))  # partial walk: newfid is not created
-            qids.append(qid_of(st))
-        if msg.newfid == msg.fid:
-            if fid.fd >= 0 or fid.xattr_data is not None or fid.xattr_new is not None:
-                raise Lerror(errno.EBUSY)
-            fid.node = node
-        else:
-            self._new_fid(msg.newfid, node, fid.uid)
-        return m.Rwalk(tuple(qids))
+        node, stats, whole = self._walk_names(fid.node, msg.wnames)
+        if whole:
+            self._bind_walked(msg.fid, fid, msg.newfid, node)
+        return m.Rwalk(tuple(qid_of(st) for st in stats))
 
     def walkstat(self, msg: m.Twalkstat) -> m.Rwalkstat:
         """Twalk answering the attributes of fid and of every node walked (our dialect)."""
@@ -435,24 +423,36 @@ class Server:
         create = msg.newfid != m.NOFID
         if create and msg.newfid != msg.fid and msg.newfid in self.fids:
             raise Lerror(errno.EEXIST)
-        node = fid.node
-        attrs = [_packed(os.fstat(node.fd))]
-        for i, name in enumerate(msg.wnames):
+        start = os.fstat(fid.node.fd)
+        node, stats, whole = self._walk_names(fid.node, msg.wnames)
+        if whole and create:
+            self._bind_walked(msg.fid, fid, msg.newfid, node)
+        return m.Rwalkstat(b"".join(_packed(st) for st in [start, *stats]))
+
+    def _walk_names(self, node: Node, names: tuple[bytes, ...]
+                    ) -> tuple[Node, list[os.stat_result], bool]:
+        """Walk names one at a time from node: (where it ended, each step's stat, whether
+        every name was walked).  A failing first name is the request's error."""
+        stats: list[os.stat_result] = []
+        for i, name in enumerate(names):
             try:
                 node, st = self._lookup(node, name)
             except (OSError, Lerror):
                 if i == 0:
                     raise
-                return m.Rwalkstat(b"".join(attrs))  # partial: newfid is not created
-            attrs.append(_packed(st))
-        if create:
-            if msg.newfid == msg.fid:
-                if fid.fd >= 0 or fid.xattr_data is not None or fid.xattr_new is not None:
-                    raise Lerror(errno.EBUSY)
-                fid.node = node
-            else:
-                self._new_fid(msg.newfid, node, fid.uid)
-        return m.Rwalkstat(b"".join(attrs))
+                return node, stats, False  # partial walk: newfid is not created
+            stats.append(st)
+        return node, stats, True
+
+    def _bind_walked(self, number: int, fid: Fid, newfid: int, node: Node) -> None:
+        """A complete walk's result: newfid names node (when it is the walked fid itself,
+        only an unopened one may move)."""
+        if newfid == number:
+            if fid.fd >= 0 or fid.xattr_data is not None or fid.xattr_new is not None:
+                raise Lerror(errno.EBUSY)
+            fid.node = node
+        else:
+            self._new_fid(newfid, node, fid.uid)
 
     def getattr(self, msg: m.Tgetattr) -> m.Rgetattr:
         return m.Rgetattr(m.GETATTR_BASIC, *_attr(os.fstat(self._fid(msg.fid).node.fd)),
