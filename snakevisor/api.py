@@ -75,6 +75,8 @@ class Sandbox:
                 gofer.close()
             raise SandboxError(f"cannot start the platform: {exc}") from None
         kernel = Kernel(platform, None, hostname=self.hostname, strace=self.strace, debug=self.debug)
+        if gofer is not None:  # a walk's answers stay valid for the rest of its system call
+            gofer.conn.epoch = lambda: kernel.dispatched
         try:
             from snakevisor.fsimpl.devfs import DevFs
             from snakevisor.fsimpl.procfs.fs import ProcFs
