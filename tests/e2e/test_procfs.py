@@ -88,3 +88,18 @@ def test_sys_shows_the_sandbox_cpus() -> None:
     assert int(count) == int(nproc_all) == len(cpus), out
     assert online.split("-")[0] == str(cpus[0]), out
     assert fstype == "sysfs", out
+
+
+def test_namespace_links() -> None:
+    """/proc/PID/ns lists Linux's kinds in its order; every process of the sandbox shares one
+    namespace of each kind, and none of them is the host's."""
+    res = run_sandbox(["/bin/sh", "-c", "ls /proc/self/ns; readlink /proc/self/ns/pid "
+                       "/proc/1/ns/pid /proc/self/ns/pid_for_children /proc/self/ns/uts"])
+    lines = res.stdout.splitlines()
+    assert lines[:10] == ["cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time",
+                          "time_for_children", "user", "uts"], describe(res)
+    pid_self, pid_init, pid_children, uts = lines[10:]
+    assert re.fullmatch(r"pid:\[\d+\]", pid_self) and pid_self == pid_init == pid_children
+    assert re.fullmatch(r"uts:\[\d+\]", uts), describe(res)
+    import os
+    assert pid_self != os.readlink("/proc/self/ns/pid")

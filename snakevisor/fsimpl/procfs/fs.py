@@ -88,7 +88,7 @@ class ProcFs(SyntheticFs):
 
     def _process_dir(self, tg: "ThreadGroup", thread: "Task | None", ino: int) -> Inode:
         files = procfs.THREAD_FILES if thread is not None else procfs.PROCESS_FILES
-        extra = [b"fd", b"fdinfo", b"exe", b"cwd", b"root", b"mountinfo", b"mounts"]
+        extra = [b"fd", b"fdinfo", b"exe", b"cwd", b"root", b"mountinfo", b"mounts", b"ns"]
         if thread is None:
             extra.append(b"task")
         uid, gid = self._owner(tg)
@@ -117,6 +117,8 @@ class ProcFs(SyntheticFs):
                 return GeneratedLink(self, lambda t: pid.cwd_link(tg).encode(), uid=uid, gid=gid, ino=ino)
             if text == "root":
                 return GeneratedLink(self, lambda t: pid.root_link(tg).encode(), uid=uid, gid=gid, ino=ino)
+            if text == "ns":
+                return self._ns_dir(uid, gid, ino, key)
             if text == "mountinfo":
                 return GeneratedFile(self, lambda t: mounts.mountinfo(self.mount_records()), ino=ino)
             if text == "mounts":
@@ -126,6 +128,22 @@ class ProcFs(SyntheticFs):
         node = DynamicDir(self, names, child, uid=uid, gid=gid, ino=ino)
         node.no_write = True  # Linux's proc_pid_permission: no W_OK, even for root
         return node
+
+    def _ns_dir(self, uid: int, gid: int, ino: int, key: tuple) -> Inode:
+        """/proc/PID/ns: one link per namespace kind, "KIND:[INODE]".  Every process of the
+        sandbox shares the sandbox's namespaces, so the numbers are the sandbox's own."""
+        def names(task: "Task") -> list[bytes]:
+            return [kind.encode() for kind in NAMESPACES]
+
+        def child(task: "Task", name: bytes) -> Inode | None:
+            kind = name.decode(errors="replace")
+            if kind not in NAMESPACES:
+                return None
+            text = f"{kind.removesuffix('_for_children')}:[{NAMESPACES[kind]}]".encode()
+            return GeneratedLink(self, lambda t: text, uid=uid, gid=gid,
+                                 ino=stable_ino(*key, "ns", kind))
+
+        return DynamicDir(self, names, child, mode=0o511, uid=uid, gid=gid, ino=ino)
 
     def _task_dir(self, tg: "ThreadGroup", ino: int) -> Inode:
         def names(task: "Task") -> list[bytes]:
@@ -161,6 +179,13 @@ class ProcFs(SyntheticFs):
                                  gid=gid, ino=ino)
 
         return DynamicDir(self, names, child, mode=0o500, uid=uid, gid=gid, ino=ino)
+
+
+#: /proc/PID/ns's entries in Linux's order, and the inode numbers of the sandbox's
+#: namespaces (fixed: one sandbox, one namespace of each kind; unlike the host's)
+NAMESPACES = {"cgroup": 4026532801, "ipc": 4026532802, "mnt": 4026532803, "net": 4026532804,
+              "pid": 4026532805, "pid_for_children": 4026532805, "time": 4026532806,
+              "time_for_children": 4026532806, "user": 4026532807, "uts": 4026532808}
 
 
 def _fd_link_mode(tg: "ThreadGroup", fd: int) -> int:
