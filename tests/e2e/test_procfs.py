@@ -2,6 +2,7 @@
 formats, with the magic links (exe, fd/N, /dev/std*) that programs rely on."""
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -101,5 +102,4 @@ def test_namespace_links() -> None:
     pid_self, pid_init, pid_children, uts = lines[10:]
     assert re.fullmatch(r"pid:\[\d+\]", pid_self) and pid_self == pid_init == pid_children
     assert re.fullmatch(r"uts:\[\d+\]", uts), describe(res)
-    import os
     assert pid_self != os.readlink("/proc/self/ns/pid")
