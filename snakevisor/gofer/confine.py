@@ -19,13 +19,15 @@ standard library is no longer visible.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import resource
 import signal
-import struct
 from typing import NamedTuple
 
+from snakevisor.confinement import (MS_BIND, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC,
+                                    MS_NOSUID, MS_RDONLY, MS_RELATIME, MS_REMOUNT,
+                                    PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, check,
+                                    drop_capabilities, mount, pivot_into, prctl, unshare_mounts)
 from snakevisor.gofer import seccomp
 from snakevisor.gofer import Volume  # noqa: F401  (re-exported)
 
@@ -41,43 +43,9 @@ KEEP = {
 # emulates devices), none of which needs it.  CAP_SYS_ADMIN (mounts, trusted.* xattrs),
 # CAP_SETUID/SETGID and the rest are gone before the first request.
 
-CLONE_NEWNS = 0x00020000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
-MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 0x20, 0x400, 0x800, 0x1000
-MS_REC, MS_PRIVATE, MS_RELATIME = 0x4000, 0x40000, 0x200000
-MNT_DETACH = 2
 ST_RDONLY, ST_NOEXEC, ST_NOATIME, ST_NODIRATIME, ST_RELATIME = 0x1, 0x8, 0x400, 0x800, 0x1000
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_READ, PR_CAPBSET_DROP = 1, 4, 23, 24
-PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
-NR_CAPSET, NR_PIVOT_ROOT, NR_UNSHARE = 126, 155, 272
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 NEW_ROOT = "/proc"  # where the tree is built inside the private namespace
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_char_p)
-_libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
-_libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                        ctypes.c_ulong)
-_syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
-
-
-def _check(ret: int, what: str) -> int:
-    if ret < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-    return ret
-
-
-def _enc(s: str | bytes | None) -> bytes | None:
-    return None if s is None else os.fsencode(s)
-
-
-def _mount(src: str | None, dst: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    _check(_libc.mount(_enc(src), _enc(dst), _enc(fstype), flags, _enc(data)), f"mount {dst}")
-
 
 class Export(NamedTuple):
     """One attachable tree after confinement: aname -> O_PATH fd of its root.
@@ -106,8 +74,8 @@ def _keep_flags(host: str) -> int:
 
 def _bind(host: str, target: str, ro: bool) -> None:
     flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | _keep_flags(host)
-    _mount(host, target, None, MS_BIND)
-    _mount(None, target, None, flags | (MS_RDONLY if ro else 0))
+    mount(host, target, None, MS_BIND)
+    mount(None, target, None, flags | (MS_RDONLY if ro else 0))
 
 
 def build_tree(root: str, volumes: list[Volume], ro_root: bool) -> None:
@@ -117,9 +85,8 @@ def build_tree(root: str, volumes: list[Volume], ro_root: bool) -> None:
         if src == "/proc" or src.startswith("/proc/"):
             raise OSError(f"gofer: cannot export {src}: beneath /proc")
         os.stat(src)
-    _check(_syscall(NR_UNSHARE, CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    _mount("snakevisor-gofer", NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    unshare_mounts()
+    mount("snakevisor-gofer", NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
            "mode=0755,size=64k")
     os.mkdir(f"{NEW_ROOT}/root", 0o755)
     _bind(sources[0], f"{NEW_ROOT}/root", ro_root)
@@ -131,11 +98,8 @@ def build_tree(root: str, volumes: list[Volume], ro_root: bool) -> None:
         else:
             os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         _bind(src, target, v.ro)
-    _mount(None, NEW_ROOT, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    os.chdir(NEW_ROOT)
-    _check(_syscall(NR_PIVOT_ROOT, b".", b"."), "pivot_root")
-    _check(_libc.umount2(b".", MNT_DETACH), "umount old root")
-    os.chdir("/")
+    mount(None, NEW_ROOT, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    pivot_into(NEW_ROOT)
 
 
 def open_exports(volumes: list[Volume], prefix: str = "") -> list[Export]:
@@ -154,33 +118,14 @@ def open_exports(volumes: list[Volume], prefix: str = "") -> list[Export]:
     return out
 
 
-def _prctl(option: int, arg: int = 0) -> int:
-    return _libc.prctl(option, arg, 0, 0, 0)
-
-
-def drop_capabilities(keep: set[int] | dict[int, str] = KEEP) -> None:
-    """Bounding set, ambient set, then effective/permitted/inheritable cut to ``keep``."""
-    cap = 0
-    while _prctl(PR_CAPBSET_READ, cap) >= 0:
-        if cap not in keep:
-            _check(_prctl(PR_CAPBSET_DROP, cap), f"PR_CAPBSET_DROP {cap}")
-        cap += 1
-    _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient")
-    mask = sum(1 << c for c in keep)
-    header = ctypes.create_string_buffer(struct.pack("<Ii", _LINUX_CAPABILITY_VERSION_3, 0))
-    data = ctypes.create_string_buffer(struct.pack(
-        "<6I", mask & 0xFFFFFFFF, mask & 0xFFFFFFFF, 0, mask >> 32, mask >> 32, 0))
-    _check(_syscall(NR_CAPSET, header, data), "capset")
-
-
 def lock_down(filter_syscalls: bool = True) -> None:
     """Step 4: fd limit, capabilities, dumpable, parent-death signal, no_new_privs, seccomp."""
     # every file the sentry holds a fid for costs one O_PATH fd; setrlimit is not allowed later
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    drop_capabilities()
-    _check(_prctl(PR_SET_DUMPABLE, 0), "PR_SET_DUMPABLE")
-    _check(_prctl(PR_SET_PDEATHSIG, signal.SIGKILL), "PR_SET_PDEATHSIG")
-    _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "PR_SET_NO_NEW_PRIVS")
+    drop_capabilities(KEEP)
+    check(prctl(PR_SET_DUMPABLE, 0), "PR_SET_DUMPABLE")
+    check(prctl(PR_SET_PDEATHSIG, signal.SIGKILL), "PR_SET_PDEATHSIG")
+    check(prctl(PR_SET_NO_NEW_PRIVS, 1), "PR_SET_NO_NEW_PRIVS")
     if filter_syscalls:
         seccomp.install(seccomp.build_filter())

@@ -52,28 +52,22 @@ def preload() -> None:
 
 def confine_sentry() -> bool:
     """Steps 1-5; True once confined, False (with a warning) when not possible here."""
-    from snakevisor.gofer.confine import (CLONE_NEWNS, MNT_DETACH, MS_NODEV, MS_NOEXEC,
-                                          MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT,
-                                          NR_PIVOT_ROOT, NR_UNSHARE, PR_SET_NO_NEW_PRIVS,
-                                          _check, _libc, _mount, _prctl, _syscall,
-                                          drop_capabilities)
+    from snakevisor.confinement import (MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REMOUNT,
+                                        PR_SET_NO_NEW_PRIVS, check, drop_capabilities, mount,
+                                        pivot_into, prctl, unshare_mounts)
     if os.geteuid() != 0:
         log.warning("sentry runs unconfined: confining it needs root on the host")
         return False
     preload()
     with open("/proc/self/status") as f:  # capabilities we hold (a container may hold fewer)
         held = int(next(line for line in f if line.startswith("CapPrm:")).split()[1], 16)
-    _check(_syscall(NR_UNSHARE, CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    unshare_mounts()
     hardened = MS_NOSUID | MS_NODEV | MS_NOEXEC
-    _mount("snakevisor-sentry", _BUILD_AT, "tmpfs", hardened, "mode=0555,size=16k")
+    mount("snakevisor-sentry", _BUILD_AT, "tmpfs", hardened, "mode=0555,size=16k")
     os.mkdir(f"{_BUILD_AT}/proc", 0o555)
-    _mount("proc", f"{_BUILD_AT}/proc", "proc", hardened)
-    _mount(None, _BUILD_AT, None, MS_REMOUNT | MS_RDONLY | hardened)
-    os.chdir(_BUILD_AT)
-    _check(_syscall(NR_PIVOT_ROOT, b".", b"."), "pivot_root")
-    _check(_libc.umount2(b".", MNT_DETACH), "detach the old root")
-    os.chdir("/")
+    mount("proc", f"{_BUILD_AT}/proc", "proc", hardened)
+    mount(None, _BUILD_AT, None, MS_REMOUNT | MS_RDONLY | hardened)
+    pivot_into(_BUILD_AT)
     drop_capabilities({cap for cap in KEEP if held & (1 << cap)})
-    _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "PR_SET_NO_NEW_PRIVS")
+    check(prctl(PR_SET_NO_NEW_PRIVS, 1), "PR_SET_NO_NEW_PRIVS")
     return True
