@@ -21,7 +21,7 @@ DIFFERENTIAL = ["fileio", "dirs", "stat", "errnos", "mem", "misc",
                 "proc", "signals", "threads", "pipes2", "pipes", "ident", "futex", "poll", "epoll",
                 "pidfd", "locks", "openat2", "splice", "inotify", "paths",
                 "eventfd", "timerfd", "signalfd", "memfd", "pty",
-                "unix_stream", "unix_dgram", "scm"]
+                "unix_stream", "unix_dgram", "scm", "shm"]
 
 
 def native_run(c_programs: CPrograms, scratch: Scratch, name: str, link: str):
