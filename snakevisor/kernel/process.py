@@ -215,6 +215,8 @@ def exit_group(kernel: "Kernel", tg: ThreadGroup, wait_status: int) -> None:
             release_task(task)
     from snakevisor.syscalls.sys_timer import timers_exit
     timers_exit(tg)
+    from snakevisor.kernel.sysvipc import on_exit as sysv_on_exit
+    sysv_on_exit(tg)  # SEM_UNDO adjustments
     if tg.tasks:
         from snakevisor.syscalls.sys_lock import on_exit
         on_exit(tg.tasks[0])
