@@ -602,7 +602,7 @@ class SandboxRoot:
     def _reopen(self, task: "Task", file: "File", flags: int) -> "File":
         """open(/proc/PID/fd/N): a new description of the file (its inode opened again,
         checked like any open); files with no inode (pipes, the terminal) share theirs."""
-        if isinstance(file, HostFile):  # the very host object, even if its name is gone
+        if type(file) is HostFile:  # a HostRoot file (SNAKEVISOR_GOFER=0): the very host object
             pfd = os.open(f"/proc/self/fd/{file.fd}", os.O_PATH | os.O_CLOEXEC)
             try:
                 return file.root._reopen(task, pfd, flags & ~(O_CREAT | O_EXCL))

@@ -103,3 +103,15 @@ def test_namespace_links() -> None:
     assert re.fullmatch(r"pid:\[\d+\]", pid_self) and pid_self == pid_init == pid_children
     assert re.fullmatch(r"uts:\[\d+\]", uts), describe(res)
     assert pid_self != os.readlink("/proc/self/ns/pid")
+
+
+def test_fd_links_reopen_files_of_every_mount(tmp_path) -> None:
+    """open(/proc/self/fd/N) makes a new description of the same file on the overlay root
+    (a write copies it up; the host image is untouched) and on a volume (reaches the host)."""
+    (tmp_path / "f").write_text("data\n")
+    script = ("exec 3</v/f; cat /proc/self/fd/3; echo more >> /proc/self/fd/3; "
+              "exec 4</etc/hostname; echo added >> /proc/self/fd/4; tail -n 1 /etc/hostname")
+    res = run_sandbox(["/bin/sh", "-c", script], extra=["--volume", f"{tmp_path}:/v"])
+    assert (res.returncode, res.stdout) == (0, "data\nadded\n"), describe(res)
+    assert (tmp_path / "f").read_text() == "data\nmore\n"
+    assert "added" not in open("/etc/hostname").read()
