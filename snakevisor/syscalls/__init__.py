@@ -28,7 +28,8 @@ NO_RETURN = _NoReturn()
 MODULES = ("sys_mm", "sys_file", "sys_info", "sys_time", "sys_process", "sys_futex", "sys_signal",
            "sys_pipe", "sys_cred", "sys_timer", "sys_poll", "sys_socket", "sys_epoll",
            "sys_lock", "sys_splice", "sys_inotify",
-           "sys_eventfd", "sys_memfd", "sys_unix", "sys_sysv", "sys_procmem", "sys_shm")
+           "sys_eventfd", "sys_memfd", "sys_unix", "sys_sysv", "sys_procmem", "sys_shm",
+           "sys_mqueue")
 
 
 def syscall(*names: str, partial: str = "") -> Callable:
