@@ -10,16 +10,23 @@ under runc when it is installed); the table shows the medians and the sandbox/na
 The file-system rows ("OP @PLACE") run bench/native/fs_ops.c in a directory on each kind of
 mount the sandbox has: the overlay root, a ``--tmpfs`` and a ``--volume``; natively the
 same loop runs in the host directory (or host tmpfs) the sandbox's place stands for.
+The redis rows ("redis TEST") start redis-server on a unix socket and run redis-benchmark
+against it, both inside one sandbox run (and both natively); they are throughput, so their
+figures are requests per second and their ratio native/sandbox: every ratio in the table
+reads "times slower than native".
 
-    bench/syscall_bench.py [--json] [--scale 0.1] [--cpus 0] [--native-only] [--no-fs]
+    bench/syscall_bench.py [--json] [--scale 0.1] [--cpus 0] [--native-only] [--no-fs] [--no-redis]
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -39,6 +46,7 @@ FS_FILES = ("data", "scratch")
 HOST_TMPFS = Path("/dev/shm")
 TRUE = "/bin/true"
 TIMEOUT = 600  # seconds for any one command: a hung sandbox must not hang the bench
+SCRATCH_DIR = tempfile.gettempdir()  # where a program may make names (unix_rr's socket)
 
 
 class BenchError(Exception):
@@ -47,13 +55,16 @@ class BenchError(Exception):
 
 @dataclass(frozen=True)
 class Micro:
-    """A C loop benchmark: ops name, program (bench/native/<program>.c), iterations."""
+    """A C loop benchmark: ops name, program (bench/native/<program>.c), iterations; the
+    program's one argument, if any, is the data file (takes_path) or a scratch directory
+    (takes_dir: SCRATCH_DIR, the host's natively and the overlay root's in the sandbox)."""
 
     op: str
     program: str
     native_iterations: int
     sandbox_iterations: int
     takes_path: bool = False
+    takes_dir: bool = False
 
 
 MICROS = (
@@ -64,6 +75,7 @@ MICROS = (
     Micro("execve static", "exec_chain", 1_000, 200),
     Micro("pipe round trip", "pipe_pingpong", 50_000, 5_000),
     Micro("thread create+join", "thread_create", 5_000, 500),
+    Micro("unix rr epoll", "unix_rr", 100_000, 20_000, takes_dir=True),
 )
 STARTUP_OP = "startup true"
 
@@ -129,18 +141,32 @@ class Loop:
 
 @dataclass
 class Row:
+    """A time per operation (ns) or, for a throughput row, requests per second (rps)."""
+
     op: str
     section: str = ""  # the table draws a rule where the section changes
     native_ns: float | None = None
     sandbox_ns: float | None = None
     runc_ns: float | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    throughput: bool = False  # figures in native_rps/sandbox_rps instead of *_ns
+    native_rps: float | None = None
+    sandbox_rps: float | None = None
 
     @property
     def ratio(self) -> float | None:
+        """How many times slower the sandbox is: sandbox/native time, native/sandbox rps."""
+        if self.throughput:
+            if self.native_rps is not None and self.sandbox_rps:
+                return self.native_rps / self.sandbox_rps
+            return None
         if self.native_ns and self.sandbox_ns is not None:
             return self.sandbox_ns / self.native_ns
         return None
+
+    @property
+    def unit(self) -> str:
+        return "req/s" if self.throughput else "ns"
 
 
 def log(msg: str, quiet: bool) -> None:
@@ -206,19 +232,36 @@ def sandbox_prefix(python: str, flags: tuple[str, ...] = ()) -> list[str]:
 
 
 def run(cmd: list[str], what: str) -> str:
-    """Run cmd to completion; its stdout, or BenchError naming what failed and why."""
+    """Run cmd to completion; its stdout, or BenchError naming what failed and why.  cmd runs
+    in a process group of its own, killed afterwards: nothing it started (a server its script
+    did not stop, a hung sandbox's processes) outlives the measurement."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"{what}: no result after {TIMEOUT} s") from None
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     except OSError as exc:
         raise BenchError(f"{what}: cannot run {cmd[0]}: {exc.strerror}") from None
+    with proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            kill_group(proc.pid)
+            proc.communicate()
+            raise BenchError(f"{what}: no result after {TIMEOUT} s") from None
+        finally:
+            kill_group(proc.pid)
     if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-3:] or ["(no output on stderr)"]
+        tail = stderr.strip().splitlines()[-3:] or ["(no output on stderr)"]
         raise BenchError(f"{what}: exit status {proc.returncode}: " + " / ".join(tail))
-    return proc.stdout
+    return stdout
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL what is left of the process group run() made (usually nothing)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def ns_per_op(cmd: list[str], what: str, repeat: int) -> float:
@@ -293,13 +336,118 @@ def runc_startup(runs: int) -> float:
         return statistics.median(times)
 
 
+# -- redis ------------------------------------------------------------------------------
+
+REDIS_SECTION = "redis-benchmark"
+REDIS_SELECT = "ping,set,get"  # redis-benchmark -t
+REDIS_TESTS = ("PING_INLINE", "PING_MBULK", "SET", "GET")  # what REDIS_SELECT runs, in order
+REDIS_CLIENTS = 10
+REDIS_NATIVE_REQUESTS = 50_000  # per test
+REDIS_SANDBOX_REQUESTS = 5_000
+# sh -c SCRIPT sh DIR SERVER CLIENT REQUESTS CLIENTS: the server in the background on
+# DIR/redis.sock (no TCP port, no persistence), the benchmark once the socket exists, the
+# server stopped on the way out whatever happens; only the benchmark's CSV is on stdout.
+REDIS_SCRIPT = r"""
+dir=$1 server=$2 client=$3 requests=$4 clients=$5
+"$server" --port 0 --unixsocket "$dir/redis.sock" --save '' --appendonly no \
+    --daemonize no --logfile '' </dev/null >"$dir/redis.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid' EXIT
+tries=0
+while [ ! -S "$dir/redis.sock" ]; do
+    if ! kill -0 $pid 2>/dev/null || [ $tries -ge 400 ]; then
+        echo "redis-server did not start:" $(tail -n 2 "$dir/redis.log") >&2
+        exit 1
+    fi
+    tries=$((tries + 1))
+    sleep 0.05
+done
+"$client" -s "$dir/redis.sock" --csv -t %s -n "$requests" -c "$clients"
+""" % REDIS_SELECT
+
+
+def redis_programs() -> tuple[str, str]:
+    """The paths of redis-server and redis-benchmark, or BenchError saying which is missing."""
+    found = []
+    for name in ("redis-server", "redis-benchmark"):
+        path = shutil.which(name)
+        if path is None:
+            raise BenchError(f"{name} is not installed (apt-get install redis-server redis-tools)")
+        found.append(path)
+    return found[0], found[1]
+
+
+def parse_redis_csv(text: str, what: str) -> dict[str, float]:
+    """redis-benchmark --csv output: {test: requests per second}."""
+    rps = {}
+    for cells in csv.reader(text.splitlines()):
+        if len(cells) < 2 or cells[0] == "test":
+            continue
+        try:
+            value = float(cells[1])
+        except ValueError:
+            raise BenchError(f"{what}: bad requests/s {cells[1]!r} for {cells[0]}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise BenchError(f"{what}: {cells[0]} at {cells[1]} requests/s: too few requests to time")
+        rps[cells[0]] = value
+    if not rps:
+        raise BenchError(f"{what}: no results in redis-benchmark's output {text.strip()[:80]!r}")
+    return rps
+
+
+def redis_rps(prefix: list[str], programs: tuple[str, str], requests: int, what: str,
+              repeat: int) -> dict[str, float]:
+    """Median requests/s per test over `repeat` runs of REDIS_SCRIPT after prefix (nothing:
+    natively; sandbox_prefix: server and benchmark in one sandbox).  Each run gets a fresh
+    host directory; the sandbox sees it through the overlay root and makes its socket there
+    in its own upper layer."""
+    runs: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="snakevisor-bench-redis-") as tmp:
+            cmd = prefix + ["/bin/sh", "-c", REDIS_SCRIPT, "sh", tmp, *programs,
+                            str(requests), str(REDIS_CLIENTS)]
+            for test, value in parse_redis_csv(run(cmd, what), what).items():
+                runs.setdefault(test, []).append(value)
+    return {test: statistics.median(values) for test, values in runs.items()}
+
+
+def redis_rows(args: argparse.Namespace, sandbox_ok: bool, skipped: dict[str, str]) -> list[Row]:
+    """One throughput Row per REDIS_TESTS entry; none (and a reason in skipped) without redis."""
+    if args.no_redis:
+        skipped["redis"] = "--no-redis"
+        return []
+    try:
+        programs = redis_programs()
+    except BenchError as exc:
+        skipped["redis"] = str(exc)
+        return []
+    rows = [Row(f"redis {test}", REDIS_SECTION, throughput=True) for test in REDIS_TESTS]
+    halves = [("native", [], scaled(REDIS_NATIVE_REQUESTS, args))]
+    if sandbox_ok:
+        halves.append(("sandbox", sandbox_prefix(args.python), scaled(REDIS_SANDBOX_REQUESTS, args)))
+    for where, prefix, requests in halves:
+        log(f"redis-benchmark: {where}, {requests} requests per test", args.quiet)
+        try:
+            rps = redis_rps(prefix, programs, requests, f"redis-benchmark ({where})", args.repeat)
+        except BenchError as exc:
+            rps = {}
+            for row in rows:
+                row.errors[where] = str(exc)
+        for row, test in zip(rows, REDIS_TESTS):
+            if test in rps:
+                setattr(row, f"{where}_rps", rps[test])
+            elif not row.errors.get(where):
+                row.errors[where] = f"redis-benchmark printed no {test} result"
+    return rows
+
+
 # -- the whole run ----------------------------------------------------------------------
 
 def micro_loops(args: argparse.Namespace, programs: dict[str, Path], data: str) -> list[Loop]:
     """The per-syscall rows: each program on its own, the same arguments in both halves."""
     loops = []
     for micro in MICROS:
-        extra = (data,) if micro.takes_path else ()
+        extra = (data,) if micro.takes_path else (SCRATCH_DIR,) if micro.takes_dir else ()
         loops.append(Loop(micro.op, micro.program, extra, extra,
                           scaled(micro.native_iterations, args), scaled(micro.sandbox_iterations, args)))
     return loops
@@ -381,10 +529,11 @@ def measure(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
     rows.append(startup_row(args, sandbox, skipped))
     if args.no_fs:
         skipped["file-system rows"] = "--no-fs"
-        return rows, skipped
-    with host_tmpfs_dir() as host_tmpfs:
-        loops = fs_loops(args, fs_disk_dir(args.build_dir), host_tmpfs)
-        rows += measure_loops(loops, programs, args, sandbox_ok)
+    else:
+        with host_tmpfs_dir() as host_tmpfs:
+            loops = fs_loops(args, fs_disk_dir(args.build_dir), host_tmpfs)
+            rows += measure_loops(loops, programs, args, sandbox_ok)
+    rows += redis_rows(args, sandbox_ok, skipped)
     return rows, skipped
 
 
@@ -453,26 +602,48 @@ def _fmt(ns: float | None) -> str:
     return "-" if ns is None else f"{ns:,.1f}" if ns < 10_000 else f"{ns:,.0f}"
 
 
+def _fmt_rps(rps: float | None) -> str:
+    return "-" if rps is None else f"{rps:,.0f}"
+
+
+RATIO_LEGEND = ("ratio: how many times slower the sandbox is than native "
+                "(sandbox/native ns; native/sandbox req/s)")
+
+
 def table(rows: list[Row], skipped: dict[str, str]) -> str:
+    """Rows under a header naming their unit; a rule and a new header where a section (or the
+    unit) changes; then the ratio legend, what was skipped and what failed."""
     show_runc = any(r.runc_ns is not None for r in rows)
-    header = ["op", "native ns", "sandbox ns", "ratio"] + (["runc ns", "runc ratio"] if show_runc else [])
-    lines = [header]
-    rules = set()  # indexes in lines before which a rule is drawn
+
+    def header(row: Row | None) -> list[str]:
+        first, unit = ("op", "ns") if row is None or not row.throughput else (row.section, row.unit)
+        return ([first, f"native {unit}", f"sandbox {unit}", "ratio"]
+                + (["runc ns", "runc ratio"] if show_runc else []))
+
+    lines = [header(rows[0] if rows else None)]
+    rules = {1}  # indexes in lines before which a rule is drawn
     for i, r in enumerate(rows):
-        if i and r.section != rows[i - 1].section:
+        if i and r.unit != rows[i - 1].unit:
+            lines.append(header(r))
+            rules |= {len(lines) - 1, len(lines)}
+        elif i and r.section != rows[i - 1].section:
             rules.add(len(lines))
         ratio = "-" if r.ratio is None else f"{r.ratio:,.1f}x"
-        cells = [r.op, _fmt(r.native_ns), _fmt(r.sandbox_ns), ratio]
+        if r.throughput:
+            cells = [r.op, _fmt_rps(r.native_rps), _fmt_rps(r.sandbox_rps), ratio]
+        else:
+            cells = [r.op, _fmt(r.native_ns), _fmt(r.sandbox_ns), ratio]
         if show_runc:
             runc_ratio = f"{r.runc_ns / r.native_ns:,.1f}x" if r.runc_ns and r.native_ns else "-"
             cells += [_fmt(r.runc_ns), runc_ratio]
         lines.append(cells)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     out = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
            for line in lines]
     rule = "  ".join("-" * w for w in widths)
-    for i in sorted(rules | {1}, reverse=True):
+    for i in sorted(rules, reverse=True):
         out.insert(i, rule)
+    out.append(RATIO_LEGEND)
     for what, why in skipped.items():
         out.append(f"{what}: not measured ({why})")
     for r in rows:
@@ -487,6 +658,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--native-only", action="store_true", help="skip the sandbox column")
     p.add_argument("--no-runc", action="store_true", help="skip runc even when installed")
+    p.add_argument("--no-redis", action="store_true",
+                   help="skip the redis-benchmark rows even when redis is installed")
     p.add_argument("--no-fs", action="store_true",
                    help="skip the file-system rows (OP @overlay/@tmpfs/@volume)")
     p.add_argument("--scale", type=float, default=1.0,

@@ -10,12 +10,14 @@ references and the last one gone destroys a segment already marked by IPC_RMID.
 """
 from __future__ import annotations
 
+import os
 import stat as st_
 import time
 from typing import TYPE_CHECKING
 
 from snakevisor.fsimpl.tmpfs import TmpfsFile, TmpfsFileDescription
-from snakevisor.kernel.errors import EACCES, EEXIST, EINVAL, ENOENT, ENOSPC, SyscallError
+from snakevisor.kernel.errors import EACCES, EEXIST, EINVAL, ENOENT, SyscallError
+from snakevisor.kernel.sysvipc import IPCMNI_SHIFT, IdAllocator, index_of
 
 if TYPE_CHECKING:
     from snakevisor.kernel.kernel import Kernel
@@ -26,8 +28,8 @@ IPC_CREAT, IPC_EXCL = 0o1000, 0o2000
 SHM_DEST, SHM_LOCKED = 0o1000, 0o2000  #: status bits shown in shm_perm.mode
 SHMMIN, SHMMNI = 1, 4096
 SHMMAX = SHMALL = (1 << 64) - 1 - (1 << 24)  #: Linux's defaults ("unlimited")
-IPCMNI_SEQ_SHIFT = 15  #: ids are seq << 15 | index, as Linux's ipc_buildid
 O_RDWR = 0o2
+PAGE_SIZE = 4096
 
 
 class ShmSegment:
@@ -37,7 +39,7 @@ class ShmSegment:
                  inode: TmpfsFile) -> None:
         creds = task.tg.creds
         self.index, self.seq, self.key, self.size = index, seq, key, size
-        self.id = seq << IPCMNI_SEQ_SHIFT | index
+        self.id = seq << IPCMNI_SHIFT | index
         self.mode = mode & 0o777
         self.uid = self.cuid = creds.euid
         self.gid = self.cgid = creds.egid
@@ -48,10 +50,24 @@ class ShmSegment:
         self.attachments: list[ShmAttachment] = []
         self.removed = False
         self.locked = False
+        self.locked_by = 0  #: the uid whose RLIMIT_MEMLOCK SHM_LOCK charged
 
     @property
     def nattch(self) -> int:
         return sum(a.refs for a in self.attachments)
+
+    @property
+    def pages(self) -> int:
+        """The pages the segment's size accounts for (ns->shm_tot's share)."""
+        return (self.size + PAGE_SIZE - 1) // PAGE_SIZE
+
+    @property
+    def resident(self) -> int:
+        """Pages actually allocated in the backing file (shm_rss): what the host's memfd holds."""
+        try:
+            return os.fstat(self.inode.memfd).st_blocks * 512 // PAGE_SIZE
+        except OSError:
+            return 0
 
     @property
     def shown_mode(self) -> int:
@@ -111,7 +127,9 @@ class ShmTable:
     def __init__(self, kernel: "Kernel") -> None:
         self.kernel = kernel
         self.segments: dict[int, ShmSegment] = {}
-        self.seq = 0
+        self.ids = IdAllocator(SHMMNI)
+        #: uid -> pages locked by SHM_LOCK, charged against RLIMIT_MEMLOCK (user_shm_lock)
+        self.locked_pages: dict[int, int] = {}
 
     def by_key(self, key: int) -> ShmSegment | None:
         for seg in self.segments.values():
@@ -121,7 +139,7 @@ class ShmTable:
 
     def lookup(self, shmid: int) -> ShmSegment:
         """The segment named by an id (EINVAL for unknown or stale ids)."""
-        seg = self.segments.get(shmid & ((1 << IPCMNI_SEQ_SHIFT) - 1))
+        seg = self.segments.get(index_of(shmid))
         if shmid < 0 or seg is None or seg.id != shmid:
             raise SyscallError(EINVAL)
         return seg
@@ -144,17 +162,25 @@ class ShmTable:
             raise SyscallError(EINVAL)
         return self._create(task, key, size, flags).id
 
+    def at_index(self, index: int) -> ShmSegment:
+        """SHM_STAT: the segment at an index (masked as Linux does), EINVAL if none."""
+        seg = self.segments.get(index_of(index))
+        if seg is None:
+            raise SyscallError(EINVAL)
+        return seg
+
+    def in_order(self) -> list[ShmSegment]:
+        """Every segment (removed but attached ones too) by index, as /proc/sysvipc lists."""
+        return [self.segments[i] for i in sorted(self.segments)]
+
     def _create(self, task: "Task", key: int, size: int, flags: int) -> ShmSegment:
-        index = next((i for i in range(SHMMNI) if i not in self.segments), None)
-        if index is None:
-            raise SyscallError(ENOSPC)
+        index, seq = self.ids.alloc(self.segments)
         from snakevisor.syscalls.sys_memfd import memfd_fs
         creds = task.tg.creds
         inode = TmpfsFile(memfd_fs(self.kernel), st_.S_IFREG | (flags & 0o777), creds.euid,
                           creds.egid)
         inode.resize(size)
-        self.seq = (self.seq + 1) & 0xFFFF
-        seg = ShmSegment(index, self.seq, key, size, flags, task, inode)
+        seg = ShmSegment(index, seq, key, size, flags, task, inode)
         seg.table = self  # type: ignore[attr-defined]
         self.segments[index] = seg
         return seg
@@ -169,8 +195,27 @@ class ShmTable:
     def destroy(self, seg: ShmSegment) -> None:
         if self.segments.get(seg.index) is seg:
             del self.segments[seg.index]
+            self.unlock(seg)
             seg.inode.nlink = 0
             seg.inode.maybe_free()
+
+
+    def lock(self, seg: ShmSegment, uid: int, memlock_limit: int | None) -> bool:
+        """SHM_LOCK's accounting (user_shm_lock): uid's locked pages may not pass
+        memlock_limit bytes (None: no limit, CAP_IPC_LOCK); False when they would."""
+        if seg.locked:
+            return True
+        total = self.locked_pages.get(uid, 0) + seg.pages
+        if memlock_limit is not None and total > memlock_limit // PAGE_SIZE:
+            return False
+        self.locked_pages[uid] = total
+        seg.locked, seg.locked_by = True, uid
+        return True
+
+    def unlock(self, seg: ShmSegment) -> None:
+        if seg.locked:
+            self.locked_pages[seg.locked_by] -= seg.pages
+            seg.locked = False
 
 
 def shm_table(kernel: "Kernel") -> ShmTable:

@@ -8,10 +8,10 @@ first use) rather than to any task or file.  The system calls that use them are
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Collection, Generic, TypeVar
 
-from snakevisor.kernel.errors import (EACCES, EEXIST, EINVAL, ENOENT, EPERM, SyscallError,
-                                      WaitQueue)
+from snakevisor.kernel.errors import (EACCES, EEXIST, EINVAL, ENOENT, ENOSPC, EPERM,
+                                      SyscallError, WaitQueue)
 
 if TYPE_CHECKING:
     from snakevisor.kernel.kernel import Kernel
@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 IPC_PRIVATE = 0
 IPC_CREAT, IPC_EXCL, IPC_NOWAIT = 0o1000, 0o2000, 0o4000
 S_IRWXUGO = 0o777
-SEQ_MULTIPLIER = 32768  #: Linux's id = seq * 32768 + slot
-IPCMNI = 32000
+IPCMNI_SHIFT = 15
+IPCMNI = 1 << IPCMNI_SHIFT  #: indices are below this; id = seq << 15 | index (ipc_buildid)
+IPCID_SEQ_MAX = 0x7FFFFFFF >> IPCMNI_SHIFT
+IPC_MIN_CYCLE = 64  #: RADIX_TREE_MAP_SIZE: indices cycle through at least this many
 
 # Linux's defaults (ipc/sem.c, ipc/msg.c)
 SEMMSL, SEMMNS, SEMOPM, SEMMNI, SEMVMX, SEMAEM = 32000, 1024000000, 500, 32000, 32767, 32767
@@ -74,23 +76,64 @@ class IpcObject:
     def perm_bytes(self) -> tuple:
         """The fields of struct ipc64_perm, in order (key, uid, gid, cuid, cgid, mode, seq)."""
         return (self.key, self.uid, self.gid, self.cuid, self.cgid, self.mode,
-                (self.id // SEQ_MULTIPLIER) & 0xFFFF)
+                self.id >> IPCMNI_SHIFT)
 
 
 T = TypeVar("T", bound=IpcObject)
 
 
+class IdAllocator:
+    """Linux's ipc_idr_alloc: indices are handed out cyclically (idr_alloc_cyclic below
+    max(in_use * 3 / 2, 64)), and the sequence number advances whenever the cycle wraps, so
+    a fresh namespace numbers its objects 0, 1, 2, ... and a reused index gets a new id."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  #: SEMMNI / MSGMNI / SHMMNI
+        self.next = 0  #: idr_next
+        self.last_idx = -1
+        self.seq = 0
+
+    def alloc(self, used: Collection[int]) -> tuple[int, int]:
+        """(index, seq) for a new object; ENOSPC when the kind is full."""
+        in_use = len(used)
+        if in_use >= min(self.limit, IPCMNI):
+            raise SyscallError(ENOSPC)
+        end = min(max(in_use * 3 // 2, IPC_MIN_CYCLE), IPCMNI)
+        idx = next((i for i in range(self.next, end) if i not in used), None)
+        if idx is None:
+            idx = next((i for i in range(0, end) if i not in used), None)
+        if idx is None:
+            raise SyscallError(ENOSPC)
+        self.next = idx + 1
+        if idx <= self.last_idx:
+            self.seq += 1
+            if self.seq >= IPCID_SEQ_MAX:
+                self.seq = 0
+        self.last_idx = idx
+        return idx, self.seq
+
+
+def max_index(used: Collection[int]) -> int:
+    """What IPC_INFO/SEM_INFO/MSG_INFO/SHM_INFO return: the highest index in use, or 0
+    (ipc_get_maxidx's -1 for an empty kind is turned into 0 by every caller)."""
+    return max(used, default=0)
+
+
+def index_of(ident: int) -> int:
+    """ipcid_to_idx: the *_STAT commands take an index, but Linux masks whatever it gets."""
+    return ident & (IPCMNI - 1)
+
+
 class IpcIds(Generic[T]):
     """One kind's table: ids (slot + sequence, as Linux numbers them) and keys."""
 
-    def __init__(self, limit: int = IPCMNI) -> None:
+    def __init__(self, limit: int) -> None:
         self.by_slot: dict[int, T] = {}
-        self.seq = 0
-        self.limit = limit
+        self.ids = IdAllocator(limit)
 
     def lookup(self, ident: int) -> T:
         """The live object with this id; EINVAL for a negative, free or stale id."""
-        obj = self.by_slot.get(ident % SEQ_MULTIPLIER) if ident >= 0 else None
+        obj = self.by_slot.get(index_of(ident)) if ident >= 0 else None
         if obj is None or obj.id != ident:
             raise SyscallError(EINVAL)
         return obj
@@ -101,18 +144,25 @@ class IpcIds(Generic[T]):
                 return obj
         return None
 
+    def at_index(self, index: int) -> T:
+        """SEM_STAT/MSG_STAT: the object at an index (masked as Linux does), EINVAL if none."""
+        obj = self.by_slot.get(index_of(index))
+        if obj is None:
+            raise SyscallError(EINVAL)
+        return obj
+
+    def in_order(self) -> list[T]:
+        """The live objects by index, as /proc/sysvipc lists them."""
+        return [self.by_slot[i] for i in sorted(self.by_slot)]
+
     def add(self, obj: T) -> T:
-        from snakevisor.kernel.errors import ENOSPC
-        slot = next((i for i in range(self.limit) if i not in self.by_slot), None)
-        if slot is None:
-            raise SyscallError(ENOSPC)
-        obj.id = self.seq * SEQ_MULTIPLIER + slot
-        self.seq = (self.seq + 1) % (0x7FFFFFFF // SEQ_MULTIPLIER)
+        slot, seq = self.ids.alloc(self.by_slot)
+        obj.id = seq << IPCMNI_SHIFT | slot
         self.by_slot[slot] = obj
         return obj
 
     def remove(self, obj: T) -> None:
-        del self.by_slot[obj.id % SEQ_MULTIPLIER]
+        del self.by_slot[index_of(obj.id)]
         obj.removed = True
         obj.wait.notify()
 

@@ -32,10 +32,24 @@ become the wait's deadline (kept in 250 Hz jiffies, so what getsockopt reads bac
 rounded as on Linux), and mark the call NO_RESTART: Linux answers EINTR even under
 SA_RESTART for a socket call with a timeout.
 
-Not modelled (documented in the compatibility notes): MSG_OOB data (a send answers
-EOPNOTSUPP with a log line; a MSG_OOB receive finds no urgent byte, EINVAL, as Linux does
-when none was sent), SO_PEEK_OFF, SO_PASSPIDFD/SO_PEERPIDFD, the garbage collector of fd
-cycles (a socket sent over itself and closed stays until the sandbox ends).
+Out-of-band data (CONFIG_AF_UNIX_OOB, Linux >= 5.15): send(MSG_OOB) on a stream queues its
+last byte as an skb of its own that the receiver's `oob_skb` points at.  Reads stop in
+front of it (the mark) once they copied something; a read that starts at it drops it
+(unless SO_OOBINLINE) — manage_oob; recv(MSG_OOB) copies it and leaves the skb queued with
+nothing left to read (the mark stays until a read passes it).  SIOCINQ reads a counter
+kept the way Linux keeps inq_len (an urgent byte a read dropped stays counted).  The
+receiver's owner (FIOSETOWN/SIOCSPGRP, Linux's f_owner) gets SIGURG.
+
+Sockets in flight (unix_gc): a socket whose only references are SCM_RIGHTS messages
+queued on sockets (itself, or a cycle of them) that no one can read any more is garbage.
+Each socket counts the queued messages that hold it (`inflight`); when a reference goes
+and every one left is in flight, `collect` runs Linux's classic mark-and-sweep over the
+sockets in that state (nothing to do, and cheap, without such sockets): those reachable
+from a live file stay, the rest lose the messages that carry files, which releases them
+(their peers see EOF/POLLHUP, the files they held are closed).
+
+Not modelled (documented in the compatibility notes): SO_PEEK_OFF,
+SO_PASSPIDFD/SO_PEERPIDFD.
 """
 from __future__ import annotations
 
@@ -47,16 +61,16 @@ import stat as st_
 import struct
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple
 
 from snakevisor.kernel.errors import (EAGAIN, EFAULT, EINVAL, EOPNOTSUPP, EPIPE, Block,
                                       SyscallError, WaitQueue)
-from snakevisor.kernel.sigframe import SI_USER
+from snakevisor.kernel.sigframe import SI_KERNEL, SI_USER
 from snakevisor.kernel.signals import basic_siginfo
 from snakevisor.syscalls.args import AT_FDCWD
 from snakevisor.vfs.epoll import QueueCallback
-from snakevisor.vfs.file import (O_RDWR, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP,
-                                 POLLRDNORM, POLLWRBAND, POLLWRNORM, File, put)
+from snakevisor.vfs.file import (O_RDWR, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI,
+                                 POLLRDHUP, POLLRDNORM, POLLWRBAND, POLLWRNORM, File, put)
 
 if TYPE_CHECKING:
     from snakevisor.kernel.task import Task
@@ -76,7 +90,9 @@ MSG_WAITALL, MSG_NOSIGNAL = 0x100, 0x4000
 SUN_PATH_OFFSET = 2  #: offsetof(struct sockaddr_un, sun_path)
 SOCKADDR_UN_SIZE = 110
 OVERFLOW_ID = 65534  #: from_kuid_munged() of an unset id
-SIGPIPE = 13
+SIGPIPE, SIGURG = 13, 23
+SO_OOBINLINE = 10
+ESRCH = errno.ESRCH
 
 #: task.syscall_state keys: bytes already moved by this call (the kernel returns it when a
 #: signal ends the call), when the wait ends (SO_RCVTIMEO/SO_SNDTIMEO), the credentials a
@@ -232,6 +248,26 @@ class Skb:
         return len(self.data) - self.pos
 
 
+def _attach(files: "list[File]") -> None:
+    """unix_inflight: the sockets among files are now held by a queued message."""
+    for f in files:
+        if isinstance(f, UnixSocket):
+            if not f.inflight:
+                f.names.inflight.add(f)
+            f.inflight += 1
+
+
+def _detach(skb: Skb) -> "list[File] | None":
+    """unix_notinflight: the files leave their message (received, or freed)."""
+    files, skb.files = skb.files, None
+    for f in files or ():
+        if isinstance(f, UnixSocket):
+            f.inflight -= 1
+            if not f.inflight:
+                f.names.inflight.discard(f)
+    return files
+
+
 class Received(NamedTuple):
     """What one receive produced, for the system call layer to hand out."""
 
@@ -244,12 +280,81 @@ class Received(NamedTuple):
 
 # -- names ------------------------------------------------------------------------------
 class UnixNames:
-    """The sandbox's bound names: path sockets by their node's identity, abstract names by
-    (socket type, name).  One per sandbox (kernel)."""
+    """The sandbox's AF_UNIX tables: bound names (path sockets by their node's identity,
+    abstract names by (socket type, name)) and the sockets in flight.  One per sandbox
+    (kernel)."""
 
     def __init__(self) -> None:
         self.paths: dict[tuple[int, int], UnixSocket] = {}
         self.abstract: dict[tuple[int, bytes], UnixSocket] = {}
+        self.inflight: set[UnixSocket] = set()  #: sockets held by queued messages
+        self.collecting = False  #: collect() is running (its own puts must not recurse)
+        self.recollect = False  #: a socket became a candidate while it ran
+
+
+def _queued_files(sock: "UnixSocket") -> "Iterator[File]":
+    """scan_children: the files held by messages queued on sock (and on a listener's
+    embryos, which no one else can reach)."""
+    for s in (sock, *sock.pending):
+        for skb in s.queue:
+            if skb.files:
+                yield from skb.files
+
+
+def collect(names: UnixNames, dropping: "UnixSocket | None" = None) -> None:
+    """unix_gc: release the sockets kept alive only by messages no one can read.
+
+    Candidates are in-flight sockets whose every reference is in flight.  A candidate held
+    by something else (a reference from an fd, or a message queued on a live socket) is
+    live, and so is every candidate reachable from a live one through queued messages;
+    the rest lose their queued messages that carry files.  `dropping` is the socket whose
+    reference put() is dropping now: put() itself releases it if it turns out garbage, so
+    it is pinned here (its count restored without the watch) while the files go."""
+    if names.collecting:
+        names.recollect = True
+        return
+    names.collecting = True
+    pinned = False
+    try:
+        while True:
+            names.recollect = False
+            candidates = {s for s in names.inflight if s.refs == s.inflight}
+            if not candidates:
+                return
+            outside = {s: s.refs for s in candidates}
+            for s in candidates:
+                for f in _queued_files(s):
+                    if f in outside:
+                        outside[f] -= 1
+            live = [s for s, n in outside.items() if n > 0]
+            reached = set(live)
+            while live:
+                for f in _queued_files(live.pop()):
+                    if f in outside and f not in reached:
+                        reached.add(f)
+                        live.append(f)  # type: ignore[arg-type]
+            garbage = candidates - reached
+            if dropping in garbage and not pinned:
+                dropping._refs += 1  # type: ignore[union-attr]
+                pinned = True
+            hitlist: list[tuple[UnixSocket, Skb]] = []
+            for s in garbage:
+                for owner in (s, *s.pending):
+                    keep = deque(skb for skb in owner.queue if not skb.files)
+                    hitlist += [(owner, skb) for skb in owner.queue if skb.files]
+                    if owner.oob_skb is not None and owner.oob_skb not in keep:
+                        owner.oob_skb = None
+                    owner.queue = keep
+            for owner, skb in hitlist:
+                owner.inq_len -= len(skb)
+                owner._free(skb)  # closes the files: the garbage is released
+                owner.wait.notify()
+            if not names.recollect:
+                return
+    finally:
+        names.collecting = False
+        if pinned:
+            dropping._refs -= 1  # type: ignore[union-attr]  # put() releases it at 0
 
 
 def names_of(task: "Task") -> UnixNames:
@@ -351,9 +456,10 @@ class UnixSocket(File):
     family = AF_UNIX
 
     def __init__(self, task: "Task", kind: int, flags: int = O_RDWR) -> None:
+        self.names = names_of(task)
+        self.inflight = 0  #: queued messages holding this socket (SCM_RIGHTS)
         super().__init__(flags)
         self.kind = kind
-        self.names = names_of(task)
         self.state = CLOSE
         self.peer: UnixSocket | None = None
         self.queue: deque[Skb] = deque()
@@ -382,9 +488,26 @@ class UnixSocket(File):
         self.uid, self.gid = creds.fsuid, creds.fsgid
         self.ctime_ns = time.time_ns()
         self.path = f"socket:[{self.ino}]"
+        self.oob_skb: Skb | None = None  #: the urgent byte's skb, still in `queue`
+        self.inq_len = 0  #: SIOCINQ of a stream: bytes queued minus bytes read
+        #: f_owner as F_SETOWN/FIOSETOWN take it: a pid, -pgid, or 0 (no SIGURG)
+        self.owner = 0
 
     def __repr__(self) -> str:
         return f"UnixSocket(type={self.kind}, state={self.state}, ino={self.ino})"
+
+    @property
+    def refs(self) -> int:
+        return self._refs
+
+    @refs.setter
+    def refs(self, value: int) -> None:
+        """File.refs, watched: when a reference goes and all that are left are in flight,
+        the socket may be garbage (unix_release_sock's unix_gc, run at once here)."""
+        dropped = value < getattr(self, "_refs", 0)
+        self._refs = value
+        if dropped and value and value == self.inflight:
+            collect(self.names, self)
 
     # -- small state questions -------------------------------------------------------------
     @property
@@ -455,30 +578,65 @@ class UnixSocket(File):
         return self.sendmsg(task, lambda off, n: data[off:off + n], len(data), None, Scm(), flags)
 
     def ioctl(self, task: "Task", request: int, arg: int) -> int:
+        mm = task.tg.mm
         if request == SIOCINQ:
             if self.state == LISTEN:
                 raise SyscallError(EINVAL)
             if self.kind == SOCK_DGRAM:
                 amount = len(self.queue[0]) if self.queue else 0
+            elif self.kind == SOCK_STREAM:
+                amount = self.inq_len
             else:
                 amount = sum(len(skb) for skb in self.queue)
-            task.tg.mm.write(arg, struct.pack("<i", amount))
+            mm.write(arg, struct.pack("<i", amount))
             return 0
         if request == SIOCOUTQ:
-            task.tg.mm.write(arg, struct.pack("<i", self.wmem))
+            mm.write(arg, struct.pack("<i", self.wmem))
             return 0
-        if request == SIOCATMARK:  # no urgent data is ever queued: never at the mark
-            task.tg.mm.write(arg, struct.pack("<i", 0))
+        if request == SIOCATMARK:
+            mm.write(arg, struct.pack("<i", int(self.at_mark())))
             return 0
-        if request in (FIOSETOWN, SIOCSPGRP, FIOGETOWN, SIOCGPGRP):
-            task.kernel.warn_once(f"ioctl:sock:{request:#x}",
-                                  f"ioctl({request:#x}) on a socket: no SIGIO/SIGURG owner kept")
-            if request in (FIOGETOWN, SIOCGPGRP):
-                task.tg.mm.write(arg, struct.pack("<i", 0))
+        if request in (FIOSETOWN, SIOCSPGRP):  # sock_ioctl: f_setown(file, pid, 1)
+            self.set_owner(task, struct.unpack("<i", mm.read(arg, 4))[0])
+            return 0
+        if request in (FIOGETOWN, SIOCGPGRP):
+            mm.write(arg, struct.pack("<i", self.owner))
             return 0
         task.kernel.warn_once(f"ioctl:sock:{request:#x}",
                               f"ioctl({request:#x}) on an AF_UNIX socket not supported -> ENOTTY")
         return super().ioctl(task, request, arg)
+
+    def at_mark(self) -> bool:
+        """SIOCATMARK: the next byte read would be the urgent one, or a read stops at once
+        in front of an urgent byte already taken (its emptied skb heads the queue)."""
+        queue = self.queue
+        if not queue:
+            return False
+        head, oob = queue[0], self.oob_skb
+        if head is oob:
+            return True
+        return not len(head) and (oob is None or (len(queue) > 1 and queue[1] is oob))
+
+    def set_owner(self, task: "Task", who: int) -> None:
+        """f_setown: a process (who > 0) or a process group (who < 0) to signal; ESRCH
+        when there is none by that number."""
+        if who:
+            groups = task.kernel.thread_groups.values()
+            if not any(g.alive and (g.pid == who if who > 0 else g.pgid == -who)
+                       for g in groups):
+                raise SyscallError(ESRCH)
+        self.owner = who
+
+    def _send_sigurg(self, task: "Task") -> None:
+        """sk_send_sigurg: SIGURG (SI_KERNEL) to the owner process or each process of the
+        owner group."""
+        who = self.owner
+        if not who:
+            return
+        kernel = task.kernel
+        for g in list(kernel.thread_groups.values()):
+            if g.alive and (g.pid == who if who > 0 else g.pgid == -who):
+                kernel.send_signal(g, SIGURG, basic_siginfo(SIGURG, SI_KERNEL))
 
     # -- readiness ---------------------------------------------------------------------------
     def poll_events(self) -> int:
@@ -497,6 +655,8 @@ class UnixSocket(File):
             mask |= POLLHUP
         if self.writable() and not self._peer_full():
             mask |= POLLOUT | POLLWRNORM | POLLWRBAND
+        if self.oob_skb is not None:
+            mask |= POLLPRI
         return mask
 
     def _peer_full(self) -> bool:
@@ -754,10 +914,10 @@ class UnixSocket(File):
     def _stream_send(self, task: "Task", gather: Gather, total: int, dest: bytes | None,
                      scm: Scm, flags: int) -> int:
         """unix_stream_sendmsg: skb by skb, each waiting for room in our send buffer; fds go
-        with the first skb only.  Bytes queued before a wait are kept in the call's state."""
-        if flags & MSG_OOB:
-            task.kernel.warn_once("send:MSG_OOB", "send(MSG_OOB) on an AF_UNIX stream: "
-                                  "out-of-band data not supported -> EOPNOTSUPP")
+        with the first skb only.  Bytes queued before a wait are kept in the call's state.
+        With MSG_OOB the last byte goes alone, as the peer's urgent byte (queue_oob)."""
+        oob = bool(flags & MSG_OOB)
+        if oob and not total:
             raise SyscallError(EOPNOTSUPP)
         if dest:
             raise SyscallError(EISCONN if self.state == ESTABLISHED else EOPNOTSUPP)
@@ -772,8 +932,12 @@ class UnixSocket(File):
             raise SyscallError(EPIPE)
         files = scm.files if not sent else None
         nonblock = bool(flags & MSG_DONTWAIT)
+        normal = total - 1 if oob else total
         while sent < total:
-            size, truesize = stream_skb(total - sent, self.sndbuf)
+            if sent < normal:
+                size, truesize = stream_skb(normal - sent, self.sndbuf)
+            else:
+                size, truesize = 1, _head_truesize(1)  # queue_oob's one-byte skb
             if self.wmem >= self.sndbuf:
                 try:
                     if sent:
@@ -797,7 +961,11 @@ class UnixSocket(File):
             creds = scm.creds
             if creds is None and (self.passcred or other.passcred or other.listener):
                 creds = sender_creds(task)  # unix_passcred_enabled
-            self._queue_to(other, Skb(data, self, truesize, files, creds))
+            skb = Skb(data, self, truesize, files, creds)
+            if sent == normal:
+                other.oob_skb = skb  # an earlier urgent byte becomes ordinary data
+                other._send_sigurg(task)
+            self._queue_to(other, skb)
             if files is not None:
                 scm.files = files = None  # they travel with this skb now
             sent += size
@@ -853,7 +1021,10 @@ class UnixSocket(File):
         return total
 
     def _queue_to(self, other: "UnixSocket", skb: Skb) -> None:
+        if skb.files:
+            _attach(skb.files)
         self.wmem += skb.truesize
+        other.inq_len += len(skb.data)
         other.queue.append(skb)
         if other.wait.waiters:
             other.wait.notify()  # sk_data_ready
@@ -879,7 +1050,7 @@ class UnixSocket(File):
         if self.state != ESTABLISHED:
             raise SyscallError(EINVAL)
         if flags & MSG_OOB:
-            raise SyscallError(EINVAL)  # no urgent byte is ever queued
+            return self._recv_urg(size, flags, sink)
         target = size if flags & MSG_WAITALL else min(self.rcvlowat, size)
         target = target or 1
         nonblock = bool(flags & MSG_DONTWAIT)
@@ -896,7 +1067,13 @@ class UnixSocket(File):
         queue = self.queue
         index = 0  # a peek walks the queue without consuming it
         while True:  # at least once: a zero-length read still waits for data, as Linux
-            skb = queue[index] if index < len(queue) else None
+            skb = None
+            if index < len(queue):
+                at = self._manage_oob(index, peek, copied)
+                if at is None and copied:
+                    break  # the mark
+                if at is not None:
+                    index, skb = at, queue[at]
             if skb is None:
                 if copied >= target or index:
                     break
@@ -938,8 +1115,9 @@ class UnixSocket(File):
                 index += 1
             else:
                 skb.pos += chunk
+                self.inq_len -= chunk
                 if skb.files:
-                    files, skb.files = skb.files, None
+                    files = _detach(skb)
                 if len(skb):
                     break
                 queue.popleft()
@@ -952,6 +1130,66 @@ class UnixSocket(File):
         if self.passcred:
             creds = glued if check_creds else Ucred(0, 0, 0)
         return Received(copied, 0, name, files, creds)
+
+    @property
+    def oobinline(self) -> bool:
+        return bool(self.options.get(SO_OOBINLINE))
+
+    def _manage_oob(self, index: int, peek: bool, copied: int) -> int | None:
+        """manage_oob: where a stream read goes on from queue[index] (None: nowhere).  A
+        read that copied something stops at the urgent byte or at the emptied skb of one
+        taken by recv(MSG_OOB); one that starts there steps over the emptied skb (freeing
+        it) and takes the urgent byte (SO_OOBINLINE) or drops it.  A peek only steps."""
+        queue = self.queue
+        skb, oob = queue[index], self.oob_skb
+        if len(skb) and skb is not oob:
+            return index
+        if not len(skb):
+            if copied and (oob is None or skb is oob):
+                return None
+            if peek:
+                index += 1
+            else:
+                del queue[index]
+                self._free(skb)
+            if index >= len(queue):
+                return None
+            skb = queue[index]
+        if skb is not oob:
+            return index
+        if copied:
+            return None
+        if not peek:
+            self.oob_skb = None
+            if not self.oobinline:
+                del queue[index]  # dropped; SIOCINQ still counts it, as Linux's inq_len
+                self._free(skb)
+                return index if index < len(queue) else None
+        elif not self.oobinline:
+            index += 1
+            return index if index < len(queue) else None
+        return index
+
+    def _recv_urg(self, size: int, flags: int, sink: Scatter) -> Received:
+        """unix_stream_recv_urg: the urgent byte (EINVAL when none, or SO_OOBINLINE); its
+        skb stays queued, emptied, and an emptied one in front of it goes."""
+        oob = self.oob_skb
+        if oob is None or self.oobinline:
+            raise SyscallError(EINVAL)
+        byte = oob.data[oob.pos:oob.pos + 1]
+        if not flags & MSG_PEEK:
+            self.oob_skb = None
+            self.inq_len -= 1
+            queue = self.queue
+            at = next(i for i, skb in enumerate(queue) if skb is oob)
+            if at and not len(queue[at - 1]):
+                prev = queue[at - 1]
+                del queue[at - 1]
+                self._free(prev)
+            oob.pos += 1
+        if size and sink(0, byte) < 1:
+            raise SyscallError(EFAULT)
+        return Received(1, MSG_OOB, None, None, None)
 
     def _dgram_recv(self, task: "Task", size: int, flags: int, sink: Scatter,
                     want_name: bool) -> Received:
@@ -987,7 +1225,7 @@ class UnixSocket(File):
             if flags & MSG_PEEK:
                 files = hold(skb.files) if skb.files else None
             else:
-                files, skb.files = skb.files, None
+                files = _detach(skb)
         finally:
             if not flags & MSG_PEEK:
                 self._free(skb)
@@ -999,8 +1237,7 @@ class UnixSocket(File):
     def _free(self, skb: Skb) -> None:
         """An skb is gone (read, purged): its fds are closed, its sender's buffer credited."""
         if skb.files:
-            Scm(skb.files).drop()
-            skb.files = None
+            Scm(_detach(skb)).drop()
         sender = skb.sender
         sender.wmem -= skb.truesize
         if sender.wait.waiters and sender.writable():
@@ -1034,6 +1271,7 @@ class UnixSocket(File):
             pending, self.pending = self.pending, deque()
             for sock in pending:
                 sock._release(embryo=True)
+        self.oob_skb = None
         self._purge()
         self.wait.notify()
 

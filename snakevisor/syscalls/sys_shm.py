@@ -9,15 +9,18 @@ import struct
 import time
 from typing import TYPE_CHECKING
 
-from snakevisor.kernel.errors import EACCES, EINVAL, EPERM, SyscallError
+from snakevisor.kernel.errors import EACCES, EINVAL, ENOMEM, EPERM, SyscallError
 from snakevisor.kernel.shm import (
-    SHMALL, SHMMAX, SHMMIN, SHMMNI, ShmAttachment, ShmSegment, shm_table,
+    SHMALL, SHMMAX, SHMMIN, SHMMNI, ShmAttachment, ShmSegment, ShmTable, shm_table,
 )
+from snakevisor.kernel.sysvipc import max_index
+from snakevisor.kernel.task import RLIM_INFINITY
 from snakevisor.mm.address_space import (
     MAP_FIXED, MAP_SHARED, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, page_up,
 )
 from snakevisor.syscalls import syscall
 from snakevisor.syscalls.args import s32
+from snakevisor.syscalls.sys_cred import has_cap
 
 if TYPE_CHECKING:
     from snakevisor.kernel.task import Task
@@ -26,7 +29,8 @@ SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC = 0o10000, 0o20000, 0o40000, 0o100000
 SHMLBA = PAGE
 IPC_RMID, IPC_SET, IPC_STAT, IPC_INFO = 0, 1, 2, 3
 SHM_LOCK, SHM_UNLOCK, SHM_STAT, SHM_INFO, SHM_STAT_ANY = 11, 12, 13, 14, 15
-IPC_64 = 0x100
+CAP_IPC_LOCK = 14
+RLIMIT_MEMLOCK = 8
 #: struct shmid64_ds on x86_64: ipc64_perm (key, uid, gid, cuid, cgid, mode, seq, 2 unused
 #: longs), segsz, atime, dtime, ctime, cpid, lpid, nattch, 2 unused longs
 SHMID_DS = struct.Struct("<iIIIIIH2x4xQQ" "QqqqiiQQQ")
@@ -100,47 +104,63 @@ def _stat_bytes(seg: ShmSegment) -> bytes:
                          seg.nattch, 0, 0)
 
 
-@syscall("shmctl", partial="SHM_LOCK/SHM_UNLOCK only record the flag")
+def _shm_stat(task: "Task", table: ShmTable, shmid: int, cmd: int, buf: int) -> int:
+    """IPC_STAT takes an id and returns 0; SHM_STAT(_ANY) take an index and return the id.
+    All but SHM_STAT_ANY need read permission (EACCES)."""
+    seg = table.lookup(shmid) if cmd == IPC_STAT else table.at_index(shmid)
+    if cmd != SHM_STAT_ANY and not seg.permits(task, 0o4):
+        raise SyscallError(EACCES)
+    task.mm.write(buf, _stat_bytes(seg))
+    return 0 if cmd == IPC_STAT else seg.id
+
+
+def _shm_lock(task: "Task", table: ShmTable, seg: ShmSegment, cmd: int) -> int:
+    """shmctl_do_lock: without CAP_IPC_LOCK only the owner or creator, and SHM_LOCK needs a
+    non-zero RLIMIT_MEMLOCK that the caller's locked segments fit in (else ENOMEM)."""
+    limit: int | None = None
+    if not has_cap(task, CAP_IPC_LOCK):
+        if task.tg.creds.euid not in (seg.uid, seg.cuid):
+            raise SyscallError(EPERM)
+        soft = task.tg.rlimits[RLIMIT_MEMLOCK][0]
+        if cmd == SHM_LOCK and soft == 0:
+            raise SyscallError(EPERM)
+        limit = None if soft == RLIM_INFINITY else soft
+    if cmd == SHM_UNLOCK:
+        table.unlock(seg)
+    elif not table.lock(seg, task.tg.creds.ruid, limit):
+        raise SyscallError(ENOMEM)
+    return 0
+
+
+@syscall("shmctl", partial="SHM_LOCK/SHM_UNLOCK account RLIMIT_MEMLOCK and show the flag "
+                           "but do not pin the pages in host memory")
 def sys_shmctl(task: "Task", shmid: int, cmd: int, buf: int, *_: int) -> int:
     table = shm_table(task.kernel)
-    cmd = s32(cmd) & ~IPC_64
-    shmid = s32(shmid)
+    cmd, shmid = s32(cmd), s32(shmid)
+    if cmd < 0 or shmid < 0:
+        raise SyscallError(EINVAL)
     if cmd == IPC_INFO:
         task.mm.write(buf, SHMINFO.pack(SHMMAX, SHMMIN, SHMMNI, SHMMNI, SHMALL, 0, 0, 0, 0))
-        return max(table.segments, default=0)
+        return max_index(table.segments)
     if cmd == SHM_INFO:
-        pages = sum(page_up(s.size) // PAGE for s in table.segments.values())
-        task.mm.write(buf, SHM_INFO_S.pack(len(table.segments), pages, pages, 0, 0, 0))
-        return max(table.segments, default=0)
-    if cmd in (SHM_STAT, SHM_STAT_ANY):
-        seg = table.segments.get(shmid)
-        if seg is None or shmid < 0:
-            raise SyscallError(EINVAL)
-        if cmd == SHM_STAT and not seg.permits(task, 0o4):
-            raise SyscallError(EACCES)
-        task.mm.write(buf, _stat_bytes(seg))
-        return seg.id
+        segs = table.segments.values()
+        task.mm.write(buf, SHM_INFO_S.pack(len(table.segments), sum(s.pages for s in segs),
+                                           sum(s.resident for s in segs), 0, 0, 0))
+        return max_index(table.segments)
+    if cmd in (IPC_STAT, SHM_STAT, SHM_STAT_ANY):
+        return _shm_stat(task, table, shmid, cmd, buf)
+    if cmd not in (IPC_SET, IPC_RMID, SHM_LOCK, SHM_UNLOCK):
+        raise SyscallError(EINVAL)
+    raw = task.mm.read(buf, SHMID_DS.size) if cmd == IPC_SET else b""
     seg = table.lookup(shmid)
-    if cmd == IPC_STAT:
-        if not seg.permits(task, 0o4):
-            raise SyscallError(EACCES)
-        task.mm.write(buf, _stat_bytes(seg))
-        return 0
+    if cmd in (SHM_LOCK, SHM_UNLOCK):
+        return _shm_lock(task, table, seg, cmd)
+    if not seg.is_owner(task):
+        raise SyscallError(EPERM)
     if cmd == IPC_SET:
-        raw = task.mm.read(buf, SHMID_DS.size)
-        if not seg.is_owner(task):
-            raise SyscallError(EPERM)
         fields = SHMID_DS.unpack(raw)
         seg.uid, seg.gid, seg.mode = fields[1], fields[2], fields[5] & 0o777
         seg.ctime = int(time.time())
         return 0
-    if cmd == IPC_RMID:
-        if not seg.is_owner(task):
-            raise SyscallError(EPERM)
-        table.remove(seg)
-        return 0
-    if cmd in (SHM_LOCK, SHM_UNLOCK):
-        seg.locked = cmd == SHM_LOCK
-        return 0
-    raise SyscallError(EINVAL)
-
+    table.remove(seg)
+    return 0

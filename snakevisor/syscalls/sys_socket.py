@@ -54,7 +54,7 @@ _FAMILY_NAMES = {AF_INET: "AF_INET", AF_INET6: "AF_INET6", AF_NETLINK: "AF_NETLI
 
 #: struct msghdr: name, namelen, iov, iovlen, control, controllen, flags
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")
-_NO_OOB = "MSG_OOB on an AF_UNIX stream answers EOPNOTSUPP (logged): no out-of-band data"
+_UNIX_ONLY = "AF_UNIX only (MSG_OOB: stream sockets, as Linux >= 5.15)"
 MMSGHDR_SIZE = _MSGHDR.size + 8  #: struct mmsghdr adds msg_len (and padding)
 _INT = struct.Struct("<i")
 
@@ -277,7 +277,7 @@ def sys_shutdown(task: "Task", fd: int, how: int, *_: int) -> int:
 
 
 # -- data ------------------------------------------------------------------------------------------
-@syscall("sendto", partial=_NO_OOB)
+@syscall("sendto", partial=_UNIX_ONLY)
 def sys_sendto(task: "Task", fd: int, buf: int, length: int, flags: int, addr: int,
                addrlen: int) -> int:
     sock = sock_of(task, fd)
@@ -335,7 +335,7 @@ def _recvmsg(task: "Task", sock: UnixSocket, msg: int, flags: int) -> int:
     return got.count
 
 
-@syscall("sendmsg", partial=_NO_OOB)
+@syscall("sendmsg", partial=_UNIX_ONLY)
 def sys_sendmsg(task: "Task", fd: int, msg: int, flags: int, *_: int) -> int:
     return _sendmsg(task, sock_of(task, fd), msg, u32(flags))
 
@@ -364,7 +364,7 @@ def _mmsg_wait(task: "Task", done: int) -> None:
         task.syscall_state[DONE] = done
 
 
-@syscall("sendmmsg", partial=_NO_OOB)
+@syscall("sendmmsg", partial=_UNIX_ONLY)
 def sys_sendmmsg(task: "Task", fd: int, vec: int, vlen: int, flags: int, *_: int) -> int:
     """__sys_sendmmsg: each result into its msg_len; the first failure ends the vector
     and is returned only when nothing was sent."""

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 from snakevisor.kernel.errors import (E2BIG, EAGAIN, EFBIG, EINVAL, EPERM, ERANGE, Block,
                                       SyscallError)
-from snakevisor.kernel.sysvipc import (IPC_NOWAIT, MSGMAX, MSGMNB, SEMMSL,
-                                       SEMOPM, SEMVMX, IpcObject, Message, MsgQueue, SemSet,
-                                       _capable, sysv_namespace)
+from snakevisor.kernel.sysvipc import (IPC_NOWAIT, MSGMAX, MSGMNB, MSGMNI, SEMAEM, SEMMNI,
+                                       SEMMNS, SEMMSL, SEMOPM, SEMVMX, IpcIds, IpcObject,
+                                       Message, MsgQueue, SemSet, _capable, max_index,
+                                       sysv_namespace)
 from snakevisor.syscalls import syscall
 from snakevisor.syscalls.args import s32, s64
 from snakevisor.syscalls.sys_time import NSEC, read_timespec, timespec_valid
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 IPC_RMID, IPC_SET, IPC_STAT, IPC_INFO = 0, 1, 2, 3
 GETPID, GETVAL, GETALL, GETNCNT, GETZCNT, SETVAL, SETALL = 11, 12, 13, 14, 15, 16, 17
+SEM_STAT, SEM_INFO, SEM_STAT_ANY = 18, 19, 20
+MSG_STAT, MSG_INFO, MSG_STAT_ANY = 11, 12, 13
 SEM_UNDO = 0x1000
 MSG_NOERROR, MSG_EXCEPT, MSG_COPY = 0o10000, 0o20000, 0o40000
 CAP_SYS_RESOURCE = 24
@@ -36,11 +39,24 @@ SEMBUF = struct.Struct("<Hhh")
 IPC_PERM = struct.Struct("<iIIIIIH2x4x16x")
 SEMID_TAIL = struct.Struct("<q8xq8xQ16x")  # sem_otime, sem_ctime, sem_nsems
 MSQID_TAIL = struct.Struct("<qqqQQQii16x")  # stime rtime ctime cbytes qnum qbytes lspid lrpid
+#: struct seminfo: semmap semmni semmns semmnu semmsl semopm semume semusz semvmx semaem
+SEMINFO = struct.Struct("<10i")
+#: struct msginfo: msgpool msgmap msgmax msgmnb msgmni msgssz msgtql msgseg (+ padding)
+MSGINFO = struct.Struct("<7iH2x")
+# include/uapi/linux/sem.h and msg.h: the "unused" fields IPC_INFO still reports
+SEMUSZ, MSGSSZ = 20, 16
+MSGPOOL = MSGMNI * MSGMNB // 1024
+MSGSEG = min(MSGPOOL * 1024 // MSGSSZ, 0xFFFF)
 
 
 def _unsupported(task: "Task", call: str, cmd: int) -> SyscallError:
     task.kernel.warn_once(f"{call}-{cmd}", f"{call}: command {cmd} is not supported -> EINVAL")
     return SyscallError(EINVAL)
+
+
+def _stat_target(ids: IpcIds, ident: int, cmd: int) -> IpcObject:
+    """IPC_STAT names an id; the *_STAT forms name an index (SEM_STAT, MSG_STAT...)."""
+    return ids.lookup(ident) if cmd == IPC_STAT else ids.at_index(ident)
 
 
 def _blocked(task: "Task", obj: IpcObject, deadline: float | None = None) -> Block:
@@ -173,15 +189,35 @@ def _semid_ds(sset: SemSet) -> bytes:
                                                                len(sset.sems))
 
 
-@syscall("semctl", partial="IPC_INFO, SEM_INFO, SEM_STAT and SEM_STAT_ANY are EINVAL")
+def _seminfo(task: "Task", cmd: int, arg: int) -> int:
+    """semctl_info: the limits; SEM_INFO puts the sets in use in semusz and the semaphores
+    in use in semaem.  Returns the highest index in use."""
+    sets = sysv_namespace(task.kernel).sems
+    usz, aem = SEMUSZ, SEMAEM
+    if cmd == SEM_INFO:
+        usz, aem = len(sets.by_slot), sum(len(s.sems) for s in sets.by_slot.values())
+    task.mm.write(arg, SEMINFO.pack(SEMMNS, SEMMNI, SEMMNS, SEMMNS, SEMMSL, SEMOPM, SEMOPM,
+                                    usz, SEMVMX, aem))
+    return max_index(sets.by_slot)
+
+
+@syscall("semctl")
 def sys_semctl(task: "Task", semid: int, semnum: int, cmd: int, arg: int, *_: int) -> int:
     semid, semnum, cmd = s32(semid), s32(semnum), s32(cmd)
     if semid < 0:
         raise SyscallError(EINVAL)
     ns = sysv_namespace(task.kernel)
-    if cmd not in (IPC_RMID, IPC_SET, IPC_STAT, GETPID, GETVAL, GETALL, GETNCNT, GETZCNT,
-                   SETVAL, SETALL):
-        raise _unsupported(task, "semctl", cmd)
+    if cmd in (IPC_INFO, SEM_INFO):
+        return _seminfo(task, cmd, arg)
+    if cmd in (IPC_STAT, SEM_STAT, SEM_STAT_ANY):
+        sset = _stat_target(ns.sems, semid, cmd)
+        assert isinstance(sset, SemSet)
+        if cmd != SEM_STAT_ANY:
+            sset.check_perm(task, READ)
+        task.mm.write(arg, _semid_ds(sset))
+        return 0 if cmd == IPC_STAT else sset.id
+    if cmd not in (IPC_RMID, IPC_SET, GETPID, GETVAL, GETALL, GETNCNT, GETZCNT, SETVAL, SETALL):
+        raise SyscallError(EINVAL)
     sset = ns.sems.lookup(semid)
     nsems = len(sset.sems)
     if cmd == IPC_RMID:
@@ -196,9 +232,6 @@ def sys_semctl(task: "Task", semid: int, semnum: int, cmd: int, arg: int, *_: in
         sset.check_perm(task, WRITE)
     else:
         sset.check_perm(task, READ)
-    if cmd == IPC_STAT:
-        task.mm.write(arg, _semid_ds(sset))
-        return 0
     if cmd == GETALL:
         task.mm.write(arg, struct.pack(f"<{nsems}H", *(s.val for s in sset.sems)))
         return 0
@@ -315,22 +348,40 @@ def sys_msgrcv(task: "Task", msqid: int, msgp: int, msgsz: int, msgtyp: int, fla
     return len(text)
 
 
-@syscall("msgctl", partial="IPC_INFO, MSG_INFO, MSG_STAT and MSG_STAT_ANY are EINVAL")
+def _msginfo(task: "Task", cmd: int, buf: int) -> int:
+    """msgctl_info: the limits; MSG_INFO puts the queues in use in msgpool, the messages
+    queued in msgmap and their bytes in msgtql.  Returns the highest index in use."""
+    queues = sysv_namespace(task.kernel).msgs
+    pool, nmap, tql = MSGPOOL, MSGMNB, MSGMNB
+    if cmd == MSG_INFO:
+        pool = len(queues.by_slot)
+        nmap = sum(len(q.messages) for q in queues.by_slot.values())
+        tql = sum(q.cbytes for q in queues.by_slot.values())
+    task.mm.write(buf, MSGINFO.pack(pool, nmap, MSGMAX, MSGMNB, MSGMNI, MSGSSZ, tql, MSGSEG))
+    return max_index(queues.by_slot)
+
+
+@syscall("msgctl")
 def sys_msgctl(task: "Task", msqid: int, cmd: int, buf: int, *_: int) -> int:
     msqid, cmd = s32(msqid), s32(cmd)
-    if msqid < 0:
+    if msqid < 0 or cmd < 0:
         raise SyscallError(EINVAL)
-    if cmd not in (IPC_RMID, IPC_SET, IPC_STAT):
-        raise _unsupported(task, "msgctl", cmd)
     ns = sysv_namespace(task.kernel)
-    data = task.mm.read(buf, IPC_PERM.size + MSQID_TAIL.size) if cmd == IPC_SET else b""
-    queue = ns.msgs.lookup(msqid)
-    if cmd == IPC_STAT:
-        queue.check_perm(task, READ)
+    if cmd in (IPC_INFO, MSG_INFO):
+        return _msginfo(task, cmd, buf)
+    if cmd in (IPC_STAT, MSG_STAT, MSG_STAT_ANY):
+        queue = _stat_target(ns.msgs, msqid, cmd)
+        assert isinstance(queue, MsgQueue)
+        if cmd != MSG_STAT_ANY:
+            queue.check_perm(task, READ)
         task.mm.write(buf, IPC_PERM.pack(*queue.perm_bytes()) + MSQID_TAIL.pack(
             queue.stime, queue.rtime, queue.ctime, queue.cbytes, len(queue.messages),
             queue.qbytes, queue.lspid, queue.lrpid))
-        return 0
+        return 0 if cmd == IPC_STAT else queue.id
+    if cmd not in (IPC_RMID, IPC_SET):
+        raise SyscallError(EINVAL)
+    data = task.mm.read(buf, IPC_PERM.size + MSQID_TAIL.size) if cmd == IPC_SET else b""
+    queue = ns.msgs.lookup(msqid)
     if cmd == IPC_RMID:
         queue.check_owner(task)
         ns.msgs.remove(queue)

@@ -18,6 +18,84 @@ static long nattch(int id)
     return (long)ds.shm_nattch;
 }
 
+/* The /proc/sysvipc/shm header and the fields of the row of `id` that do not depend on
+ * the host (key perms size nattch uid gid cuid cgid; rss only as "some"). */
+static void proc_row(int id)
+{
+    char line[512];
+    FILE *f = fopen("/proc/sysvipc/shm", "r");
+    if (!f) {
+        printf("/proc/sysvipc/shm: errno=%s\n", ename(errno));
+        return;
+    }
+    if (fgets(line, sizeof line, f))
+        printf("shm header: %s", line);
+    while (fgets(line, sizeof line, f)) {
+        unsigned long v[16];
+        int n = 0;
+        for (char *s = strtok(line, " \n"); s && n < 16; s = strtok(NULL, " \n"))
+            v[n++] = strtoul(s, NULL, 10);
+        if (n == 16 && (int)v[1] == id)
+            printf("shm row: key %lu perms %lu size %lu nattch %lu ids %lu %lu %lu %lu rss %s\n",
+                   v[0], v[2], v[3], v[6], v[7], v[8], v[9], v[10], v[14] ? "some" : "none");
+    }
+    fclose(f);
+}
+
+/* IPC_INFO, SHM_INFO, SHM_STAT(_ANY) by index, SHM_LOCK, /proc/sysvipc/shm: relations and
+ * fields that other segments of the host's namespace cannot change. */
+static void introspection(void)
+{
+    int id = shmget(IPC_PRIVATE, 10000, IPC_CREAT | 0600);
+    int idx = id & 0x7fff;
+    char *p = shmat(id, NULL, 0);
+    p[0] = p[9999] = 1;
+    struct shminfo si;
+    int r = shmctl(0, IPC_INFO, (struct shmid_ds *)&si);
+    printf("IPC_INFO covers my index: %s\n", r >= idx ? "yes" : "no");
+    printf("shminfo: max %lu min %lu mni %lu seg %lu all %lu\n", si.shmmax, si.shmmin,
+           si.shmmni, si.shmseg, si.shmall);
+    show("IPC_INFO id -1", shmctl(-1, IPC_INFO, (struct shmid_ds *)&si));
+    struct shm_info in;
+    r = shmctl(0, SHM_INFO, (struct shmid_ds *)&in);
+    printf("SHM_INFO covers my index: %s, used >= 1: %s, pages >= 3: %s, resident >= 2: %s\n",
+           r >= idx ? "yes" : "no", in.used_ids >= 1 ? "yes" : "no",
+           in.shm_tot >= 3 ? "yes" : "no", in.shm_rss >= 2 ? "yes" : "no");
+    struct shmid_ds ds;
+    printf("SHM_STAT index gives my id: %s\n", shmctl(idx, SHM_STAT, &ds) == id ? "yes" : "no");
+    printf("SHM_STAT segsz %zu nattch %lu mode %o\n", ds.shm_segsz,
+           (unsigned long)ds.shm_nattch, ds.shm_perm.mode);
+    printf("SHM_STAT_ANY gives my id: %s\n", shmctl(idx, SHM_STAT_ANY, &ds) == id ? "yes" : "no");
+    show("SHM_STAT -1", shmctl(-1, SHM_STAT, &ds));
+    show("IPC_STAT with IPC_64", syscall(SYS_shmctl, id, IPC_STAT | 0x100, &ds));
+    show("SHM_LOCK", shmctl(id, SHM_LOCK, NULL));
+    shmctl(id, IPC_STAT, &ds);
+    printf("locked mode %o\n", ds.shm_perm.mode);
+    proc_row(id);
+    show("SHM_UNLOCK", shmctl(id, SHM_UNLOCK, NULL));
+    show("SHM_UNLOCK again", shmctl(id, SHM_UNLOCK, NULL));
+    shmctl(id, IPC_STAT, &ds);
+    printf("unlocked mode %o\n", ds.shm_perm.mode);
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        if (setgid(65534) || setuid(65534))
+            printf("setuid failed\n");
+        show("nobody: SHM_STAT", shmctl(idx, SHM_STAT, &ds));
+        printf("nobody: SHM_STAT_ANY gives the id: %s\n",
+               shmctl(idx, SHM_STAT_ANY, &ds) == id ? "yes" : "no");
+        show("nobody: SHM_LOCK", shmctl(id, SHM_LOCK, NULL));
+        show("nobody: SHM_UNLOCK", shmctl(id, SHM_UNLOCK, NULL));
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    show("shmdt", shmdt(p));
+    show("IPC_RMID", shmctl(id, IPC_RMID, NULL));
+    show("SHM_LOCK removed", shmctl(id, SHM_LOCK, NULL));
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -116,5 +194,6 @@ int main(void)
     show("key absent after rmid", shmget(key, 100, 0600));
 
     show("IPC_RMID id2", shmctl(id2, IPC_RMID, NULL));
+    introspection();
     return 0;
 }

@@ -346,6 +346,15 @@ static void msgs(void)
     msgctl(k, IPC_RMID, NULL);
 }
 
+/* A private queue (mode 0600) holding two messages of 3 and 7 bytes. */
+static int msgqid_with_two(void)
+{
+    int q = msgget(IPC_PRIVATE, 0600);
+    snd(q, 5, "abc", 3, 0);
+    snd(q, 6, "defghij", 7, 0);
+    return q;
+}
+
 /* SEM_UNDO: what an exiting process did with it is undone */
 static void undo(void)
 {
@@ -365,11 +374,113 @@ static void undo(void)
     semctl(id, 0, IPC_RMID);
 }
 
+/* The row of /proc/sysvipc/NAME whose second column is `id`, with its header line
+ * printed as is; fields (1-based) listed in `cols` are printed. */
+static void proc_row(const char *name, int id, const int *cols, int ncols)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/sysvipc/%s", name);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        printf("%s: errno=%s\n", path, ename(errno));
+        return;
+    }
+    if (fgets(line, sizeof line, f))
+        printf("%s header: %s", name, line);
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        long v[20];
+        int n = 0;
+        for (char *s = strtok(line, " \n"); s && n < 20; s = strtok(NULL, " \n"))
+            v[n++] = strtol(s, NULL, 10);
+        if (n < 2 || v[1] != id)
+            continue;
+        found = 1;
+        printf("%s row:", name);
+        for (int i = 0; i < ncols; i++)
+            printf(" %ld", v[cols[i] - 1]);
+        printf(" (%d fields)\n", n);
+    }
+    printf("%s row found: %s\n", name, found ? "yes" : "no");
+    fclose(f);
+}
+
+/* IPC_INFO, SEM_INFO/MSG_INFO, the *_STAT commands by index, and /proc/sysvipc: only the
+ * relations and fields that do not depend on other objects of the host's namespace. */
+static void info(void)
+{
+    struct seminfo si;
+    int id = semget(IPC_PRIVATE, 3, 0600);
+    int idx = id & 0x7fff;
+    int r = semctl(0, 0, IPC_INFO, (struct seminfo *)&si);
+    printf("sem IPC_INFO covers my index: %s\n", r >= idx ? "yes" : "no");
+    printf("seminfo: map %d mni %d mns %d mnu %d msl %d opm %d ume %d usz %d vmx %d aem %d\n",
+           si.semmap, si.semmni, si.semmns, si.semmnu, si.semmsl, si.semopm, si.semume,
+           si.semusz, si.semvmx, si.semaem);
+    r = semctl(0, 0, SEM_INFO, (struct seminfo *)&si);
+    printf("SEM_INFO covers my index: %s, sets >= 1: %s, sems >= 3: %s, mni %d\n",
+           r >= idx ? "yes" : "no", si.semusz >= 1 ? "yes" : "no",
+           si.semaem >= 3 ? "yes" : "no", si.semmni);
+    show("sem IPC_INFO id -1", semctl(-1, 0, IPC_INFO, (struct seminfo *)&si));
+    struct semid_ds ds;
+    union semun u = {.buf = &ds};
+    printf("SEM_STAT index gives my id: %s\n", semctl(idx, 0, SEM_STAT, u) == id ? "yes" : "no");
+    printf("SEM_STAT nsems %lu mode %o key %d\n", (unsigned long)ds.sem_nsems,
+           ds.sem_perm.mode, ds.sem_perm.__key);
+    printf("SEM_STAT masks the index: %s\n",
+           semctl(idx | 0x8000, 0, SEM_STAT, u) == id ? "yes" : "no");
+    printf("SEM_STAT_ANY gives my id: %s\n", semctl(idx, 0, SEM_STAT_ANY, u) == id ? "yes" : "no");
+    show("SEM_STAT -1", semctl(-1, 0, SEM_STAT, u));
+    show("semctl cmd 99", semctl(id, 0, 99, u));
+    proc_row("sem", id, (const int[]){1, 3, 4, 5, 6, 7, 8}, 7);
+
+    int q = msgqid_with_two();
+    int qidx = q & 0x7fff;
+    struct msginfo mi;
+    r = msgctl(0, IPC_INFO, (struct msqid_ds *)&mi);
+    printf("msg IPC_INFO covers my index: %s\n", r >= qidx ? "yes" : "no");
+    printf("msginfo: pool %d map %d max %d mnb %d mni %d ssz %d tql %d seg %u\n", mi.msgpool,
+           mi.msgmap, mi.msgmax, mi.msgmnb, mi.msgmni, mi.msgssz, mi.msgtql, mi.msgseg);
+    r = msgctl(0, MSG_INFO, (struct msqid_ds *)&mi);
+    printf("MSG_INFO covers my index: %s, queues >= 1: %s, messages >= 2: %s, bytes >= 10: %s\n",
+           r >= qidx ? "yes" : "no", mi.msgpool >= 1 ? "yes" : "no", mi.msgmap >= 2 ? "yes" : "no",
+           mi.msgtql >= 10 ? "yes" : "no");
+    show("msgctl cmd -1", msgctl(q, -1, NULL));
+    struct msqid_ds mds;
+    printf("MSG_STAT index gives my id: %s\n", msgctl(qidx, MSG_STAT, &mds) == q ? "yes" : "no");
+    printf("MSG_STAT cbytes %lu qnum %lu qbytes %lu lspid is me: %s\n",
+           (unsigned long)mds.__msg_cbytes, (unsigned long)mds.msg_qnum,
+           (unsigned long)mds.msg_qbytes, mds.msg_lspid == getpid() ? "yes" : "no");
+    proc_row("msg", q, (const int[]){1, 3, 4, 5, 7, 8, 9, 10, 11}, 9);
+
+    fflush(stdout);
+    pid_t p = fork();
+    if (p == 0) {
+        as_nobody();
+        show("nobody: SEM_STAT", semctl(idx, 0, SEM_STAT, u));
+        printf("nobody: SEM_STAT_ANY gives the id: %s\n",
+               semctl(idx, 0, SEM_STAT_ANY, u) == id ? "yes" : "no");
+        show("nobody: IPC_STAT", semctl(id, 0, IPC_STAT, u));
+        show("nobody: MSG_STAT", msgctl(qidx, MSG_STAT, &mds));
+        printf("nobody: MSG_STAT_ANY gives the id: %s\n",
+               msgctl(qidx, MSG_STAT_ANY, &mds) == q ? "yes" : "no");
+        printf("nobody: SEM_INFO works: %s\n",
+               semctl(0, 0, SEM_INFO, (struct seminfo *)&si) >= 0 ? "yes" : "no");
+        fflush(stdout);
+        _exit(0);
+    }
+    reap("nobody", p);
+    semctl(id, 0, IPC_RMID);
+    msgctl(q, IPC_RMID, NULL);
+    printf("SEM_STAT after removal: %s\n", semctl(idx, 0, SEM_STAT, u) == id ? "still" : "gone");
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     sems();
     undo();
     msgs();
+    info();
     return 0;
 }

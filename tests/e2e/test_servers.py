@@ -125,7 +125,7 @@ POSTGRES_SCRIPT = r"""
 set -e
 D=$1; B=%(bin)s
 $B/initdb -D $D/data -A trust -U postgres --no-sync >$D/initdb.log 2>&1 && echo initdb ok
-start() { $B/pg_ctl -D $D/data -l $D/pg.log -w -t 60 -o "-c listen_addresses='' -k $D -c fsync=off" start >/dev/null && echo started; }
+start() { $B/pg_ctl -D $D/data -l $D/pg.log -w -t 60 -o "-c listen_addresses='' -k $D -c fsync=off $1" start >/dev/null && echo started; }
 start
 P="$B/psql -h $D -U postgres -d postgres -X -A -t -q -v ON_ERROR_STOP=1"
 $P -c 'select 1'
@@ -134,15 +134,19 @@ $P -c "insert into t select g, md5(g::text) from generate_series(1, 5000) g"
 $P -c 'select count(*), min(id), max(id) from t'
 $P -c "select v from t where id = 4242"
 # parallel workers: dynamic shared memory segments and latches between processes
-$P -c "set max_parallel_workers_per_gather = 2; set parallel_setup_cost = 0; set parallel_tuple_cost = 0;
-       set min_parallel_table_scan_size = 0; select sum(id) from t"
+parallel() { $P -c "set max_parallel_workers_per_gather = 2; set parallel_setup_cost = 0;
+    set parallel_tuple_cost = 0; set min_parallel_table_scan_size = 0; select sum(id) from t"; }
+parallel
 $B/pgbench -h $D -U postgres -i -s 1 -q postgres >$D/pgbench-init.log 2>&1 && echo pgbench init ok
 $B/pgbench -h $D -U postgres -c 4 -j 2 -t 200 postgres 2>&1 \
     | grep -E '^(number of transactions actually processed|number of failed transactions)'
 $P -c 'select count(*) from pgbench_accounts'
 $B/pg_ctl -D $D/data -w -m fast stop >/dev/null && echo stopped
-start
+# again with every shared segment in System V shared memory
+start "-c shared_memory_type=sysv -c dynamic_shared_memory_type=sysv"
 $P -c 'select count(*) from t'
+parallel
+$P -c "show shared_memory_type"
 $B/pg_ctl -D $D/data -w -m fast stop >/dev/null && echo stopped
 grep -E 'PANIC|FATAL|could not' $D/pg.log || echo clean log
 echo done
@@ -217,3 +221,4 @@ def test_postgres_initdb_psql_pgbench(shared_dir: Path) -> None:
     assert "number of transactions actually processed: 800/800" in lines
     assert "number of failed transactions: 0 (0.000%)" in lines
     assert "100000" in lines and "clean log" in lines
+    assert lines.count("12502500") == 2 and "sysv" in lines

@@ -405,3 +405,118 @@ def test_read_into_an_unwritable_buffer_leaves_the_data_queued(env: Env) -> None
     buf = env.p.alloc(4)
     assert sock.read_into(env.task, scatterer(env.p.tg.mm, [(buf, 4)]), 4) == 4
     assert env.p.get(buf, 4) == b"data"
+
+
+# -- out-of-band data (Linux >= 5.15, measured natively on 6.18) ---------------------------------
+MSG_OOB, MSG_PEEK = 0x1, 0x2
+SIOCINQ, SIOCATMARK, FIOSETOWN, FIOGETOWN = 0x541B, 0x8905, 0x8901, 0x8903
+SO_OOBINLINE = 10
+SIGURG = 23
+
+
+def _ioctl_int(env: Env, fd: int, request: int) -> int:
+    out = env.p.alloc(4)
+    assert env.dispatch("ioctl", fd, request, out) == 0
+    return struct.unpack("<i", env.p.get(out, 4))[0]
+
+
+def _recv(env: Env, fd: int, size: int, flags: int) -> bytes | int:
+    buf = env.p.alloc(max(size, 1))
+    n = env.dispatch("recvfrom", fd, buf, size, flags | MSG_DONTWAIT, 0, 0)
+    return n if n < 0 else env.p.get(buf, n)
+
+
+def _recvmsg_flags(env: Env, fd: int, flags: int) -> tuple[int, int]:
+    buf = env.p.alloc(1)
+    iov = struct.pack("<QQ", buf, 1)
+    addr = env.p.put(_MSGHDR.pack(0, 0, env.p.put(iov), 1, 0, 0, 0))
+    n = env.dispatch("recvmsg", fd, addr, flags | MSG_DONTWAIT)
+    return n, _MSGHDR.unpack(env.p.get(addr, _MSGHDR.size))[-1]
+
+
+def test_urgent_byte_waits_behind_the_mark(env: Env) -> None:
+    a, b = env.pair()
+    assert env.send(a, b"abc", MSG_OOB) == 3
+    assert env.sock(b).poll_events() & 0x2  # POLLPRI
+    assert _ioctl_int(env, b, SIOCATMARK) == 0
+    assert _recv(env, b, 10, 0) == b"ab"  # stops at the mark
+    assert _ioctl_int(env, b, SIOCATMARK) == 1
+    assert _recv(env, b, 10, MSG_PEEK) == -errno.EAGAIN  # the urgent byte is not data
+    assert _recvmsg_flags(env, b, MSG_OOB) == (1, MSG_OOB)
+    assert _ioctl_int(env, b, SIOCINQ) == 0
+    assert _ioctl_int(env, b, SIOCATMARK) == 1  # its emptied skb still marks the place
+    assert not env.sock(b).poll_events() & 0x2
+    assert _recvmsg_flags(env, b, MSG_OOB)[0] == -errno.EINVAL
+    assert _recv(env, b, 10, 0) == -errno.EAGAIN
+    assert _ioctl_int(env, b, SIOCATMARK) == 0
+    assert not env.sock(b).queue and env.outq(a) == 0
+    assert env.send(a, b"", MSG_OOB) == -errno.EOPNOTSUPP
+
+
+def test_reading_past_the_mark_drops_the_byte_but_siocinq_counts_it(env: Env) -> None:
+    a, b = env.pair()
+    env.send(a, b"ab", MSG_OOB)
+    env.send(a, b"cd")
+    assert _recv(env, b, 10, 0) == b"a"
+    assert _recv(env, b, 10, MSG_PEEK) == b"cd"
+    assert _recv(env, b, 10, 0) == b"cd"
+    assert _recvmsg_flags(env, b, MSG_OOB)[0] == -errno.EINVAL
+    assert _ioctl_int(env, b, SIOCINQ) == 1  # Linux's inq_len keeps the dropped byte
+    assert env.outq(a) == 0  # but its skb was freed
+
+
+def test_oobinline_reads_the_byte_as_data_after_the_mark(env: Env) -> None:
+    a, b = env.pair()
+    assert env.setint(b, SO_OOBINLINE, 1) == 0
+    env.send(a, b"ab", MSG_OOB)
+    env.send(a, b"cd")
+    assert _recvmsg_flags(env, b, MSG_OOB)[0] == -errno.EINVAL
+    assert _recv(env, b, 10, 0) == b"a"
+    assert _recv(env, b, 10, 0) == b"bcd"
+    assert _ioctl_int(env, b, SIOCINQ) == 0
+
+
+def test_urgent_byte_taken_from_the_middle(env: Env) -> None:
+    a, b = env.pair()
+    env.send(a, b"12", MSG_OOB)
+    env.send(a, b"34")
+    assert _recv(env, b, 1, MSG_OOB) == b"2"
+    assert _recv(env, b, 10, 0) == b"1"  # stops where the urgent byte was
+    assert _ioctl_int(env, b, SIOCATMARK) == 1
+    assert _recv(env, b, 10, 0) == b"34"
+
+
+def test_sigurg_goes_to_the_owner_only(env: Env) -> None:
+    env.p.kernel.thread_groups = {env.p.tg.pid: env.p.tg}  # type: ignore[attr-defined]
+    a, b = env.pair()
+    env.send(a, b"x", MSG_OOB)
+    assert env.signals == []
+    pid = env.p.put(struct.pack("<i", env.p.tg.pid))
+    assert env.dispatch("ioctl", b, FIOSETOWN, pid) == 0
+    assert _ioctl_int(env, b, FIOGETOWN) == env.p.tg.pid
+    env.send(a, b"y")
+    assert env.signals == []
+    env.send(a, b"z", MSG_OOB)
+    assert env.signals == [(env.p.tg, SIGURG)]
+    missing = env.p.put(struct.pack("<i", env.p.tg.pid + 100))
+    assert env.dispatch("ioctl", b, FIOSETOWN, missing) == -errno.ESRCH
+
+
+def test_datagram_kinds_refuse_oob(env: Env) -> None:
+    for kind in (SOCK_DGRAM, SOCK_SEQPACKET):
+        a, b = env.pair(kind)
+        assert env.send(a, b"x", MSG_OOB) == -errno.EOPNOTSUPP
+        assert _recv(env, b, 1, MSG_OOB) == -errno.EOPNOTSUPP
+
+
+def test_urgent_byte_waits_for_room_after_the_data(env: Env) -> None:
+    a, b = env.pair()
+    assert env.setint(a, SO_SNDBUF, 1) == 0  # SOCK_MIN_SNDBUF: two 2240-byte skbs fill it
+    payload = bytes(range(256)) * 17 + b"!"
+    args = (a, env.p.put(payload), len(payload), MSG_OOB, 0, 0)
+    block = env.blocks("sendto", *args)
+    assert block.queue is env.sock(a).wait
+    assert env.sock(b).oob_skb is None and env.sock(b).inq_len == len(payload) - 1
+    assert env.dispatch("read", b, env.p.alloc(8192), 8192, task=env.peer) == len(payload) - 1
+    assert env.p.raw("sendto", *args) == len(payload)  # the same call again: only the byte
+    assert _recv(env, b, 1, MSG_OOB) == b"!"

@@ -11,7 +11,7 @@ import stat as st_
 from typing import TYPE_CHECKING, Callable
 
 from snakevisor.fsimpl import procfs
-from snakevisor.fsimpl.procfs import mounts, pid, sysctl, system
+from snakevisor.fsimpl.procfs import mounts, pid, sysctl, system, sysvipc
 from snakevisor.fsimpl.synthetic import (DynamicDir, GeneratedFile, GeneratedLink, SyntheticFs,
                                          stable_ino)
 from snakevisor.vfs.inode import Inode
@@ -40,7 +40,7 @@ class ProcFs(SyntheticFs):
     # -- /proc -------------------------------------------------------------------------------
     def _root_names(self, task: "Task") -> list[bytes]:
         names = [str(p).encode() for p in pid.pids(self.kernel)]
-        names += [b"self", b"thread-self", b"mounts", b"sys"]
+        names += [b"self", b"thread-self", b"mounts", b"sys", b"sysvipc"]
         names += [n.encode() for n in procfs.SYSTEM_FILES]
         return names
 
@@ -59,6 +59,8 @@ class ProcFs(SyntheticFs):
             return GeneratedLink(self, lambda t: b"self/mounts", ino=4)
         if name == b"sys":
             return self._sysctl_dir("", ino=5)
+        if name == b"sysvipc":
+            return self._sysvipc_dir()
         fn = procfs.SYSTEM_FILES.get(name.decode(errors="replace"))
         if fn is not None:
             kernel = self.kernel
@@ -81,6 +83,21 @@ class ProcFs(SyntheticFs):
                                  ino=stable_ino("sysctl", sub))
 
         return DynamicDir(self, names, child, ino=ino)
+
+    def _sysvipc_dir(self) -> Inode:
+        """/proc/sysvipc: msg, sem and shm (procfs/sysvipc.py)."""
+        kernel = self.kernel
+
+        def names(task: "Task") -> list[bytes]:
+            return [n.encode() for n in sysvipc.FILES]
+
+        def child(task: "Task", name: bytes) -> Inode | None:
+            fn = sysvipc.FILES.get(name.decode(errors="replace"))
+            if fn is None:
+                return None
+            return GeneratedFile(self, lambda t: fn(kernel), ino=stable_ino("sysvipc", name))
+
+        return DynamicDir(self, names, child, ino=stable_ino("sysvipc"))
 
     # -- /proc/PID and /proc/PID/task/TID --------------------------------------------------------
     def _owner(self, tg: "ThreadGroup") -> tuple[int, int]:

@@ -4,7 +4,8 @@ Names and identities are the sandbox's own (hostname, domainname, boot id); the 
 the sentry itself enforces are its constants (pid_max, nr_open, pipe-max-size,
 mmap_min_addr, cap_last_cap, ngroups_max); what describes the shared machine (memory
 overcommit policy, file-max, threads-max) is the host's; the System V IPC limits are
-Linux's defaults (the values the IPC implementation must enforce).
+the constants kernel/sysvipc.py and kernel/shm.py enforce (Linux's defaults), so `ipcs -l`
+tells the truth.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Callable
 
 from snakevisor.fsimpl.procfs import host
 from snakevisor.fsimpl.procfs.text import b
+from snakevisor.kernel.shm import SHMALL, SHMMAX, SHMMNI
+from snakevisor.kernel.sysvipc import MSGMAX, MSGMNB, MSGMNI, SEMMNI, SEMMNS, SEMMSL, SEMOPM
 from snakevisor.mm.address_space import MMAP_MIN_ADDR
 from snakevisor.syscalls import sys_cred, sys_info
 from snakevisor.vfs.pipe import PIPE_MAX_SIZE
@@ -23,11 +26,6 @@ if TYPE_CHECKING:
     from snakevisor.kernel.kernel import Kernel
 
 OVERFLOW_ID = 65534
-# System V IPC defaults (include/uapi/linux/shm.h, msg.h, sem.h)
-SHMMAX = SHMALL = (1 << 64) - 1 - (1 << 24)
-SHMMNI = 4096
-MSGMAX, MSGMNB, MSGMNI = 8192, 16384, 32000
-SEMMSL, SEMMNS, SEMOPM, SEMMNI = 32000, 1024000000, 500, 32000
 MAX_MAP_COUNT = 65530  # vm.max_map_count's default
 SOMAXCONN = 4096  # net.core.somaxconn since Linux 5.4
 RANDOMIZE_VA_SPACE = 2  # the loader randomises stack, mmap base, PIE and brk
