@@ -195,11 +195,12 @@ class SemSet(IpcObject):
         super().__init__(key, creds, mode)
         self.sems = [Semaphore() for _ in range(nsems)]
         self.otime = 0
-        #: tasks parked in semop: token -> (task, ops); a token whose task moved on is stale
+        #: tasks parked in semop: token -> (task, [the operation it blocks on]); a token
+        #: whose task moved on is stale
         self.waiters: dict[object, tuple["Task", list[tuple[int, int, int]]]] = {}
 
     def live_waiters(self) -> list[list[tuple[int, int, int]]]:
-        """The operation lists of the tasks still parked on this set (GETNCNT/GETZCNT)."""
+        """The blocking operations of the tasks still parked on this set (GETNCNT/GETZCNT)."""
         for token, (task, _ops) in list(self.waiters.items()):
             state = task.syscall_state
             if state is None or state.get("sysv_token") is not token or not task.alive:

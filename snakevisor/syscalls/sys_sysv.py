@@ -103,8 +103,10 @@ def sys_semget(task: "Task", key: int, nsems: int, flags: int, *_: int) -> int:
     return ns.sems.get(task, key, flags, make, check)
 
 
-def _try_semop(task: "Task", sset: SemSet, ops: list[tuple[int, int, int]]) -> bool:
-    """Apply all of ops atomically, or none: True when done, False when it must wait.
+def _try_semop(task: "Task", sset: SemSet,
+               ops: list[tuple[int, int, int]]) -> tuple[int, int, int] | None:
+    """Apply all of ops atomically, or none: None when done, else the operation that must
+    wait (GETNCNT/GETZCNT count a waiter by that one, as Linux's q->blocking).
 
     Operations see the effect of the earlier ones (Linux applies them in order and rolls
     back), so values and undo adjustments are computed on copies first."""
@@ -117,7 +119,7 @@ def _try_semop(task: "Task", sset: SemSet, ops: list[tuple[int, int, int]]) -> b
         if (op == 0 and vals[num]) or result < 0:
             if flg & IPC_NOWAIT:
                 raise SyscallError(EAGAIN)
-            return False
+            return (num, op, flg)
         if result > SEMVMX:
             raise SyscallError(ERANGE)
         if flg & SEM_UNDO and op:
@@ -134,7 +136,7 @@ def _try_semop(task: "Task", sset: SemSet, ops: list[tuple[int, int, int]]) -> b
         ns.undo_list(task.tg, sset)[:] = adj
     sset.otime = int(time.time())
     sset.wait.notify()
-    return True
+    return None
 
 
 def _semop(task: "Task", semid: int, sops: int, nsops: int, timeout: int) -> int:
@@ -162,14 +164,15 @@ def _semop(task: "Task", semid: int, sops: int, nsops: int, timeout: int) -> int
     if max(num for num, _op, _flg in ops) >= len(sset.sems):
         raise SyscallError(EFBIG)
     sset.check_perm(task, WRITE if any(op for _n, op, _f in ops) else READ)
-    if _try_semop(task, sset, ops):
+    blocking = _try_semop(task, sset, ops)
+    if blocking is None:
         return 0
     if deadline is not None and task.kernel.now() >= deadline:
         raise SyscallError(EAGAIN)
     block = _blocked(task, sset, deadline)
     task.syscall_state["sysv_deadline"] = deadline
     token = task.syscall_state.setdefault("sysv_token", object())
-    sset.waiters[token] = (task, ops)
+    sset.waiters[token] = (task, [blocking])
     raise block
 
 
@@ -261,8 +264,7 @@ def sys_semctl(task: "Task", semid: int, semnum: int, cmd: int, arg: int, *_: in
         sset.ctime = int(time.time())
         sset.wait.notify()
         return 0
-    # GETNCNT / GETZCNT: Linux counts a waiter by the operation it is blocked on; we count
-    # every parked operation list with a decrement (zero-wait) on this semaphore.
+    # GETNCNT / GETZCNT: the waiters whose blocking operation is on this semaphore
     want_zero = cmd == GETZCNT
     return sum(1 for ops in sset.live_waiters()
                if any(n == semnum and ((op == 0) if want_zero else (op < 0))

@@ -219,3 +219,17 @@ def test_proc_sysvipc_sem_and_msg_rows() -> None:
     assert msg[1].split()[:12] == ["102", "0", "620", "0", "0", "0", "0", "0", "0", "0", "0",
                                    "0"]
     assert len(msg[1]) == len(msg[0])
+
+
+def test_ncnt_counts_a_waiter_on_the_operation_it_blocks_on() -> None:
+    """Linux (q->blocking): a semop of two decrements waits on the first that cannot go."""
+    env = DispatchEnv()
+    sid = env.dispatch("semget", IPC_PRIVATE, 2, 0o600)
+    both = _sops(env, (0, -1, 0), (1, -1, 0))
+    _park(env, "semop", sid, both, 2)
+    counts = [env.dispatch("semctl", sid, n, GETNCNT, task=env.peer) for n in (0, 1)]
+    assert counts == [1, 0]
+    assert env.dispatch("semctl", sid, 0, SETVAL, 1, task=env.peer) == 0
+    _park(env, "semop", sid, both, 2)  # re-dispatched: now it waits on semaphore 1
+    counts = [env.dispatch("semctl", sid, n, GETNCNT, task=env.peer) for n in (0, 1)]
+    assert counts == [0, 1]
