@@ -46,7 +46,9 @@ Each socket counts the queued messages that hold it (`inflight`); when a referen
 and every one left is in flight, `collect` runs Linux's classic mark-and-sweep over the
 sockets in that state (nothing to do, and cheap, without such sockets): those reachable
 from a live file stay, the rest lose the messages that carry files, which releases them
-(their peers see EOF/POLLHUP, the files they held are closed).
+(their peers see EOF/POLLHUP, the files they held are closed).  Files in flight are also
+charged to the sender's real uid: past RLIMIT_NOFILE a send with fds fails ETOOMANYREFS
+(too_many_unix_fds), unless CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
 
 Not modelled (documented in the compatibility notes): SO_PEEK_OFF,
 SO_PASSPIDFD/SO_PEERPIDFD.
@@ -92,7 +94,8 @@ SOCKADDR_UN_SIZE = 110
 OVERFLOW_ID = 65534  #: from_kuid_munged() of an unset id
 SIGPIPE, SIGURG = 13, 23
 SO_OOBINLINE = 10
-ESRCH = errno.ESRCH
+ESRCH, ETOOMANYREFS = errno.ESRCH, errno.ETOOMANYREFS
+CAP_SYS_RESOURCE, CAP_SYS_ADMIN = 24, 21
 
 #: task.syscall_state keys: bytes already moved by this call (the kernel returns it when a
 #: signal ends the call), when the wait ends (SO_RCVTIMEO/SO_SNDTIMEO), the credentials a
@@ -233,23 +236,28 @@ def hold(files: "list[File]") -> "list[File]":
 class Skb:
     """One queued message: unread bytes, the socket charged for it, and its ancillary data."""
 
-    __slots__ = ("data", "pos", "sender", "truesize", "files", "creds")
+    __slots__ = ("data", "pos", "sender", "truesize", "files", "creds", "user")
 
     def __init__(self, data: bytes, sender: "UnixSocket", truesize: int,
-                 files: "list[File] | None", creds: Ucred | None) -> None:
+                 files: "list[File] | None", creds: Ucred | None, user: int = 0) -> None:
         self.data = data
         self.pos = 0  #: bytes a stream read already consumed
         self.sender = sender
         self.truesize = truesize
         self.files = files
         self.creds = creds  #: None: sent without credentials
+        self.user = user  #: the real uid the files in flight are charged to
 
     def __len__(self) -> int:
         return len(self.data) - self.pos
 
 
-def _attach(files: "list[File]") -> None:
-    """unix_inflight: the sockets among files are now held by a queued message."""
+def _attach(names: "UnixNames", skb: Skb) -> None:
+    """unix_add_edges: the sockets among the message's files are now held by it, and its
+    sender's user has that many more files in flight."""
+    files = skb.files or ()
+    per_user = names.user_inflight
+    per_user[skb.user] = per_user.get(skb.user, 0) + len(files)
     for f in files:
         if isinstance(f, UnixSocket):
             if not f.inflight:
@@ -258,8 +266,10 @@ def _attach(files: "list[File]") -> None:
 
 
 def _detach(skb: Skb) -> "list[File] | None":
-    """unix_notinflight: the files leave their message (received, or freed)."""
+    """unix_del_edges: the files leave their message (received, or freed)."""
     files, skb.files = skb.files, None
+    if files:
+        skb.sender.names.user_inflight[skb.user] -= len(files)
     for f in files or ():
         if isinstance(f, UnixSocket):
             f.inflight -= 1
@@ -288,6 +298,7 @@ class UnixNames:
         self.paths: dict[tuple[int, int], UnixSocket] = {}
         self.abstract: dict[tuple[int, bytes], UnixSocket] = {}
         self.inflight: set[UnixSocket] = set()  #: sockets held by queued messages
+        self.user_inflight: dict[int, int] = {}  #: real uid -> files it has in flight
         self.collecting = False  #: collect() is running (its own puts must not recurse)
         self.recollect = False  #: a socket became a candidate while it ran
 
@@ -890,6 +901,17 @@ class UnixSocket(File):
             other.wait.notify()
 
     # -- sending -----------------------------------------------------------------------------
+    def _fds_user(self, task: "Task") -> int:
+        """unix_attach_fds: the user to charge for a message's files; ETOOMANYREFS when it
+        already has more in flight than RLIMIT_NOFILE, unless capable."""
+        from snakevisor.syscalls.sys_cred import has_cap
+        from snakevisor.syscalls.sys_file import _nofile
+        user = task.tg.creds.ruid
+        if (self.names.user_inflight.get(user, 0) > _nofile(task)
+                and not has_cap(task, CAP_SYS_RESOURCE) and not has_cap(task, CAP_SYS_ADMIN)):
+            raise SyscallError(ETOOMANYREFS)
+        return user
+
     def sendmsg(self, task: "Task", gather: Gather, total: int, dest: bytes | None, scm: Scm,
                 flags: int) -> int:
         """Send `total` bytes (pulled through gather) to the peer or to `dest`.  The files
@@ -947,6 +969,7 @@ class UnixSocket(File):
                     if sent:
                         return sent
                     raise
+            user = self._fds_user(task) if files else 0
             data = gather(sent, size)
             if len(data) < size:
                 if sent:
@@ -961,11 +984,12 @@ class UnixSocket(File):
             creds = scm.creds
             if creds is None and (self.passcred or other.passcred or other.listener):
                 creds = sender_creds(task)  # unix_passcred_enabled
-            skb = Skb(data, self, truesize, files, creds)
+            skb = Skb(data, self, truesize, files, creds, user)
             if sent == normal:
                 other.oob_skb = skb  # an earlier urgent byte becomes ordinary data
-                other._send_sigurg(task)
             self._queue_to(other, skb)
+            if sent == normal:
+                other._send_sigurg(task)
             if files is not None:
                 scm.files = files = None  # they travel with this skb now
             sent += size
@@ -992,6 +1016,7 @@ class UnixSocket(File):
         nonblock = bool(flags & MSG_DONTWAIT)
         if self.wmem >= self.sndbuf:
             wait(task, self.wait, self.timeo(self.sndtimeo, nonblock))
+        user = self._fds_user(task) if scm.files else 0
         data = gather(0, total)
         if len(data) < total:
             raise SyscallError(EFAULT)
@@ -1016,13 +1041,13 @@ class UnixSocket(File):
         creds = scm.creds
         if creds is None and self.passcred_enabled(other):
             creds = sender_creds(task)
-        self._queue_to(other, Skb(data, self, dgram_truesize(total), scm.files, creds))
+        self._queue_to(other, Skb(data, self, dgram_truesize(total), scm.files, creds, user))
         scm.files = None
         return total
 
     def _queue_to(self, other: "UnixSocket", skb: Skb) -> None:
         if skb.files:
-            _attach(skb.files)
+            _attach(self.names, skb)
         self.wmem += skb.truesize
         other.inq_len += len(skb.data)
         other.queue.append(skb)
@@ -1067,13 +1092,13 @@ class UnixSocket(File):
         queue = self.queue
         index = 0  # a peek walks the queue without consuming it
         while True:  # at least once: a zero-length read still waits for data, as Linux
-            skb = None
-            if index < len(queue):
+            skb = queue[index] if index < len(queue) else None
+            if skb is not None and (skb is self.oob_skb or not len(skb)):
                 at = self._manage_oob(index, peek, copied)
                 if at is None and copied:
                     break  # the mark
-                if at is not None:
-                    index, skb = at, queue[at]
+                skb = None if at is None else queue[at]
+                index = index if at is None else at
             if skb is None:
                 if copied >= target or index:
                     break

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/time.h>
 
 #define INTMAX_EVENTS (0x7fffffff / (int)sizeof(struct epoll_event))
@@ -537,6 +538,54 @@ static void woken(void)
     close(ep);
 }
 
+/* One waiter blocked in each of several epoll instances watching one file: with
+ * EPOLLEXCLUSIVE a write wakes at least one (Linux: one exclusive waiter, every
+ * non-exclusive one); what each waiter reports depends on who woke first, so only
+ * Linux's guarantees are printed. */
+static void exclusive_wakeups(int file, int writer, const char *what)
+{
+    enum { N = 3 };
+    unsigned modes[N] = {EPOLLIN | EPOLLEXCLUSIVE, EPOLLIN | EPOLLEXCLUSIVE, EPOLLIN};
+    pid_t kids[N];
+    for (int i = 0; i < N; i++) {
+        int ep = epoll_create1(0);
+        if (ctl(ep, EPOLL_CTL_ADD, file, modes[i], i) != 0)
+            die("epoll_ctl");
+        kids[i] = fork_or_die();
+        if (kids[i] == 0) {
+            struct epoll_event ev;
+            int n = epoll_wait(ep, &ev, 1, 1500);
+            _exit(n == 1 && ev.events == EPOLLIN && ev.data.u64 == (unsigned long)i ? 1 : 0);
+        }
+        close(ep);
+    }
+    usleep(100000);  /* most likely all are blocked by now; the output holds either way */
+    uint64_t one = 1;
+    if (write(writer, &one, sizeof one) <= 0)
+        die("write");
+    int woke[N];
+    for (int i = 0; i < N; i++) {
+        int st = reap(kids[i]);
+        woke[i] = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    }
+    printf("%s: an exclusive waiter woke: %s\n", what, woke[0] == 1 || woke[1] == 1 ? "yes" : "no");
+    printf("%s: the non-exclusive waiter woke: %s\n", what, woke[2] == 1 ? "yes" : "no");
+}
+
+static void exclusive(void)
+{
+    section("EPOLLEXCLUSIVE wake-ups");
+    int efd = eventfd(0, 0);
+    exclusive_wakeups(efd, efd, "eventfd");
+    close(efd);
+    int p[2];
+    if (pipe(p) != 0)
+        die("pipe");
+    exclusive_wakeups(p[0], p[1], "pipe");
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     test_init();
@@ -551,5 +600,6 @@ int main(void)
     wait_errors();
     signals();
     woken();
+    exclusive();
     return 0;
 }

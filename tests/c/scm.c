@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <grp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -514,6 +515,116 @@ static void credentials(void)
     unlink("pg");
 }
 
+/* Linux's garbage collector frees sockets that only messages no one can read keep open;
+ * it runs asynchronously after a unix socket is released, so closing an unrelated pair
+ * prompts it and poll waits (up to 5 s) for its result. */
+static void gc_prompt_and_wait(const char *label, int fd)
+{
+    int t[2];
+    pair(SOCK_STREAM, t);
+    closeall(t[0], t[1]);
+    struct pollfd p = {fd, POLLIN, 0};
+    int r = poll(&p, 1, 5000);
+    printf("%s: poll=%d revents=%#x\n", label, r, p.revents);
+}
+
+static void garbage(void)
+{
+    int a[2], b[2], p[2];
+    char buf[8];
+
+    /* a socket queued on itself, with a pipe's write end: both are closed */
+    pair(SOCK_STREAM, a);
+    if (pipe(p) != 0)
+        die("pipe");
+    int self[2] = {a[0], p[1]};
+    show("send self and pipe", send_fds(a[1], "s", self, 2, 0));
+    close(a[0]);
+    close(p[1]);
+    gc_prompt_and_wait("self: pipe reader", p[0]);
+    gc_prompt_and_wait("self: peer", a[1]);
+    show("self: peer reads EOF", read(a[1], buf, sizeof buf));
+    show("self: peer outq", outq(a[1]));
+    closeall(a[1], p[0]);
+
+    /* a cycle through two pairs: each held only by the other's queue */
+    pair(SOCK_STREAM, a);
+    pair(SOCK_SEQPACKET, b);
+    show("send b0 into a0", send_fds(a[1], "1", &b[0], 1, 0));
+    show("send a0 into b0", send_fds(b[1], "2", &a[0], 1, 0));
+    close(a[0]);
+    show_poll("cycle: a1 with b0 still open", a[1]);
+    close(b[0]);
+    gc_prompt_and_wait("cycle: a1", a[1]);
+    gc_prompt_and_wait("cycle: b1", b[1]);
+    show_poll("cycle: a1", a[1]);
+    show_poll("cycle: b1", b[1]);
+    show("cycle: a1 reads EOF", read(a[1], buf, sizeof buf));
+    show("cycle: a1 outq", outq(a[1]));
+    show("cycle: b1 outq", outq(b[1]));
+    show("cycle: b1 send", send(b[1], "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL));
+    closeall(a[1], b[1]);
+
+    /* held by a live socket's queue: not garbage, and usable once received */
+    pair(SOCK_STREAM, a);
+    pair(SOCK_STREAM, b);
+    show("send a0 into b1", send_fds(b[0], "3", &a[0], 1, 0));
+    close(a[0]);
+    int t[2];
+    pair(SOCK_STREAM, t);
+    closeall(t[0], t[1]);
+    show_poll("live: a1", a[1]);
+    struct received r = recv_fds(b[1], 10, CMSG_SPACE(sizeof(int)), 0);
+    printf("live: received %ld bytes, %d fds\n", r.n, r.nfds);
+    if (r.nfds == 1) {
+        show("live: write through the received fd", write(r.fds[0], "hi", 2));
+        show("live: a1 reads", read(a[1], buf, sizeof buf));
+        close(r.fds[0]);
+    }
+    closeall(a[1], b[0]);
+    close(b[1]);
+
+    /* a listener queued on its own pending connection */
+    int l = sock(SOCK_STREAM), c = sock(SOCK_STREAM);
+    show("bind @scm_gc", bind_name(l, "@scm_gc"));
+    show("listen", listen(l, 1));
+    show("connect", connect_name(c, "@scm_gc"));
+    show("send listener into its embryo", send_fds(c, "l", &l, 1, 0));
+    close(l);
+    gc_prompt_and_wait("listener: client", c);
+    show_poll("listener: client", c);
+    show("listener: client reads", read(c, buf, sizeof buf));
+    show("listener: connect again", connect_name(sock(SOCK_STREAM), "@scm_gc"));
+    close(c);
+}
+
+/* More files in flight than RLIMIT_NOFILE for one user: ETOOMANYREFS (unless capable:
+ * the child drops root, and its capabilities with it). */
+static void too_many(void)
+{
+    pid_t c = fork_or_die();
+    if (c == 0) {
+        struct rlimit rl = {12, 12};
+        int sv[2], d[2], fds[3] = {0, 1, 2}, n = 0;
+        char b[8];
+        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setuid(65534) != 0)
+            die("setuid");
+        pair(SOCK_STREAM, sv);
+        pair(SOCK_DGRAM, d);
+        while (send_fds(sv[0], "x", fds, 3, MSG_DONTWAIT) == 1)
+            n++;
+        printf("in flight: %d messages of 3 fds, then %s\n", n, ename(errno));
+        show("one more on another socket", send_fds(d[0], "y", fds, 1, 0));
+        show("read one message", recv(sv[1], b, 1, 0));
+        show("one more after the read", send_fds(d[0], "y", fds, 1, 0));
+        show("no fds", send(d[0], "z", 1, 0));
+        fflush(stdout);
+        _exit(0);
+    }
+    printf("too_many child: %d\n", reap(c));
+}
+
 int main(void)
 {
     test_init();
@@ -521,6 +632,8 @@ int main(void)
     rights();
     across();
     credentials();
+    garbage();
+    too_many();
     show_all_reaped();
     return 0;
 }

@@ -11,6 +11,7 @@
 #include "proc_helpers.h"
 #include "unix_helpers.h"
 #include <sys/epoll.h>
+#include <sys/time.h>
 
 static char big[1 << 20];
 
@@ -970,6 +971,97 @@ static void waiting(void)
     closeall(sv[0], sv[1]);
 }
 
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+/* An alarm 100 ms from now, its handler installed with or without SA_RESTART. */
+static void alarm_soon(int restart)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = restart ? SA_RESTART : 0;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {0, 100000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* A child that writes one byte to fd (or connects to name) after 300 ms. */
+static pid_t later(int fd, const char *name)
+{
+    pid_t c = fork_or_die();
+    if (c == 0) {
+        usleep(300000);
+        if (name)
+            _exit(connect_name(sock(SOCK_STREAM), name) == 0 ? 0 : 1);
+        _exit(write(fd, "L", 1) == 1 ? 0 : 1);
+    }
+    return c;
+}
+
+/* signal(7): a socket call that waits under SO_RCVTIMEO/SO_SNDTIMEO is never restarted
+ * after a handler, even with SA_RESTART: it fails with EINTR (or returns what it moved);
+ * without a timeout SA_RESTART restarts it. */
+static void interrupted(void)
+{
+    section("interrupted waits");
+    int sv[2], d[2];
+    char c, buf[16];
+    struct timeval tv = {5, 0};
+    pair(SOCK_STREAM, sv);
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    alarm_soon(1);
+    show("read with SO_RCVTIMEO, SA_RESTART handler", read(sv[0], &c, 1));
+    alarm_soon(1);
+    show("recvmsg with SO_RCVTIMEO, SA_RESTART handler", recv(sv[0], buf, sizeof buf, MSG_WAITALL));
+    write(sv[1], "ab", 2);
+    alarm_soon(1);
+    show("MSG_WAITALL with 2 of 16 bytes, interrupted", recv(sv[0], buf, sizeof buf, MSG_WAITALL));
+    tv.tv_sec = 0;
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    pid_t k = later(sv[1], NULL);
+    alarm_soon(1);
+    show("read without timeout, SA_RESTART handler (restarted)", read(sv[0], &c, 1));
+    reap(k);
+    alarm_soon(0);
+    show("read without timeout, no SA_RESTART", read(sv[0], &c, 1));
+
+    /* a full send buffer */
+    int one = 1;
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &one, sizeof one);
+    while (send(sv[1], big, 4096, MSG_DONTWAIT) > 0)
+        ;
+    tv.tv_sec = 5;
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    alarm_soon(1);
+    show("write with SO_SNDTIMEO into a full buffer, SA_RESTART handler", write(sv[1], "x", 1));
+    closeall(sv[0], sv[1]);
+
+    pair(SOCK_DGRAM, d);
+    setsockopt(d[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    alarm_soon(1);
+    show("datagram recv with SO_RCVTIMEO, SA_RESTART handler", recv(d[0], buf, sizeof buf, 0));
+    closeall(d[0], d[1]);
+
+    int l = listener("intr.sock", 4);
+    setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    alarm_soon(1);
+    show("accept with SO_RCVTIMEO, SA_RESTART handler", accept(l, NULL, NULL));
+    tv.tv_sec = 0;
+    setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    k = later(-1, "intr.sock");
+    alarm_soon(1);
+    int a = accept(l, NULL, NULL);
+    show_ok("accept without timeout, SA_RESTART handler (restarted)", a);
+    reap(k);
+    close(a);
+    close(l);
+    unlink("intr.sock");
+    signal(SIGALRM, SIG_DFL);
+}
+
 int main(void)
 {
     test_init();
@@ -984,6 +1076,7 @@ int main(void)
     options();
     names();
     waiting();
+    interrupted();
     show_all_reaped();
     return 0;
 }

@@ -16,7 +16,8 @@ from selectors import EVENT_READ
 
 import pytest
 
-from snakevisor.kernel.errors import SyscallError, WaitQueue
+from snakevisor.kernel.errors import Block, SyscallError, WaitQueue
+from snakevisor.kernel.task import Task
 from snakevisor.syscalls import sys_epoll
 from snakevisor.vfs.epoll import EpollFile, QueueCallback
 from snakevisor.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, File
@@ -573,3 +574,29 @@ def test_queue_callback_is_a_waiter() -> None:
     queue.waiters.append(QueueCallback(lambda: calls.append(1)))
     queue.notify()
     assert calls == [1] and queue.waiters == []
+
+
+def test_exclusive_items_wake_at_least_one_waiter_and_every_plain_one(env: Env) -> None:
+    """Several instances on one pipe, a waiter parked on each: one write reaches at least
+    one exclusive waiter and every non-exclusive one (Linux's guarantees; we wake all).
+    Exclusive hooks sit behind the plain ones on the file's queue, as add_wait_queue_exclusive
+    puts them."""
+    r, w = env.pipe()
+    eps = [env.epoll() for _ in range(3)]
+    env.ctl(eps[0], ADD, r, EPOLLIN | EPOLLEXCLUSIVE, 0)
+    env.ctl(eps[1], ADD, r, EPOLLIN | EPOLLEXCLUSIVE, 1)
+    env.ctl(eps[2], ADD, r, EPOLLIN, 2)
+    hooks = env.file(r).poll_queue().waiters
+    assert hooks.index(env.file(eps[2]).items[(r, env.file(r))].hook) == 0
+    waiters = [Task(env.p.kernel, 10 + i, env.p.tg, None) for i in range(3)]  # type: ignore[arg-type]
+    for ep, waiter in zip(eps, waiters):
+        with pytest.raises(Block):
+            env.dispatch("epoll_wait", ep, env.buf, 4, -1, task=waiter)
+        env.file(ep).queue.waiters.append(waiter)
+    env.write(w, b"x")
+    assert waiters[2] in env.woken
+    assert waiters[0] in env.woken or waiters[1] in env.woken
+    for i, (ep, waiter) in enumerate(zip(eps, waiters)):
+        if waiter in env.woken:
+            assert env.dispatch("epoll_wait", ep, env.buf, 4, 0, task=waiter) == 1
+            assert env.events(1) == [(EPOLLIN, i)]

@@ -205,8 +205,15 @@ def test_rcvtimeo_bounds_the_wait_then_eagain(env: Env, monkeypatch) -> None:
     with pytest.raises(Block) as info:
         env.p.raw("read", b, buf, 4)
     assert info.value.deadline == pytest.approx(now + 0.032)
+    assert env.task.syscall_state[unix.NO_RESTART]  # EINTR even under SA_RESTART
     monkeypatch.setattr(env.p.kernel, "now", lambda: now + 0.05)
     assert env.p.raw("read", b, buf, 4) == -errno.EAGAIN
+
+
+def test_wait_without_a_timeout_may_restart(env: Env) -> None:
+    a, b = env.pair()
+    env.blocks("read", b, env.p.alloc(4), 4)
+    assert unix.NO_RESTART not in env.task.syscall_state
 
 
 def test_connect_waits_for_room_in_the_backlog(env: Env) -> None:
@@ -520,3 +527,77 @@ def test_urgent_byte_waits_for_room_after_the_data(env: Env) -> None:
     assert env.dispatch("read", b, env.p.alloc(8192), 8192, task=env.peer) == len(payload) - 1
     assert env.p.raw("sendto", *args) == len(payload)  # the same call again: only the byte
     assert _recv(env, b, 1, MSG_OOB) == b"!"
+
+
+# -- sockets in flight: the garbage collector ------------------------------------------------------
+def test_socket_queued_on_itself_is_collected_with_what_it_holds(env: Env) -> None:
+    a, b = env.pair()
+    rfd, wfd = env.pipe()
+    sock_a, sock_b = env.sock(a), env.sock(b)
+    assert env.send_fds(b, b"s", [a, wfd]) == 1  # into a's own queue
+    assert sock_a.inflight == 1 and sock_a.refs == 2
+    env.dispatch("close", wfd)
+    env.dispatch("close", a)
+    assert sock_a.dead and sock_a.refs == 0 and not sock_a.queue
+    assert env.p.tg.fds.get(rfd).pipe.writers == 0  # the pipe's writer went with it
+    assert env.read(b, 8) == b""  # EOF for the peer
+    assert env.outq(b) == 0 and not sock_a.names.inflight
+    assert sock_b.poll_events() & 0x10  # POLLHUP: its peer is gone
+
+
+def test_cycle_through_two_pairs_is_collected_when_its_last_fd_closes(env: Env) -> None:
+    a0, a1 = env.pair()
+    b0, b1 = env.pair(SOCK_SEQPACKET)
+    s_a0, s_b0 = env.sock(a0), env.sock(b0)
+    env.send_fds(a1, b"1", [b0])  # b0 waits in a0's queue
+    env.send_fds(b1, b"2", [a0])  # a0 waits in b0's queue
+    env.dispatch("close", a0)
+    assert not s_a0.dead  # b0 has an fd: what its queue holds is reachable
+    env.dispatch("close", b0)
+    assert s_a0.dead and s_b0.dead
+    assert env.read(a1, 8) == b"" and env.outq(a1) == 0 and env.outq(b1) == 0
+    assert not s_a0.names.inflight
+
+
+def test_socket_held_by_a_live_queue_is_not_garbage(env: Env) -> None:
+    a0, a1 = env.pair()
+    b0, b1 = env.pair()
+    s_a0 = env.sock(a0)
+    env.send_fds(b0, b"3", [a0])
+    env.dispatch("close", a0)
+    assert not s_a0.dead and s_a0.refs == s_a0.inflight == 1
+    n, _, fds, _ = env.recv_fds(b1, 8, 24)
+    assert n == 1 and env.p.tg.fds.get(fds[0]) is s_a0 and s_a0.inflight == 0
+    assert env.write(fds[0], b"hi") == 2 and env.read(a1, 8) == b"hi"
+
+
+def test_collection_frees_only_messages_carrying_files(env: Env) -> None:
+    a, b = env.pair()
+    s_a = env.sock(a)
+    env.write(b, b"plain")
+    env.send_fds(b, b"f", [a])
+    env.send_fds(b, b"g", [b])  # b itself is in flight too, but it has an fd
+    env.dispatch("close", a)  # a is held by its own queue only: garbage
+    assert s_a.dead
+    s_b = env.sock(b)
+    assert s_b.refs == 1 and s_b.inflight == 0  # its in-flight copy went with a's queue
+
+
+def test_too_many_files_in_flight_for_one_user(env: Env, monkeypatch) -> None:
+    """too_many_unix_fds: more in flight than RLIMIT_NOFILE (checked before adding) is
+    ETOOMANYREFS for a user without CAP_SYS_RESOURCE/CAP_SYS_ADMIN; receiving uncharges."""
+    from snakevisor.syscalls import sys_cred
+    a, b = env.pair()
+    d0, _d1 = env.pair(SOCK_DGRAM)
+    env.p.tg.rlimits[7] = (12, 12)  # RLIMIT_NOFILE
+    assert env.send_fds(a, b"x", [0, 0, 0]) == 1  # capable: never refused
+    monkeypatch.setattr(sys_cred, "has_cap", lambda task, cap: False)
+    sent = 1
+    while (n := env.send_fds(a, b"x", [a, a, a])) == 1:
+        sent += 1
+    assert n == -errno.ETOOMANYREFS and sent == 5  # 12 in flight is not yet too many
+    assert env.send_fds(d0, b"y", [a]) == -errno.ETOOMANYREFS  # per user, any socket
+    assert env.send(d0, b"z") == 1  # a message without files is not charged
+    n, _, fds, _ = env.recv_fds(b, 1, 64)
+    assert n == 1 and len(fds) == 3
+    assert env.send_fds(d0, b"y", [a]) == 1
