@@ -9,7 +9,11 @@ import os
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from typing import Callable
+
     from snakevisor.gofer.launch import GoferMounts
+    from snakevisor.kernel.boot import Identity
+    from snakevisor.kernel.kernel import Kernel
     from snakevisor.vfs.inode import Filesystem
 
 
@@ -58,8 +62,17 @@ class Sandbox:
         #: for a process that exists only to be this sandbox's sentry (the CLI)
         self.confine = confine
 
-    def run(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "/") -> int:
-        """Run argv to completion; returns its exit status (128+N if killed by signal N)."""
+    def run(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "/", *,
+            identity: "Identity | None" = None,
+            rlimits: "dict[int, tuple[int, int]] | None" = None, inherited: int = 0,
+            on_ready: "Callable[[Kernel], None] | None" = None) -> int:
+        """Run argv to completion; returns its exit status (128+N if killed by signal N).
+
+        identity: the first process's (uid, gid, supplementary groups) inside the sandbox;
+        rlimits: resource number -> (soft, hard) for it; inherited: how many of our fds from 3
+        up it gets as its own (fd 3 ..); on_ready(kernel): called once the
+        program is loaded (not yet running) and the sentry confined — the OCI runtime's
+        `create` returns from there and `start` lets the loop begin."""
         if not argv:
             raise SandboxError("no command given")
         gofer = self._start_gofer()  # first: its start-up overlaps ours
@@ -79,6 +92,7 @@ class Sandbox:
             gofer.conn.epoch = lambda: kernel.dispatched
         try:
             from snakevisor.fsimpl.devfs import DevFs
+            from snakevisor.fsimpl.mqueuefs import mqueue_fs
             from snakevisor.fsimpl.procfs.fs import ProcFs
             from snakevisor.fsimpl.sandboxroot import SandboxRoot
             from snakevisor.fsimpl.sysfs import SysFs
@@ -90,6 +104,7 @@ class Sandbox:
                 b"/dev": devfs,
                 b"/dev/pts": devfs.pts,
                 b"/dev/shm": Tmpfs(size=DEV_SHM_SIZE, mode=0o1777, source="shm"),
+                b"/dev/mqueue": mqueue_fs(kernel),
             }
             for host_dir, inside, readonly in self.volumes:
                 mounts[os.fsencode(inside)] = (gofer.volumes[inside] if gofer is not None else
@@ -119,11 +134,15 @@ class Sandbox:
                 except OSError as exc:
                     raise SandboxError(f"cannot confine the sentry: {exc}") from None
             try:
-                boot_init(kernel, [a.encode() for a in argv],
+                init = boot_init(kernel, [a.encode() for a in argv],
                           [f"{k}={v}".encode() for k, v in env.items()], cwd,
-                          env.get("PATH", DEFAULT_PATH))
+                          env.get("PATH", DEFAULT_PATH), identity=identity, rlimits=rlimits,
+                          inherited=inherited, run=on_ready is None)
             except BootError as exc:
                 raise SandboxError(str(exc), exc.status) from None
+            if on_ready is not None:
+                on_ready(kernel)
+                init.thread.resume()
             return kernel.run()
         finally:
             if gofer is not None:

@@ -193,8 +193,10 @@ def reserve_closed_stdio() -> None:
     _closed_stdio = closed
 
 
-def stdio_files() -> list[File | None]:
-    """Files for the sandbox's fds 0, 1, 2; None where the caller had that fd closed."""
+def stdio_files(inherited: int = 0) -> list[File | None]:
+    """Files for the sandbox's fds 0, 1, 2 (None where the caller had that fd closed) and
+    then 3 .. 3+inherited-1 (the OCI runtime's --preserve-fds)."""
     reserve_closed_stdio()
     assert _closed_stdio is not None
-    return [None if fd in _closed_stdio else StdioFile(os.dup(fd)) for fd in (0, 1, 2)]
+    return [None if fd in _closed_stdio else StdioFile(os.dup(fd))
+            for fd in range(3 + inherited)]

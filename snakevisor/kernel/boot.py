@@ -6,7 +6,7 @@ import os
 
 from snakevisor.kernel.errors import MissingInterpreter, SyscallError
 from snakevisor.kernel.kernel import Kernel
-from snakevisor.kernel.task import Task, ThreadGroup
+from snakevisor.kernel.task import Credentials, Task, ThreadGroup
 from snakevisor.mm import loader
 from snakevisor.syscalls.sys_process import exec_into
 from snakevisor.vfs.fdtable import FdTable
@@ -23,12 +23,22 @@ class BootError(Exception):
         self.status = status
 
 
-def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: str) -> Task:
-    """Create pid 1 with the CLI's stdio and exec argv[0] (searched in PATH when bare)."""
+#: who the first process is inside the sandbox: uid, gid, supplementary groups
+Identity = tuple[int, int, list[int]]
+
+
+def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: str, *,
+              identity: Identity | None = None,
+              rlimits: dict[int, tuple[int, int]] | None = None, inherited: int = 0,
+              run: bool = True) -> Task:
+    """Create pid 1 with the CLI's stdio and exec argv[0] (searched in PATH when bare), as
+    `identity` (default root) with `rlimits` over the host's (an OCI process's settings),
+    and the caller's fds 3 .. 3+inherited-1 as its own.  With run=False it stays stopped
+    before its first instruction until the caller resumes task.thread."""
     from snakevisor.fsimpl.stdio import stdio_files
 
     fds = FdTable()
-    for fd, file in enumerate(stdio_files()):
+    for fd, file in enumerate(stdio_files(inherited)):
         if file is not None:  # a closed stdio fd stays closed for the application
             fds.set(fd, file)
     tg = ThreadGroup(kernel, kernel.alloc_pid(), None, None, fds, FsContext(kernel.root, cwd))  # type: ignore[arg-type]
@@ -38,13 +48,19 @@ def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, pa
     tg.tasks.append(task)
     kernel.thread_groups[tg.pid] = tg
     kernel.init = tg
+    if identity is not None:
+        uid, gid, groups = identity
+        tg.creds = Credentials(uid, gid)
+        tg.creds.groups = list(groups)
+    for resource, (soft, hard) in (rlimits or {}).items():
+        tg.rlimits[resource] = [soft, hard]
     try:
         tg.fs.cwd = kernel.root.resolve_dir(task, cwd.encode())
     except SyscallError as exc:
         raise BootError(f"working directory {cwd}: {os.strerror(exc.errno)}", 126) from None
     try:
         prog = _find_program(task, argv, path)
-        exec_into(task, prog, envp)
+        exec_into(task, prog, envp, run=run)
     except MissingInterpreter as exc:
         interp = exc.path.decode(errors="replace")
         raise BootError(f"{argv[0].decode(errors='replace')}: interpreter {interp} not found "

@@ -60,6 +60,7 @@ class Kernel:
         self._timer_seq = 0
         self._selector: selectors.BaseSelector | None = None
         self._fd_waiters: dict[int, list[Task]] = {}
+        self._watches: dict[int, Callable[[], None]] = {}  #: the sentry's own fds: fd -> callback
         self._warned: set[str] = set()
         from snakevisor.kernel.futex import FutexTable
         self.futexes = FutexTable()
@@ -115,7 +116,7 @@ class Kernel:
                     except Exception:
                         self._internal_error(task.thread.tid)
                 continue
-            if self._timers or self._fd_waiters:
+            if self._timers or self._fd_waiters or self._watches:
                 self._wait_multiplexed()
                 continue
             kind, tid, value, _ = wait()
@@ -251,6 +252,18 @@ class Kernel:
             self._selector.unregister(fd)
             self._selector.register(fd, events)
 
+    def watch_fd(self, fd: int, callback: Callable[[], None]) -> None:
+        """Call `callback` from the loop whenever the sentry's own host fd is readable: how the
+        OCI runtime's control socket is served between system calls, never during one."""
+        if self._selector is None:
+            self._selector = selectors.DefaultSelector()
+        self._watches[fd] = callback
+        self._selector.register(fd, selectors.EVENT_READ)
+
+    def unwatch_fd(self, fd: int) -> None:
+        if self._watches.pop(fd, None) is not None and self._selector is not None:
+            self._selector.unregister(fd)
+
     def wake(self, task: Task) -> None:
         """Make a parked task re-run its system call soon (spurious wake-ups are allowed:
         a handler re-checks its condition and blocks again)."""
@@ -309,6 +322,8 @@ class Kernel:
 
     def _wait_multiplexed(self) -> None:
         """Wait for a host stop, a timer or a host fd, whichever comes first."""
+        # The SIGCHLD signalfd first: a stop between the poll and its creation would be lost.
+        wake_fd = self.platform.stop_fd()
         event = self.platform.poll()
         if event is not None:
             try:
@@ -322,7 +337,6 @@ class Kernel:
             timeout = min(max(0.0, self._timers[0][0] - time.monotonic()), 86400.0)
         if self._selector is None:
             self._selector = selectors.DefaultSelector()
-        wake_fd = self.platform.stop_fd()
         if wake_fd not in self._selector.get_map():
             self._selector.register(wake_fd, selectors.EVENT_READ)
         if timeout is None or timeout > 0:
@@ -332,6 +346,13 @@ class Kernel:
         for key, _ in ready:
             if key.fd == wake_fd:
                 self.platform.drain_stop_fd()
+                continue
+            watch = self._watches.get(key.fd)
+            if watch is not None:
+                try:
+                    watch()
+                except Exception:
+                    self._internal_error(0)
                 continue
             for task in self._fd_waiters.pop(key.fd, []):
                 self.wake(task)

@@ -1,4 +1,5 @@
-"""The `snakevisor` command line (runc-compatible verbs arrive with the OCI issue; `do` now)."""
+"""The `snakevisor` command line: `do` (a throwaway sandbox for one command) and the
+runc-compatible verbs engines drive (runtime/oci_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,12 @@ def _fail(message: str, status: int = 1) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from snakevisor.runtime import oci_cli
+
     parser = _Parser(prog="snakevisor", add_help=True)
+    oci_cli.add_global_flags(parser)
     sub = parser.add_subparsers(dest="verb", parser_class=_Parser)
+    oci_cli.add_verbs(sub)
     do = sub.add_parser("do", help="run a command in a throwaway sandbox")
     do.add_argument("--rootfs", default="/", help="root file system of the sandbox (default /)")
     do.add_argument("--writable-root", action="store_true",
@@ -162,6 +167,20 @@ def main(argv: list[str] | None = None) -> int:
 
     reserve_closed_stdio()  # first: nothing of ours may take a closed fd 0-2
     args = _parser().parse_args(argv)
+    if args.g_version:
+        from snakevisor.runtime.oci_cli import version_text
+        sys.stdout.write(version_text())
+        return 0
+    if args.verb not in (None, "do"):
+        from snakevisor.runtime.oci_cli import run_verb
+        _setup_logging(args.g_debug, args.g_debug_log)
+        try:
+            return run_verb(args)
+        except KeyboardInterrupt:
+            return 130
+        except Exception as exc:  # a runtime bug: one line (the traceback with --debug)
+            logging.getLogger("snakevisor").debug("internal error", exc_info=True)
+            _fail(f"internal error: {type(exc).__name__}: {exc}", 1)
     if args.verb == "do":
         try:
             return cmd_do(args)

@@ -44,9 +44,10 @@ def read_string_array(task: "Task", addr: int, limit: int = 1 << 17) -> list[byt
         out.append(task.mm.read_cstring(ptr, loader.MAX_ARG_STRLEN + 1))
 
 
-def exec_into(task: "Task", prog: loader.Program, envp: list[bytes]) -> None:
-    """Replace task's process image with `prog` and start it running: the other threads
-    go, the calling one takes the process's pid, caught signals return to SIG_DFL."""
+def exec_into(task: "Task", prog: loader.Program, envp: list[bytes], run: bool = True) -> None:
+    """Replace task's process image with `prog` and start it running (unless `run` is
+    False: the OCI runtime's created state): the other threads go, the calling one takes
+    the process's pid, caught signals return to SIG_DFL."""
     kernel = task.kernel
     held = [prog.file] + ([prog.interp[0]] if prog.interp is not None else [])
     for file in held:
@@ -108,7 +109,8 @@ def exec_into(task: "Task", prog: loader.Program, envp: list[bytes]) -> None:
     task.comm = prog.filename.rsplit(b"/", 1)[-1][:15]
     task.clear_child_tid = task.robust_list = 0
     task.fs_base = 0
-    task.thread.resume()
+    if run:
+        task.thread.resume()
 
 
 def do_execve(task: "Task", dirfd: int, path: int, argv: int, envp: int, flags: int) -> object:

@@ -1,0 +1,403 @@
+"""Container lifecycle: what create, start, state, kill, delete, ps and run do.
+
+The process model engines need (see ../shared/oci-runtime-contract.md): `create` forks the
+container's sentry and returns once the program is loaded and the sandbox confined; the
+sentry's host pid goes to --pid-file, it is left as an orphan for the engine (a child
+subreaper) to adopt, and it exits with the application's status (128+N when killed by
+signal N).  `start` only tells the sentry to let the loop begin.  Everything after that
+goes over the sentry's control socket (runtime/control.py); `delete` kills the sentry if
+needed — its stubs and gofer die with it — and forgets the container.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+from snakevisor.runtime import control
+from snakevisor.runtime.spec import OCI_VERSION, ContainerSpec, Hook, SpecError, load
+from snakevisor.runtime.state import (CONTROL, Record, StateDir, StateError, alive,
+                                      process_start)
+
+log = logging.getLogger("snakevisor.runtime")
+
+#: how long `delete` waits for a killed sentry to be gone (its stubs die with it)
+KILL_WAIT = 10.0
+DEFAULT_HOOK_TIMEOUT = 60.0
+
+
+class RuntimeFailure(Exception):
+    """A verb failed; the message is the one line engines show their users."""
+
+
+@dataclass
+class Options:
+    """The global flags that shape a sandbox (the rest only shape the CLI's own output)."""
+
+    root: str
+    platform: str = "ptrace"
+    overlay: str = "root:memory"
+    debug: bool = False
+    strace: bool = False
+    log_handler: logging.Handler | None = None  #: where the sentry logs (opened before confining)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# -- create ------------------------------------------------------------------------------
+def create(opts: Options, container_id: str, bundle: str, pid_file: str | None = None,
+           console_socket: str | None = None, preserve_fds: int = 0) -> int:
+    """Build the container's sandbox, stopped before its first instruction; returns the
+    sentry's host pid (a child of this process until we exit)."""
+    try:
+        spec = load(bundle)
+    except SpecError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    if console_socket is not None or spec.terminal:
+        raise RuntimeFailure("process.terminal and --console-socket are not supported yet")
+    if preserve_fds < 0:
+        raise RuntimeFailure("--preserve-fds must not be negative")
+    states = StateDir(opts.root)
+    with states.claim(container_id):
+        directory = states.path(container_id)
+        try:
+            pid = _fork_sentry(opts, spec, directory, preserve_fds)
+            record = Record(id=container_id, bundle=spec.bundle, rootfs=spec.rootfs, pid=pid,
+                            pid_start=process_start(pid) or 0, created=_now(),
+                            annotations=spec.annotations,
+                            hooks={k: [asdict(h) for h in v] for k, v in spec.hooks.items()})
+            states.save(record)
+            for kind in ("prestart", "createRuntime", "createContainer"):
+                run_hooks(record, kind, "created")
+            if pid_file:
+                write_pid_file(pid_file, pid)
+        except BaseException:
+            pid = locals().get("pid")
+            if isinstance(pid, int):
+                _kill_and_reap(pid)
+            states.remove(container_id)
+            raise
+    return pid
+
+
+def check_preserved_fds(count: int) -> None:
+    """--preserve-fds N hands fds 3..3+N-1 to the application: each must have been open when
+    we started, or one of our own descriptors (the log, the control socket) would take its
+    number and be handed over.  Call before opening anything."""
+    for fd in range(3, 3 + count):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise RuntimeFailure(f"--preserve-fds {count}: fd {fd} is not open") from None
+
+
+def _fork_sentry(opts: Options, spec: ContainerSpec, directory: str, preserve_fds: int) -> int:
+    listener = control.listen(directory, CONTROL)
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(ready_r)
+        _sentry_main(opts, spec, listener, ready_w, preserve_fds)  # never returns
+    listener.close()
+    os.close(ready_w)
+    with os.fdopen(ready_r, "rb") as fh:
+        answer = fh.read()
+    if answer != b"ok":
+        _, status = os.waitpid(pid, 0)
+        message = answer.decode(errors="replace").strip()
+        raise RuntimeFailure(message or f"the sandbox died while starting (status {status})")
+    return pid
+
+
+def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
+                 preserve_fds: int) -> None:
+    """The forked sentry: build the sandbox, report readiness, serve until the application's
+    first process ends, exit with its status.  Never returns."""
+    status = 1
+    ready = False
+    server = control.ControlServer(listener)
+
+    def tell(message: bytes) -> None:
+        try:
+            os.write(ready_w, message)
+            os.close(ready_w)
+        except OSError:
+            pass
+
+    def on_ready(kernel) -> None:
+        nonlocal ready
+        ready = True
+        tell(b"ok")
+        server.serve_until_started(kernel)
+
+    try:
+        _close_fds_except({0, 1, 2, listener.fileno(), ready_w} | set(range(3, 3 + preserve_fds)))
+        _sentry_logging(opts)
+        from snakevisor.api import Sandbox, SandboxError
+        try:
+            sandbox = Sandbox(rootfs=spec.rootfs, writable_root=not spec.readonly_root,
+                              hostname=spec.hostname, debug=opts.debug, platform=opts.platform,
+                              strace=sys.stderr if opts.strace else None,
+                              volumes=[(b.source, b.destination, b.readonly) for b in spec.binds],
+                              tmpfs=[(t.destination, t.size, t.mode) for t in spec.tmpfs],
+                              overlay=opts.overlay, confine=True)
+            status = sandbox.run(spec.args, env=spec.env, cwd=spec.cwd,
+                                 identity=(spec.uid, spec.gid, spec.groups),
+                                 rlimits=spec.rlimits, inherited=preserve_fds, on_ready=on_ready)
+        except control.ContainerKilled as exc:
+            status = exc.status
+        except SandboxError as exc:
+            status = exc.status
+            if not ready:
+                tell(str(exc).encode())
+            else:
+                log.error("%s", exc)
+    except BaseException as exc:  # a sentry bug: logged, never shown as a traceback
+        log.error("internal error: %s", exc, exc_info=True)
+        if not ready:
+            tell(f"internal error: {type(exc).__name__}: {exc}".encode())
+    try:
+        server.finish(status)
+    finally:
+        os._exit(status & 0xFF)
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    """The engines leak their own fds into the runtime (the shim's ttrpc socket as fd 3):
+    none of them may reach the sandbox or outlive create in the sentry."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _sentry_logging(opts: Options) -> None:
+    """The sentry's stdio is the application's: its log lines go to the runtime's --log
+    (opened before confinement) and never to stderr."""
+    root = logging.getLogger("snakevisor")
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.StreamHandler) and \
+                getattr(handler, "stream", None) in (sys.stderr, sys.stdout):
+            root.removeHandler(handler)
+    if opts.log_handler is not None:
+        root.addHandler(opts.log_handler)
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """The bare number, no newline (containerd parses it with Atoi), replaced atomically."""
+    path = os.path.abspath(path)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(str(pid))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot write the pid file {path}: {exc.strerror}") from None
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+# -- hooks -------------------------------------------------------------------------------
+def oci_state(record: Record, status: str) -> dict:
+    return {"ociVersion": OCI_VERSION, "id": record.id, "status": status,
+            "pid": record.pid if status != "stopped" else 0, "bundle": record.bundle,
+            "rootfs": record.rootfs, "created": record.created, "owner": record.owner,
+            "annotations": record.annotations}
+
+
+def run_hooks(record: Record, kind: str, status: str, fatal: bool = True) -> None:
+    """Run the config's hooks of one kind in order, each with the state JSON on stdin."""
+    state = json.dumps(oci_state(record, status)).encode()
+    for raw in record.hooks.get(kind, []):
+        hook = Hook(**raw)
+        try:
+            done = subprocess.run([hook.path, *hook.args[1:]], executable=hook.path,
+                                  input=state, env=dict(e.split("=", 1) for e in hook.env
+                                                        if "=" in e),
+                                  cwd=record.bundle, capture_output=True,
+                                  timeout=hook.timeout or DEFAULT_HOOK_TIMEOUT)
+            failure = None if done.returncode == 0 else (
+                f"exit status {done.returncode}: "
+                f"{done.stderr.decode(errors='replace').strip()[-300:]}")
+        except subprocess.TimeoutExpired:
+            failure = "timed out"
+        except OSError as exc:
+            failure = exc.strerror or str(exc)
+        if failure is not None:
+            message = f"{kind} hook {hook.path} failed: {failure}"
+            if fatal:
+                raise RuntimeFailure(message)
+            log.warning("%s", message)
+
+
+# -- the other verbs -----------------------------------------------------------------------
+def status_of(states: StateDir, record: Record) -> str:
+    if not alive(record):
+        return "stopped"
+    try:
+        reply = control.request(states.path(record.id), CONTROL, {"op": "state"})
+    except control.ControlError:
+        return "stopped" if not alive(record) else "running"
+    return str(reply.get("status", "running"))
+
+
+def state(opts: Options, container_id: str) -> dict:
+    states = StateDir(opts.root)
+    record = states.load(container_id)
+    return oci_state(record, status_of(states, record))
+
+
+def start(opts: Options, container_id: str) -> None:
+    states = StateDir(opts.root)
+    with states.locked(container_id):
+        record = states.load(container_id)
+        status = status_of(states, record)
+        if status != "created":
+            raise RuntimeFailure(f"cannot start a container that is {status}"
+                                 if status != "running" else
+                                 "cannot start an already running container")
+        _ask(states, record, {"op": "start"})
+        run_hooks(record, "poststart", "running", fatal=False)
+
+
+def kill(opts: Options, container_id: str, sig: int, every_process: bool = False) -> None:
+    states = StateDir(opts.root)
+    record = states.load(container_id)
+    if not alive(record):
+        raise RuntimeFailure("container not running")
+    try:
+        control.request(states.path(container_id), CONTROL,
+                        {"op": "kill", "signal": sig, "all": every_process})
+    except control.ControlError as exc:
+        if sig != signal.SIGKILL:
+            raise RuntimeFailure(f"cannot signal the container: {exc}") from None
+        os.kill(record.pid, signal.SIGKILL)  # a wedged sentry still dies, and its stubs with it
+
+
+def ps(opts: Options, container_id: str) -> list[int]:
+    states = StateDir(opts.root)
+    record = states.load(container_id)
+    if not alive(record):
+        return []
+    return [int(p) for p in _ask(states, record, {"op": "ps"})["pids"]]
+
+
+def delete(opts: Options, container_id: str, force: bool = False) -> None:
+    states = StateDir(opts.root)
+    try:
+        with states.locked(container_id):
+            try:
+                record = states.load(container_id)
+            except StateError:
+                if force:  # a create that died half-way: nothing runs, forget the id
+                    states.remove(container_id)
+                    return
+                raise
+            if alive(record):
+                status = status_of(states, record)
+                if status not in ("created", "stopped") and not force:
+                    raise RuntimeFailure(f"cannot delete container {container_id} that is not "
+                                         f"stopped: {status}")
+                _kill_sentry(record)
+            run_hooks(record, "poststop", "stopped", fatal=False)
+            states.remove(container_id)
+    except StateError:
+        if force:
+            return
+        raise
+
+
+def _kill_sentry(record: Record) -> None:
+    try:
+        os.kill(record.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + KILL_WAIT
+    while alive(record):
+        if time.monotonic() > deadline:
+            raise RuntimeFailure(f"the sandbox (pid {record.pid}) did not die")
+        time.sleep(0.01)
+
+
+def wait(opts: Options, container_id: str) -> int:
+    """Block until the container's first process ends; its status."""
+    states = StateDir(opts.root)
+    record = states.load(container_id)
+    if not alive(record):
+        raise RuntimeFailure("container is not running (its exit status went to its parent)")
+    return int(_ask(states, record, {"op": "wait"}, timeout=None)["status"])
+
+
+def list_containers(opts: Options) -> list[dict]:
+    states = StateDir(opts.root)
+    out = []
+    for container_id in states.ids():
+        try:
+            record = states.load(container_id)
+        except StateError:
+            continue
+        out.append(oci_state(record, status_of(states, record)))
+    return out
+
+
+def _ask(states: StateDir, record: Record, message: dict,
+         timeout: float | None = control.REPLY_TIMEOUT) -> dict:
+    try:
+        return control.request(states.path(record.id), CONTROL, message, timeout=timeout)
+    except control.ControlError as exc:
+        raise RuntimeFailure(str(exc)) from None
+
+
+def run(opts: Options, container_id: str, bundle: str, pid_file: str | None = None,
+        detach: bool = False, preserve_fds: int = 0) -> int:
+    """create + start; without --detach, wait for the end, delete, return its status."""
+    pid = create(opts, container_id, bundle, pid_file, preserve_fds=preserve_fds)
+    try:
+        start(opts, container_id)
+    except RuntimeFailure:
+        delete(opts, container_id, force=True)
+        raise
+    if detach:
+        return 0
+    forward = {s: signal.signal(s, lambda sig, _f: _forward(opts, container_id, sig))
+               for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                         signal.SIGUSR1, signal.SIGUSR2)}
+    try:
+        while True:
+            try:
+                _, wait_status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+    finally:
+        for sig, old in forward.items():
+            signal.signal(sig, old)
+    delete(opts, container_id, force=True)
+    return os.waitstatus_to_exitcode(wait_status) if os.WIFEXITED(wait_status) else \
+        128 + os.WTERMSIG(wait_status)
+
+
+def _forward(opts: Options, container_id: str, sig: int) -> None:
+    try:
+        kill(opts, container_id, sig)
+    except RuntimeFailure:
+        pass

@@ -1,0 +1,214 @@
+"""The sentry's control socket: how runtime verbs (start, kill, state, ps, wait) reach a
+running container.
+
+Why a socket: the sentry outlives the `create` that forked it and is confined (no host
+paths) soon after, so later verbs cannot touch its state directly.  `create` binds
+STATE/ID/control.sock before forking; the sentry keeps the listening fd through
+confinement and serves one JSON request per connection — while waiting for `start` from a
+blocking loop, afterwards from the kernel's event loop (Kernel.watch_fd), always between
+system calls, never in the middle of one.  Only root and the runtime's own uid may connect
+(SO_PEERCRED), and the socket's directory is 0700 anyway.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
+
+from snakevisor.kernel import signals
+from snakevisor.kernel.sigframe import SI_USER
+
+if TYPE_CHECKING:
+    from snakevisor.kernel.kernel import Kernel
+
+REPLY_TIMEOUT = 5.0  #: seconds a verb waits for the sentry (it answers between syscalls)
+_UCRED = struct.Struct("3i")
+
+
+class ControlError(Exception):
+    """The sentry could not be asked (gone, or it refused); one line for the user."""
+
+
+class ContainerKilled(Exception):
+    """A signal ended the container before `start`: the sentry exits with `status`."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@contextmanager
+def _in_dir(directory: str) -> Iterator[str]:
+    """A short name for DIRECTORY/ (sun_path holds 108 bytes; engines' state paths with
+    64-character ids do not fit): /proc/self/fd/N of an O_PATH descriptor."""
+    fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}/"
+    finally:
+        os.close(fd)
+
+
+def listen(directory: str, name: str) -> socket.socket:
+    """Bind and listen on DIRECTORY/NAME (0600)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    with _in_dir(directory) as prefix:
+        sock.bind(prefix + name)
+        os.chmod(prefix + name, 0o600)
+    sock.listen(16)
+    return sock
+
+
+def request(directory: str, name: str, message: dict, timeout: float | None = REPLY_TIMEOUT) -> dict:
+    """Send one request to the sentry listening at DIRECTORY/NAME and return its answer."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock.settimeout(timeout)
+    try:
+        with _in_dir(directory) as prefix:
+            sock.connect(prefix + name)
+        sock.sendall(json.dumps(message).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except FileNotFoundError:
+        raise ControlError("the sandbox's control socket is gone") from None
+    except ConnectionRefusedError:
+        raise ControlError("the sandbox is not running") from None
+    except socket.timeout:
+        raise ControlError("the sandbox did not answer") from None
+    except OSError as exc:
+        raise ControlError(f"cannot reach the sandbox: {exc.strerror or exc}") from None
+    finally:
+        sock.close()
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        raise ControlError("the sandbox went away while answering") from None
+    if "error" in reply:
+        raise ControlError(str(reply["error"]))
+    return reply
+
+
+class ControlServer:
+    """The sentry's side: answers verbs for one container."""
+
+    def __init__(self, listener: socket.socket) -> None:
+        self.listener = listener
+        self.kernel: "Kernel | None" = None
+        self.started = False
+        self._waiters: list[socket.socket] = []
+        self._allowed = {0, os.getuid()}
+
+    # -- the two phases -------------------------------------------------------------
+    def serve_until_started(self, kernel: "Kernel") -> None:
+        """Before `start`: the program is loaded and nothing runs; block on the socket until
+        `start` (returns) or a fatal `kill` (raises ContainerKilled)."""
+        self.kernel = kernel
+        while not self.started:
+            self._serve_one()
+        self.listener.setblocking(False)
+        kernel.watch_fd(self.listener.fileno(), self._serve_one)
+
+    def finish(self, status: int) -> None:
+        """The container ended: tell every `wait` its status."""
+        for conn in self._waiters:
+            self._reply(conn, {"status": status})
+        self._waiters.clear()
+        self.listener.close()
+
+    # -- requests --------------------------------------------------------------------
+    def _serve_one(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        conn.settimeout(REPLY_TIMEOUT)
+        try:
+            uid = _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                _UCRED.size))[1]
+            if uid not in self._allowed:
+                self._reply(conn, {"error": "permission denied"})
+                return
+            line = conn.makefile("rb").readline(1 << 16)
+            message = json.loads(line)
+            if not isinstance(message, dict):
+                raise ValueError("not an object")
+        except (OSError, ValueError):
+            conn.close()
+            return
+        op = message.get("op")
+        try:
+            if op == "wait":
+                self._waiters.append(conn)
+                return
+            reply = self._handle(op, message)
+        except ContainerKilled:
+            self._reply(conn, {})
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            reply = {"error": f"bad request: {exc}"}
+        self._reply(conn, reply)
+
+    def _handle(self, op: object, message: dict) -> dict:
+        kernel = self.kernel
+        assert kernel is not None and kernel.init is not None
+        if op == "state":
+            return {"status": "running" if self.started else "created"}
+        if op == "start":
+            if self.started:
+                return {"error": "the container is already running"}
+            self.started = True
+            return {}
+        if op == "kill":
+            sig = int(message["signal"])
+            if not 0 <= sig <= signals.NSIG:
+                raise ValueError(f"signal {sig}")
+            if not self.started:
+                if sig and sig not in signals.DEFAULT_IGNORE and sig not in signals.STOP_SIGNALS:
+                    raise ContainerKilled(128 + sig)
+                return {}
+            signal_container(kernel, sig, bool(message.get("all")))
+            return {}
+        if op == "ps":
+            return {"pids": host_pids(kernel)}
+        return {"error": f"unknown request {op!r}"}
+
+    @staticmethod
+    def _reply(conn: socket.socket, reply: dict) -> None:
+        try:
+            conn.sendall(json.dumps(reply).encode() + b"\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+def signal_container(kernel: "Kernel", sig: int, every_process: bool) -> None:
+    """A signal from outside the sandbox (si_pid 0, SI_USER), to its first process or to all.
+
+    As for the init of a pid namespace signalled from an ancestor namespace, the first
+    process only receives signals it has a handler for, plus SIGKILL and SIGSTOP."""
+    if sig == 0:
+        return
+    info = signals.basic_siginfo(sig, SI_USER)
+    for tg in list(kernel.thread_groups.values()):
+        if not tg.alive or (not every_process and tg is not kernel.init):
+            continue
+        if (tg is kernel.init and sig not in (signals.SIGKILL, signals.SIGSTOP)
+                and signals.action(tg, sig)[0] == signals.SIG_DFL):
+            continue
+        kernel.send_signal(tg, sig, info)
+
+
+def host_pids(kernel: "Kernel") -> list[int]:
+    """The host pids of the sandbox's processes (the stubs), first process first."""
+    pids = []
+    for tg in sorted(kernel.thread_groups.values(), key=lambda g: g.pid):
+        if tg.alive and tg.tasks:
+            pids.append(tg.tasks[0].thread.tid)
+    return pids

@@ -1,0 +1,252 @@
+"""The runc-compatible verbs of the `snakevisor` command (create, start, state, kill, delete,
+run, ps, list, spec, features, wait) and their global flags.
+
+Engines speak to a runtime only through these spellings (../shared/oci-runtime-contract.md):
+long options, values given separately or with `=`, the container id last (kill: id, then
+signal).  A failure is one line on stderr and, with --log, a JSON (or logfmt) line
+{"level":"error","msg":…,"time":…} that containerd and podman show their users.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+from snakevisor.runtime import container
+from snakevisor.runtime.spec import OCI_VERSION, SpecError, default_spec, parse_signal
+from snakevisor.runtime.state import DEFAULT_ROOT, StateError
+
+VERSION = "0.6.0"
+#: verbs of runc's that the engines may call and that are not built yet: they fail loudly
+NOT_YET = ("exec", "pause", "resume", "update", "events", "checkpoint", "restore")
+
+
+def add_global_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("runtime (runc-compatible) global flags")
+    g.add_argument("--root", dest="g_root", default=DEFAULT_ROOT,
+                   help=f"state directory (default {DEFAULT_ROOT})")
+    g.add_argument("--log", dest="g_log", default=None, help="append errors to this file")
+    g.add_argument("--log-format", dest="g_log_format", default="text", choices=["text", "json"])
+    g.add_argument("--debug", dest="g_debug", action="store_true", help="debug logging")
+    g.add_argument("--systemd-cgroup", dest="g_systemd_cgroup", action="store_true",
+                   help="accepted for compatibility (cgroupfs is used)")
+    g.add_argument("--platform", dest="g_platform", default="ptrace")
+    g.add_argument("--network", dest="g_network", default="none", choices=["none"])
+    g.add_argument("--strace", dest="g_strace", action="store_true")
+    g.add_argument("--debug-log", dest="g_debug_log", default=None, metavar="DIR")
+    g.add_argument("--overlay2", dest="g_overlay2", default="root:memory",
+                   metavar="none|root:memory|root:dir=PATH")
+    g.add_argument("--version", "-v", dest="g_version", action="store_true")
+
+
+def add_verbs(sub: argparse._SubParsersAction) -> None:
+    def verb(name: str, help_text: str, with_id: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        if with_id:
+            p.add_argument("id")
+        return p
+
+    for name in ("create", "run"):
+        p = verb(name, "create a container" if name == "create" else "create, start and wait")
+        p.add_argument("--bundle", "-b", default=".")
+        p.add_argument("--pid-file", default=None)
+        p.add_argument("--console-socket", default=None)
+        p.add_argument("--preserve-fds", type=int, default=0)
+        p.add_argument("--no-pivot", action="store_true")
+        p.add_argument("--no-new-keyring", action="store_true")
+        if name == "run":
+            p.add_argument("--detach", "-d", action="store_true")
+            p.add_argument("--no-subreaper", action="store_true")
+    verb("start", "start a created container")
+    verb("state", "print a container's OCI state")
+    p = verb("kill", "send a signal to a container")
+    p.add_argument("signal", nargs="?", default="SIGTERM")
+    p.add_argument("--all", "-a", action="store_true")
+    p = verb("delete", "delete a container")
+    p.add_argument("--force", "-f", action="store_true")
+    p = verb("ps", "host pids of a container's processes")
+    p.add_argument("--format", "-f", default="table", choices=["table", "json"])
+    p.add_argument("ps_args", nargs=argparse.REMAINDER)
+    p = verb("list", "list containers", with_id=False)
+    p.add_argument("--format", "-f", default="table", choices=["table", "json"])
+    p.add_argument("--quiet", "-q", action="store_true")
+    p = verb("spec", "write a config.json", with_id=False)
+    p.add_argument("--bundle", "-b", default=".")
+    p.add_argument("--rootless", action="store_true")
+    verb("features", "what this runtime supports", with_id=False)
+    verb("wait", "wait for a container to end; exits with its status")
+    for name in NOT_YET:
+        p = sub.add_parser(name, help="not implemented yet")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+
+
+VERBS = {"create", "run", "start", "state", "kill", "delete", "ps", "list", "spec", "features",
+         "wait", *NOT_YET}
+
+
+class RuntimeLog:
+    """Errors for the engine: stderr always, and --log in its format when given."""
+
+    def __init__(self, path: str | None, fmt: str) -> None:
+        self.path = path
+        self.fmt = fmt
+
+    def line(self, level: str, msg: str) -> str:
+        now = datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        if self.fmt == "json":
+            return json.dumps({"level": level, "msg": msg, "time": now})
+        return f'time="{now}" level={level} msg={json.dumps(msg)}'
+
+    def error(self, msg: str) -> None:
+        sys.stderr.write(f"snakevisor: {msg}\n")
+        self.write("error", msg)
+
+    def write(self, level: str, msg: str) -> None:
+        if not self.path:
+            return
+        try:
+            with open(self.path, "a") as fh:
+                fh.write(self.line(level, msg) + "\n")
+        except OSError:
+            pass
+
+    def handler(self) -> logging.Handler | None:
+        """A logging handler writing this log's lines (for the sentry, opened now)."""
+        if not self.path:
+            return None
+        try:
+            stream = open(self.path, "a", buffering=1)
+        except OSError:
+            return None
+        handler = logging.StreamHandler(stream)
+        handler.setLevel(logging.WARNING)
+        handler.format = lambda record: self.line(  # type: ignore[method-assign]
+            {"WARNING": "warning", "ERROR": "error", "CRITICAL": "error"}.get(
+                record.levelname, record.levelname.lower()), record.getMessage())
+        return handler
+
+
+def run_verb(args: argparse.Namespace) -> int:
+    rlog = RuntimeLog(args.g_log, args.g_log_format)
+    opts = container.Options(root=args.g_root, platform=args.g_platform,
+                             overlay=args.g_overlay2, debug=args.g_debug,
+                             strace=args.g_strace, log_handler=None)
+    try:
+        return _dispatch(args, opts, rlog)
+    except (container.RuntimeFailure, StateError, SpecError) as exc:
+        rlog.error(str(exc))
+        return 1
+    except OSError as exc:
+        rlog.error(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return 1
+
+
+def _dispatch(args: argparse.Namespace, opts: container.Options, rlog: RuntimeLog) -> int:
+    verb = args.verb
+    if verb in NOT_YET:
+        raise container.RuntimeFailure(f"{verb} is not implemented yet")
+    if verb in ("create", "run"):
+        if args.g_overlay2 not in ("none", "root:memory") and \
+                not args.g_overlay2.startswith("root:dir="):
+            raise container.RuntimeFailure(f"--overlay2 {args.g_overlay2!r}: expected none, "
+                                           "root:memory or root:dir=PATH")
+        container.check_preserved_fds(args.preserve_fds)
+        opts.log_handler = rlog.handler()
+        if verb == "create":
+            container.create(opts, args.id, args.bundle, args.pid_file, args.console_socket,
+                             args.preserve_fds)
+            return 0
+        if args.console_socket is not None:
+            raise container.RuntimeFailure("--console-socket is not supported yet")
+        return container.run(opts, args.id, args.bundle, args.pid_file, args.detach,
+                             args.preserve_fds)
+    if verb == "start":
+        container.start(opts, args.id)
+    elif verb == "state":
+        print(json.dumps(container.state(opts, args.id), indent=2))
+    elif verb == "kill":
+        container.kill(opts, args.id, parse_signal(args.signal), args.all)
+    elif verb == "delete":
+        container.delete(opts, args.id, args.force)
+    elif verb == "ps":
+        _print_ps(container.ps(opts, args.id), args.format, args.ps_args)
+    elif verb == "list":
+        _print_list(container.list_containers(opts), args.format, args.quiet)
+    elif verb == "spec":
+        _write_spec(args.bundle)
+    elif verb == "features":
+        print(json.dumps(features(), indent=2))
+    elif verb == "wait":
+        return container.wait(opts, args.id)
+    return 0
+
+
+def _print_ps(pids: list[int], fmt: str, ps_args: list[str]) -> None:
+    if fmt == "json":
+        print(json.dumps(pids))
+        return
+    out = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise container.RuntimeFailure(f"ps failed: {out.stderr.strip()}")
+    lines = out.stdout.splitlines()
+    if not lines:
+        return
+    header = lines[0].split()
+    if "PID" not in header:
+        raise container.RuntimeFailure("ps output has no PID column")
+    column = header.index("PID")
+    print(lines[0])
+    wanted = set(pids)
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > column and fields[column].isdigit() and int(fields[column]) in wanted:
+            print(line)
+
+
+def _print_list(states: list[dict], fmt: str, quiet: bool) -> None:
+    if quiet:
+        for item in states:
+            print(item["id"])
+    elif fmt == "json":
+        print(json.dumps(states))
+    else:
+        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"],
+                  s["owner"] or "root") for s in states]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            print("   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _write_spec(bundle: str) -> None:
+    path = os.path.join(bundle, "config.json")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise container.RuntimeFailure(f"File {path} exists. Remove it first") from None
+    with os.fdopen(fd, "w") as fh:
+        json.dump(default_spec(), fh, indent=2)
+        fh.write("\n")
+
+
+def features() -> dict:
+    """`features` (runtime-spec features.md): what config.json may ask of us."""
+    return {"ociVersionMin": "1.0.0", "ociVersionMax": OCI_VERSION,
+            "hooks": ["prestart", "createRuntime", "createContainer", "startContainer",
+                      "poststart", "poststop"],
+            "mountOptions": ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec", "size",
+                             "mode"],
+            "linux": {"namespaces": ["pid", "ipc", "uts", "mount", "network"],
+                      "capabilities": [], "cgroup": {"v1": False, "v2": False},
+                      "seccomp": {"enabled": False}, "apparmor": {"enabled": False},
+                      "selinux": {"enabled": False}},
+            "annotations": {"org.opencontainers.runtime-spec.features.snakevisor.platform":
+                            "ptrace"}}
+
+
+def version_text() -> str:
+    return f"snakevisor version {VERSION}\nspec: {OCI_VERSION}\n"

@@ -1,0 +1,290 @@
+"""An OCI bundle's config.json, read into what the sandbox is built from.
+
+Why one module: config.json is untrusted input written by an engine or a user.  Everything
+the runtime takes from it is validated here, once, into plain values; every refusal is a
+SpecError whose message is the one line the engine shows its user.  Settings the sandbox
+cannot honour yet fail here loudly rather than being silently dropped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from snakevisor.fsimpl.tmpfs import parse_size
+
+OCI_VERSION = "1.0.2"
+
+#: mounts the sandbox always has at these places (its own proc, sysfs, devfs, devpts,
+#: /dev/shm and /dev/mqueue): a config asking for the same type there is satisfied as is
+BUILTIN_MOUNTS = {"/proc": {"proc"}, "/sys": {"sysfs"}, "/dev": {"tmpfs", "devtmpfs"},
+                  "/dev/pts": {"devpts"}, "/dev/shm": {"tmpfs"}, "/dev/mqueue": {"mqueue"},
+                  "/sys/fs/cgroup": {"cgroup", "cgroup2"}}
+RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
+DEFAULT_TMPFS_MODE = 0o1777
+
+
+class SpecError(Exception):
+    """config.json asks for something invalid or unsupported; one line for the user."""
+
+
+@dataclass
+class BindMount:
+    source: str  #: absolute host path
+    destination: str
+    readonly: bool
+
+
+@dataclass
+class TmpfsMount:
+    destination: str
+    size: int | None
+    mode: int
+
+
+@dataclass
+class Hook:
+    path: str
+    args: list[str]
+    env: list[str]
+    timeout: float | None
+
+
+@dataclass
+class ContainerSpec:
+    """What a container is, as the sandbox needs it."""
+
+    bundle: str
+    rootfs: str  #: absolute host path
+    readonly_root: bool
+    args: list[str]
+    env: dict[str, str]
+    cwd: str
+    uid: int = 0
+    gid: int = 0
+    groups: list[int] = field(default_factory=list)
+    terminal: bool = False
+    rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    no_new_privileges: bool = False
+    hostname: str = "snakevisor"
+    binds: list[BindMount] = field(default_factory=list)
+    tmpfs: list[TmpfsMount] = field(default_factory=list)
+    hooks: dict[str, list[Hook]] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def load(bundle: str) -> ContainerSpec:
+    """Read BUNDLE/config.json; SpecError names the first problem."""
+    bundle = os.path.abspath(bundle)
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as fh:
+            raw = json.loads(fh.read())
+    except FileNotFoundError:
+        raise SpecError(f"cannot read {path}: no such file or directory") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SpecError(f"{path} is not valid JSON: {exc}") from None
+    return parse(raw, bundle)
+
+
+def parse(raw: Any, bundle: str) -> ContainerSpec:
+    cfg = _obj(raw, "config.json")
+    if not isinstance(cfg.get("ociVersion"), str):
+        raise SpecError("config.json: ociVersion must be a string")
+    root = _obj(cfg.get("root"), "root")
+    rootfs = _str(root.get("path"), "root.path")
+    rootfs = os.path.normpath(os.path.join(bundle, rootfs))
+    if not os.path.isdir(rootfs):
+        raise SpecError(f"rootfs {rootfs}: no such directory")
+    process = _obj(cfg.get("process"), "process")
+    args = _strs(process.get("args"), "process.args")
+    if not args:
+        raise SpecError("process.args must not be empty")
+    env: dict[str, str] = {}
+    for item in _strs(process.get("env", []), "process.env"):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"process.env entry {item!r} is not KEY=VALUE")
+        env[key] = value
+    cwd = _str(process.get("cwd", "/"), "process.cwd")
+    if not cwd.startswith("/"):
+        raise SpecError(f"process.cwd {cwd!r} must be an absolute path")
+    user = _obj(process.get("user", {}), "process.user")
+    if "username" in user:
+        raise SpecError("process.user.username is not supported (give uid and gid)")
+    spec = ContainerSpec(bundle=bundle, rootfs=rootfs, readonly_root=bool(root.get("readonly")),
+                         args=args, env=env, cwd=os.path.normpath(cwd),
+                         uid=_id(user.get("uid", 0), "process.user.uid"),
+                         gid=_id(user.get("gid", 0), "process.user.gid"),
+                         groups=[_id(g, "process.user.additionalGids")
+                                 for g in _list(user.get("additionalGids", []),
+                                                "process.user.additionalGids")],
+                         terminal=bool(process.get("terminal", False)),
+                         no_new_privileges=bool(process.get("noNewPrivileges", False)))
+    spec.rlimits = _rlimits(process.get("rlimits", []))
+    hostname = cfg.get("hostname", "")
+    spec.hostname = _str(hostname, "hostname") or "snakevisor"
+    for index, mount in enumerate(_list(cfg.get("mounts", []), "mounts")):
+        _mount(spec, _obj(mount, f"mounts[{index}]"), index)
+    spec.hooks = _hooks(cfg.get("hooks", {}))
+    annotations = _obj(cfg.get("annotations", {}), "annotations")
+    spec.annotations = {str(k): _str(v, f"annotations.{k}") for k, v in annotations.items()}
+    return spec
+
+
+def _mount(spec: ContainerSpec, mount: dict, index: int) -> None:
+    where = f"mounts[{index}]"
+    dest = os.path.normpath(_str(mount.get("destination"), f"{where}.destination"))
+    if not dest.startswith("/"):
+        raise SpecError(f"{where}: destination {dest!r} must be absolute")
+    kind = mount.get("type", "bind" if "bind" in mount.get("options", []) else "")
+    options = _strs(mount.get("options", []), f"{where}.options")
+    if kind in BUILTIN_MOUNTS.get(dest, ()):
+        return
+    if kind == "bind" or "bind" in options or "rbind" in options:
+        source = _str(mount.get("source"), f"{where}.source")
+        source = os.path.normpath(os.path.join(spec.bundle, source))
+        if not os.path.exists(source):
+            raise SpecError(f"bind mount source {source}: no such file or directory")
+        if not os.path.isdir(source):
+            raise SpecError(f"bind mount of the file {source} at {dest}: only directories "
+                            "can be bind-mounted so far")
+        spec.binds.append(BindMount(source, dest, "ro" in options))
+    elif kind == "tmpfs":
+        size, mode = None, DEFAULT_TMPFS_MODE
+        for opt in options:
+            name, _, value = opt.partition("=")
+            try:
+                if name == "size":
+                    size = parse_size(value)
+                elif name == "mode":
+                    mode = int(value, 8)
+            except Exception:
+                raise SpecError(f"{where}: bad tmpfs option {opt!r}") from None
+        spec.tmpfs.append(TmpfsMount(dest, size, mode))
+    else:
+        raise SpecError(f"{where}: a {kind or 'typeless'} mount at {dest} is not supported")
+
+
+def _rlimits(raw: Any) -> dict[int, tuple[int, int]]:
+    out: dict[int, tuple[int, int]] = {}
+    for index, item in enumerate(_list(raw, "process.rlimits")):
+        item = _obj(item, f"process.rlimits[{index}]")
+        name = _str(item.get("type"), f"process.rlimits[{index}].type")
+        if name not in RLIMITS:
+            raise SpecError(f"process.rlimits: unknown limit {name}")
+        soft, hard = item.get("soft"), item.get("hard")
+        if not isinstance(soft, int) or not isinstance(hard, int) or soft < 0 or hard < 0:
+            raise SpecError(f"process.rlimits: {name} needs non-negative soft and hard")
+        if soft > hard:
+            raise SpecError(f"process.rlimits: {name} soft limit above its hard limit")
+        out[RLIMITS[name]] = (soft, hard)
+    return out
+
+
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+              "poststop")
+
+
+def _hooks(raw: Any) -> dict[str, list[Hook]]:
+    hooks = _obj(raw, "hooks")
+    out: dict[str, list[Hook]] = {}
+    for kind, entries in hooks.items():
+        if kind not in HOOK_KINDS:
+            raise SpecError(f"hooks: unknown kind {kind!r}")
+        for index, entry in enumerate(_list(entries, f"hooks.{kind}")):
+            where = f"hooks.{kind}[{index}]"
+            entry = _obj(entry, where)
+            path = _str(entry.get("path"), f"{where}.path")
+            if not path.startswith("/"):
+                raise SpecError(f"{where}.path {path!r} must be absolute")
+            timeout = entry.get("timeout")
+            if timeout is not None and (not isinstance(timeout, int) or timeout <= 0):
+                raise SpecError(f"{where}.timeout must be a positive integer")
+            out.setdefault(kind, []).append(Hook(path, _strs(entry.get("args", [path]),
+                                                             f"{where}.args"),
+                                                 _strs(entry.get("env", []), f"{where}.env"),
+                                                 timeout))
+    return out
+
+
+def _obj(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise SpecError(f"{what} must be an object")
+    return value
+
+
+def _list(value: Any, what: str) -> list:
+    if not isinstance(value, list):
+        raise SpecError(f"{what} must be a list")
+    return value
+
+
+def _str(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise SpecError(f"{what} must be a string")
+    if "\0" in value:
+        raise SpecError(f"{what} contains a NUL byte")
+    return value
+
+
+def _strs(value: Any, what: str) -> list[str]:
+    return [_str(v, what) for v in _list(value, what)]
+
+
+def _id(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32 - 1:
+        raise SpecError(f"{what} must be an id between 0 and 4294967294")
+    return value
+
+
+def parse_signal(text: str) -> int:
+    """kill's signal: a number, NAME or SIGNAME (runc's spellings)."""
+    if text.isdigit():
+        number = int(text)
+        if not 0 < number < 65:
+            raise SpecError(f"invalid signal {text!r}")
+        return number
+    name = text.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise SpecError(f"invalid signal {text!r}") from None
+
+
+def default_spec(args: list[str] | None = None) -> dict:
+    """What `snakevisor spec` writes: a runnable config.json for a ./rootfs."""
+    return {
+        "ociVersion": OCI_VERSION,
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0},
+                    "args": args or ["sh"],
+                    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                            "TERM=xterm"],
+                    "cwd": "/",
+                    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+                    "noNewPrivileges": True},
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "snakevisor",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+        ],
+        "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts",
+                                                       "mount")],
+                  "maskedPaths": [], "readonlyPaths": []},
+    }

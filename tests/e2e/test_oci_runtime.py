@@ -1,0 +1,342 @@
+"""The runc-compatible lifecycle with a bundle, driven the way engines drive it.
+
+Why: Docker's and containerd's shim, and conmon, call the runtime binary verb by verb and
+rely on a precise process model (../shared/oci-runtime-contract.md): `create` returns with
+the program loaded but not running and the sentry's host pid in --pid-file (no newline);
+the caller, a child subreaper, adopts that process and reads the application's exit status
+from wait4 itself; `delete --force` of an unknown id succeeds; errors are one line on stderr
+and a JSON line in --log.  The "shim" here is a small Python subreaper doing exactly that.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from harness import REPO
+
+pytestmark = pytest.mark.slow
+
+SNAKEVISOR = [sys.executable, "-m", "snakevisor"]
+BUSYBOX = "/bin/busybox"
+APPLETS = ("sh", "echo", "sleep", "cat", "ls", "id", "true", "hostname", "env", "pwd", "touch",
+           "wc", "trap", "kill", "ps", "grep", "test")
+
+#: A stand-in for containerd-shim-runc-v2: a child subreaper that runs `create` with the
+#: given arguments, then `start`, adopts the orphaned sentry (its pid from the pid file) and
+#: prints the application's exit status as wait4 gives it.
+SHIM = r"""
+import ctypes, json, os, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+runtime, root, cid, bundle, pidfile = sys.argv[1:6]
+rt = json.loads(runtime) + ["--root", root]
+subprocess.run(rt + ["create", "--bundle", bundle, "--pid-file", pidfile, cid], check=True)
+pid = int(open(pidfile).read())
+print("ppid-is-shim", open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1] == str(os.getpid()), flush=True)
+subprocess.run(rt + ["start", cid], check=True)
+_, status = os.waitpid(pid, 0)
+print("exit", os.waitstatus_to_exitcode(status))
+"""
+
+
+def need_busybox() -> None:
+    if not os.path.exists(BUSYBOX):
+        pytest.skip("busybox-static is not installed")
+
+
+def make_bundle(where: Path, args: list[str], **process: object) -> Path:
+    """A busybox root and a config.json written by `snakevisor spec`, with args set."""
+    need_busybox()
+    rootfs = where / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    for d in ("tmp", "etc", "out"):
+        (rootfs / d).mkdir()
+    shutil.copy2(BUSYBOX, rootfs / "bin" / "busybox")
+    for applet in APPLETS:
+        (rootfs / "bin" / applet).symlink_to("busybox")
+    subprocess.run([*SNAKEVISOR, "spec", "--bundle", str(where)], check=True, cwd=REPO,
+                   env=_env())
+    config = json.loads((where / "config.json").read_text())
+    config["process"]["args"] = args
+    config["process"].update(process)
+    (where / "config.json").write_text(json.dumps(config))
+    return where
+
+
+def edit_config(bundle: Path, fn) -> None:
+    config = json.loads((bundle / "config.json").read_text())
+    fn(config)
+    (bundle / "config.json").write_text(json.dumps(config))
+
+
+def _env() -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO)}
+    env.update({k: v for k, v in os.environ.items() if k.startswith("SNAKEVISOR_")})
+    return env
+
+
+class Runtime:
+    """`snakevisor --root ROOT [--log LOG --log-format json] VERB ...`"""
+
+    def __init__(self, root: Path, log: Path | None = None) -> None:
+        self.root = root
+        self.log = log
+
+    def argv(self) -> list[str]:
+        extra = ["--log", str(self.log), "--log-format", "json"] if self.log else []
+        return [*SNAKEVISOR, "--root", str(self.root), *extra]
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 60,
+                 **kw: object) -> subprocess.CompletedProcess[str]:
+        # files, not pipes: a created container keeps the stdio it was given (as the engines
+        # want), so a pipe would not reach EOF when the verb exits
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            done = subprocess.run([*self.argv(), *args], stdout=out, stderr=err, cwd=REPO,
+                                  stdin=subprocess.DEVNULL, env=_env(), timeout=timeout,
+                                  **kw)  # type: ignore[call-overload]
+            out.seek(0)
+            err.seek(0)
+            res = subprocess.CompletedProcess(done.args, done.returncode,
+                                              out.read().decode(), err.read().decode())
+        if check:
+            assert res.returncode == 0, f"{args}: {res.returncode} {res.stderr}"
+        return res
+
+    def state(self, cid: str) -> dict:
+        return json.loads(self("state", cid).stdout)
+
+    def wait_status(self, cid: str, want: str, timeout: float = 20) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state(cid)
+            if state["status"] == want or time.monotonic() > deadline:
+                return state
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def rt(tmp_path: Path):
+    runtime = Runtime(tmp_path / "state", tmp_path / "log.json")
+    yield runtime
+    for cid in os.listdir(runtime.root) if runtime.root.exists() else []:
+        runtime("delete", "--force", cid, check=False)
+
+
+def one_error_line(res: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("snakevisor: "), res.stderr
+    assert "Traceback" not in res.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def test_created_means_loaded_but_not_running(tmp_path: Path, rt: Runtime) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle = make_bundle(tmp_path / "b", ["sh", "-c", "echo ran > /out/marker; exec sleep 100"])
+    edit_config(bundle, lambda c: c["mounts"].append(
+        {"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind"]}))
+    pid_file = tmp_path / "pid"
+    rt("create", "--bundle", str(bundle), "--pid-file", str(pid_file), "c1")
+    pid_text = pid_file.read_text()
+    assert pid_text.isdigit() and not pid_text.endswith("\n")  # containerd's Atoi
+    state = rt.state("c1")
+    assert state["status"] == "created" and state["pid"] == int(pid_text)
+    assert state["id"] == "c1" and state["bundle"] == str(bundle) and state["ociVersion"]
+    time.sleep(0.3)
+    assert not (out / "marker").exists()  # nothing of the application ran yet
+    assert os.path.exists(f"/proc/{pid_text}")
+    rt("start", "c1")
+    deadline = time.monotonic() + 20
+    while not (out / "marker").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (out / "marker").read_text() == "ran\n"
+    assert rt.state("c1")["status"] == "running"
+    one_error_line(rt("start", "c1", check=False), "already running")
+    pids = json.loads(rt("ps", "--format", "json", "c1").stdout)
+    assert len(pids) == 1 and os.path.exists(f"/proc/{pids[0]}")
+    assert str(pids[0]) in rt("ps", "c1").stdout
+    listed = rt("list", "--format", "json").stdout
+    assert [s["id"] for s in json.loads(listed)] == ["c1"]
+    one_error_line(rt("delete", "c1", check=False), "not stopped")
+    rt("kill", "c1", "TERM")  # pid 1 without a handler: ignored, as in a pid namespace
+    time.sleep(0.3)
+    assert rt.state("c1")["status"] == "running"
+    rt("kill", "c1", "KILL")
+    assert rt.wait_status("c1", "stopped")["pid"] == 0
+    one_error_line(rt("kill", "c1", "9", check=False), "not running")
+    rt("delete", "c1")
+    assert not (rt.root / "c1").exists()
+    assert not os.path.exists(f"/proc/{pids[0]}")
+    one_error_line(rt("state", "c1", check=False), "does not exist")
+
+
+def test_the_shim_adopts_the_sentry_and_reads_the_exit_status(tmp_path: Path,
+                                                              rt: Runtime) -> None:
+    bundle = make_bundle(tmp_path / "b", ["sh", "-c", "echo out; echo err >&2; exit 42"])
+    shim = tmp_path / "shim.py"
+    shim.write_text(SHIM)
+    res = subprocess.run([sys.executable, str(shim), json.dumps(rt.argv()), str(rt.root), "c1",
+                          str(bundle), str(tmp_path / "pid")], capture_output=True, text=True,
+                         env=_env(), timeout=60, cwd=REPO)
+    assert res.returncode == 0, res.stderr
+    # the application's stdio is the one `create` was given (the shim's pipes)
+    assert res.stdout.splitlines() == ["ppid-is-shim True", "out", "exit 42"]
+    assert res.stderr == "err\n"
+    assert rt.state("c1")["status"] == "stopped"
+    rt("delete", "c1")
+    rt("delete", "--force", "c1")  # the cleanup shim's second delete
+
+
+def test_run_returns_the_status_and_signals(tmp_path: Path, rt: Runtime) -> None:
+    bundle = make_bundle(tmp_path / "b", ["sh", "-c", "exit 7"])
+    assert rt("run", "--bundle", str(bundle), "r1", check=False).returncode == 7
+    assert not (rt.root / "r1").exists()  # run deletes what it created
+    edit_config(bundle, lambda c: c["process"].update(args=["sh", "-c", "kill -9 $$"]))
+    assert rt("run", "--bundle", str(bundle), "r1", check=False).returncode == 137
+    edit_config(bundle, lambda c: c["process"].update(
+        args=["sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.1; done"]))
+    rt("run", "--detach", "--bundle", str(bundle), "r2")
+    rt("kill", "r2", "SIGTERM")
+    assert rt.wait_status("r2", "stopped")["status"] == "stopped"
+    rt("delete", "r2")
+
+
+def test_process_settings_are_honoured(tmp_path: Path, rt: Runtime) -> None:
+    script = "id -u; id -g; id -G; pwd; hostname; echo $GREETING; ulimit -n; ls /proc/self/fd"
+    bundle = make_bundle(tmp_path / "b", ["sh", "-c", script],
+                         user={"uid": 1000, "gid": 1000, "additionalGids": [27, 1000]},
+                         cwd="/tmp", env=["PATH=/bin", "GREETING=hello"],
+                         rlimits=[{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 512}])
+    edit_config(bundle, lambda c: c.update(hostname="box1"))
+    # the engines leak fds into the runtime: none may reach the container
+    leak_r, leak_w = os.pipe()
+    res = rt("run", "--bundle", str(bundle), "p1", pass_fds=(leak_r, leak_w))
+    os.close(leak_r)
+    os.close(leak_w)
+    assert res.stdout.split() == ["1000", "1000", "1000", "27", "/tmp", "box1", "hello", "512",
+                                  "0", "1", "2", "3"]  # 3: ls's own directory fd
+
+
+def test_preserve_fds_hands_fd_3_on(tmp_path: Path, rt: Runtime) -> None:
+    bundle = make_bundle(tmp_path / "b", ["sh", "-c", "echo through-fd-3 >&3"])
+    r, w = os.pipe()
+    os.set_inheritable(w, True)
+    # fd 3 of the runtime must be w: a shell puts it there
+    res = subprocess.run(["/bin/bash", "-c", f'exec "$0" "$@" 3>&{w} {w}>&-', *rt.argv(), "run",
+                          "--preserve-fds", "1", "--bundle", str(bundle), "f1"],
+                         capture_output=True, text=True, cwd=REPO, env=_env(), timeout=60,
+                         pass_fds=(w,))
+    os.close(w)
+    assert res.returncode == 0, res.stderr
+    with os.fdopen(r) as fh:
+        assert fh.read() == "through-fd-3\n"
+    # a preserved fd that is not open is an error, not a chance to pass one of ours on
+    one_error_line(rt("run", "--preserve-fds", "2", "--bundle", str(bundle), "f2",
+                      check=False), "fd 3 is not open")
+
+
+def test_errors_are_one_line_and_logged_as_json(tmp_path: Path, rt: Runtime) -> None:
+    bundle = make_bundle(tmp_path / "b", ["true"])
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{not json")
+    one_error_line(rt("create", "--bundle", str(tmp_path / "bad"), "x", check=False),
+                   "not valid JSON")
+    entry = json.loads(rt.log.read_text().splitlines()[-1])  # type: ignore[union-attr]
+    assert entry["level"] == "error" and "not valid JSON" in entry["msg"] and entry["time"]
+    one_error_line(rt("create", "--bundle", str(tmp_path / "nowhere"), "x", check=False),
+                   "no such file or directory")
+    shutil.rmtree(bundle / "rootfs" / "tmp")
+    edit_config(bundle, lambda c: c["root"].update(path="missing-rootfs"))
+    one_error_line(rt("create", "--bundle", str(bundle), "x", check=False), "missing-rootfs")
+    edit_config(bundle, lambda c: c["root"].update(path="rootfs"))
+    edit_config(bundle, lambda c: c["process"].update(args=["no-such-program"]))
+    one_error_line(rt("create", "--bundle", str(bundle), "x", check=False), "not found")
+    assert not (rt.root / "x").exists()  # a failed create leaves nothing behind
+    edit_config(bundle, lambda c: c["process"].update(args=["sleep", "100"]))
+    rt("create", "--bundle", str(bundle), "x")
+    one_error_line(rt("create", "--bundle", str(bundle), "x", check=False), "already exists")
+    for verb in (["start"], ["state"], ["kill"], ["delete"], ["ps"]):
+        one_error_line(rt(*verb, "nosuch", check=False), "does not exist")
+    assert rt("delete", "--force", "nosuch").returncode == 0
+    one_error_line(rt("kill", "x", "SIGNOPE", check=False), "invalid signal")
+    one_error_line(rt("create", "--bundle", str(bundle), "../evil", check=False),
+                   "invalid container id")
+    rt("delete", "x")  # created, never started: delete without --force
+    rt("create", "--bundle", str(bundle), "x")  # the id is free again
+    rt("delete", "--force", "x")
+
+
+def test_hooks_get_the_state_on_stdin(tmp_path: Path, rt: Runtime) -> None:
+    record = tmp_path / "hooks.log"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\necho \"$1 $(cat)\" >> {record}\n")
+    hook.chmod(0o755)
+    bundle = make_bundle(tmp_path / "b", ["true"])
+    edit_config(bundle, lambda c: c.update(hooks={
+        kind: [{"path": str(hook), "args": ["hook.sh", kind]}]
+        for kind in ("prestart", "createRuntime", "createContainer", "poststart", "poststop")}))
+    rt("create", "--bundle", str(bundle), "h1")
+    pid = rt.state("h1")["pid"]
+    rt("start", "h1")
+    rt.wait_status("h1", "stopped")
+    rt("delete", "h1")
+    seen = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1]))
+            for line in record.read_text().splitlines()]
+    assert [kind for kind, _ in seen] == ["prestart", "createRuntime", "createContainer",
+                                          "poststart", "poststop"]
+    assert all(state["id"] == "h1" for _, state in seen)
+    assert seen[0][1]["pid"] == pid and seen[0][1]["status"] == "created"
+    assert seen[-1][1]["status"] == "stopped"
+    # a failing prestart hook fails create and leaves nothing running
+    hook.write_text("#!/bin/sh\necho broken >&2; exit 1\n")
+    one_error_line(rt("create", "--bundle", str(bundle), "h2", check=False), "prestart hook")
+    assert not (rt.root / "h2").exists()
+
+
+def test_many_containers_at_once(tmp_path: Path, rt: Runtime) -> None:
+    bundle = make_bundle(tmp_path / "b", ["sleep", "100"])
+    ids = [f"m{i}" for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda cid: rt("create", "--bundle", str(bundle), cid,
+                                               check=False), ids))
+    assert [r.returncode for r in results] == [0] * 6, [r.stderr for r in results]
+    states = json.loads(rt("list", "--format", "json").stdout)
+    assert sorted(s["id"] for s in states) == ids
+    assert {s["status"] for s in states} == {"created"}
+    assert len({s["pid"] for s in states}) == 6
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda cid: rt("delete", "--force", cid, check=False), ids))
+    assert [r.returncode for r in results] == [0] * 6
+    assert rt("list", "--quiet").stdout == ""
+    for s in states:
+        assert not os.path.exists(f"/proc/{s['pid']}") or \
+            open(f"/proc/{s['pid']}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_version_features_and_spec(tmp_path: Path) -> None:
+    res = subprocess.run([*SNAKEVISOR, "--version"], capture_output=True, text=True, cwd=REPO,
+                         env=_env())
+    assert res.returncode == 0 and res.stdout.startswith("snakevisor version ")
+    assert "spec: 1." in res.stdout
+    res = subprocess.run([*SNAKEVISOR, "features"], capture_output=True, text=True, cwd=REPO,
+                         env=_env())
+    assert json.loads(res.stdout)["ociVersionMax"].startswith("1.")
+    spec_dir = tmp_path / "s"
+    spec_dir.mkdir()
+    subprocess.run([*SNAKEVISOR, "spec", "-b", str(spec_dir)], check=True, cwd=REPO, env=_env())
+    assert json.loads((spec_dir / "config.json").read_text())["root"]["path"] == "rootfs"
+    again = subprocess.run([*SNAKEVISOR, "spec", "-b", str(spec_dir)], capture_output=True,
+                           text=True, cwd=REPO, env=_env())
+    assert again.returncode == 1 and "exists" in again.stderr
