@@ -501,8 +501,6 @@ class UnixSocket(File):
         self.path = f"socket:[{self.ino}]"
         self.oob_skb: Skb | None = None  #: the urgent byte's skb, still in `queue`
         self.inq_len = 0  #: SIOCINQ of a stream: bytes queued minus bytes read
-        #: f_owner as F_SETOWN/FIOSETOWN take it: a pid, -pgid, or 0 (no SIGURG)
-        self.owner = 0
 
     def __repr__(self) -> str:
         return f"UnixSocket(type={self.kind}, state={self.state}, ino={self.ino})"
@@ -628,26 +626,12 @@ class UnixSocket(File):
             return True
         return not len(head) and (oob is None or (len(queue) > 1 and queue[1] is oob))
 
-    def set_owner(self, task: "Task", who: int) -> None:
-        """f_setown: a process (who > 0) or a process group (who < 0) to signal; ESRCH
-        when there is none by that number."""
-        if who:
-            groups = task.kernel.thread_groups.values()
-            if not any(g.alive and (g.pid == who if who > 0 else g.pgid == -who)
-                       for g in groups):
-                raise SyscallError(ESRCH)
-        self.owner = who
-
     def _send_sigurg(self, task: "Task") -> None:
         """sk_send_sigurg: SIGURG (SI_KERNEL) to the owner process or each process of the
-        owner group."""
-        who = self.owner
-        if not who:
-            return
+        owner group (or thread)."""
         kernel = task.kernel
-        for g in list(kernel.thread_groups.values()):
-            if g.alive and (g.pid == who if who > 0 else g.pgid == -who):
-                kernel.send_signal(g, SIGURG, basic_siginfo(SIGURG, SI_KERNEL))
+        for target in self.owner_targets(kernel):
+            kernel.send_signal(target, SIGURG, basic_siginfo(SIGURG, SI_KERNEL))
 
     # -- readiness ---------------------------------------------------------------------------
     def poll_events(self) -> int:

@@ -12,7 +12,7 @@ one memory transfer, nothing else.
 Copies between files and application memory stop at the first fault the way Linux's do:
 a read into a buffer that runs onto a read-only page is short, not EFAULT.
 
-Known gaps (docs/compatibility.md): fcntl leases and F_SETOWN/F_SETSIG answer EINVAL;
+Known gaps (docs/compatibility.md): fcntl leases and F_SETSIG answer EINVAL;
 preadv2/pwritev2 honour RWF_HIPRI, RWF_DSYNC and RWF_SYNC only; extended attributes of
 host files show only user.* and POSIX ACLs (host security labels and trusted.* read as
 absent).  Record locks are syscalls/sys_lock.py's.
@@ -52,6 +52,8 @@ SEEK_CUR = 1
 O_CREAT, O_WRONLY, O_TRUNC, O_CLOEXEC = os.O_CREAT, os.O_WRONLY, os.O_TRUNC, os.O_CLOEXEC
 O_NONBLOCK, O_LARGEFILE, FASYNC = os.O_NONBLOCK, 0o100000, 0o20000
 F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
+F_SETOWN, F_GETOWN, F_SETOWN_EX, F_GETOWN_EX = 8, 9, 15, 16
+OWNER_EX = struct.Struct("<ii")  #: struct f_owner_ex {int type; pid_t pid;}
 FD_CLOEXEC = 1
 FIONCLEX, FIOCLEX, FIONBIO, FIOASYNC = 0x5450, 0x5451, 0x5421, 0x5452
 CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC = 2, 4
@@ -824,6 +826,18 @@ def sys_fcntl(task: "Task", fd: int, cmd: int, arg: int, *_: int) -> int:
         if arg & FASYNC:
             task.kernel.warn_once("fcntl:FASYNC", "fcntl(F_SETFL, O_ASYNC): no SIGIO delivery")
         _set_status_flags(file, u32(arg))
+        return 0
+    if cmd == F_SETOWN:
+        file.set_owner(task, s32(arg))
+        return 0
+    if cmd == F_GETOWN:
+        return file.owner
+    if cmd == F_SETOWN_EX:
+        kind, who = OWNER_EX.unpack(task.mm.read(arg, OWNER_EX.size))
+        file.set_owner(task, who, kind)
+        return 0
+    if cmd == F_GETOWN_EX:
+        task.mm.write(arg, OWNER_EX.pack(file.owner_type, abs(file.owner)))
         return 0
     if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
         limit = _nofile(task)

@@ -11,10 +11,11 @@ import os
 from typing import TYPE_CHECKING, Callable
 
 from snakevisor.kernel.errors import (EBADF, EINVAL, ENODEV, ENOTDIR, ENOTTY, EOPNOTSUPP, ESPIPE,
-                                      SyscallError)
+                                      ESRCH, SyscallError)
 
 if TYPE_CHECKING:
     from snakevisor.kernel.errors import WaitQueue
+    from snakevisor.kernel.kernel import Kernel
     from snakevisor.kernel.task import Task
 
 O_ACCMODE = 0o3
@@ -26,6 +27,10 @@ POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x1, 0x2, 0x4, 0x8, 0x10,
 POLLRDNORM, POLLRDBAND, POLLWRNORM, POLLWRBAND, POLLRDHUP = 0x40, 0x80, 0x100, 0x200, 0x2000
 
 
+#: F_SETOWN_EX/F_GETOWN_EX owner kinds
+F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP = 0, 1, 2
+
+
 class File:
     """Base open file description; subclasses override what they support."""
 
@@ -34,6 +39,11 @@ class File:
     #: a write never looks at the bytes (/dev/null, /dev/zero): Linux does not even read the
     #: buffer, so write(null, NULL, n) returns n
     discards_writes = False
+
+    #: f_owner as F_SETOWN/FIOSETOWN set it: a pid, -pgid, or 0 (sockets send it SIGURG);
+    #: with owner_type F_OWNER_TID (F_SETOWN_EX) a thread id
+    owner = 0
+    owner_type = 1  # F_OWNER_PID
 
     def __init__(self, flags: int, path: str = "") -> None:
         self.flags = flags  # access mode and status flags, as open(2) flags
@@ -52,6 +62,32 @@ class File:
     @property
     def is_path_only(self) -> bool:
         return bool(self.flags & os.O_PATH)
+
+    def set_owner(self, task: "Task", who: int, kind: int | None = None) -> None:
+        """f_setown: a process (who > 0) or a process group (who < 0), or with `kind`
+        (F_SETOWN_EX's F_OWNER_TID/PID/PGRP) a thread, process or group; ESRCH when there
+        is none by that number."""
+        if kind is not None:
+            if kind not in (F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP):
+                raise SyscallError(EINVAL)
+            who = -who if kind == F_OWNER_PGRP else who
+        else:
+            kind = F_OWNER_PGRP if who < 0 else F_OWNER_PID
+        if who and not self._owner_targets(task.kernel, who, kind):
+            raise SyscallError(ESRCH)
+        self.owner, self.owner_type = who, kind
+
+    def owner_targets(self, kernel: "Kernel") -> list:
+        """Whom a signal to the owner reaches: Tasks (a thread owner) or ThreadGroups."""
+        return self._owner_targets(kernel, self.owner, self.owner_type) if self.owner else []
+
+    @staticmethod
+    def _owner_targets(kernel: "Kernel", who: int, kind: int) -> list:
+        if kind == F_OWNER_TID:
+            task = kernel.tasks.get(who)
+            return [task] if task is not None else []
+        return [g for g in kernel.thread_groups.values()
+                if g.alive and (g.pid == who if who > 0 else g.pgid == -who)]
 
     # -- operations (defaults are Linux's answers for files that lack them) -------------
     def read(self, task: "Task", count: int) -> bytes:

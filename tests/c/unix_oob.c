@@ -203,6 +203,26 @@ static void errors_and_signals(void)
     printf("SIOCGPGRP is our group: %d\n", got == pg);
     show("send OOB with group owner", send(sv[0], "d", 1, MSG_OOB));
     printf("SIGURG with group owner: %d\n", urgs);
+    /* fcntl's F_SETOWN/F_GETOWN are the same f_owner */
+    show("F_SETOWN us", fcntl(sv[1], F_SETOWN, getpid()));
+    printf("F_GETOWN is us: %d\n", fcntl(sv[1], F_GETOWN) == getpid());
+    show("send OOB with fcntl owner", send(sv[0], "D", 1, MSG_OOB));
+    printf("SIGURG with fcntl owner: %d\n", urgs);
+    show("F_SETOWN no such pid", fcntl(sv[1], F_SETOWN, 4000000));
+    printf("F_GETOWN unchanged: %d\n", fcntl(sv[1], F_GETOWN) == getpid());
+    struct f_owner_ex ex = {F_OWNER_PGRP, getpgrp()};
+    show("F_SETOWN_EX group", fcntl(sv[1], F_SETOWN_EX, &ex));
+    printf("F_GETOWN is minus the group: %d\n", fcntl(sv[1], F_GETOWN) == -getpgrp());
+    memset(&ex, 0, sizeof ex);
+    show("F_GETOWN_EX", fcntl(sv[1], F_GETOWN_EX, &ex));
+    printf("F_GETOWN_EX type=%d is our group: %d\n", ex.type, ex.pid == getpgrp());
+    ex.type = F_OWNER_TID;
+    ex.pid = gettid();
+    show("F_SETOWN_EX thread", fcntl(sv[1], F_SETOWN_EX, &ex));
+    show("send OOB with thread owner", send(sv[0], "T", 1, MSG_OOB));
+    printf("SIGURG with thread owner: %d\n", urgs);
+    ex.type = 7;
+    show("F_SETOWN_EX bad type", fcntl(sv[1], F_SETOWN_EX, &ex));
     pid = 0;
     ioctl(sv[1], FIOSETOWN, &pid);
     show("send OOB owner cleared", send(sv[0], "e", 1, MSG_OOB));
