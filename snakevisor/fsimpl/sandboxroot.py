@@ -193,7 +193,8 @@ class _Lookup:
 
 #: per-mount flags /proc/PID/mountinfo shows, as a container runtime mounts them
 _MOUNT_FLAGS = {"proc": "rw,nosuid,nodev,noexec,relatime", "sysfs": "rw,nosuid,nodev,noexec,relatime",
-                "devpts": "rw,nosuid,noexec,relatime"}
+                "devpts": "rw,nosuid,noexec,relatime", "mqueue": "rw,nosuid,nodev,noexec,relatime"}
+
 
 class SandboxRoot:
     """The sandbox's file-system tree: sentry file systems at fixed mount points."""

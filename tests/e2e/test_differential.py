@@ -21,7 +21,7 @@ DIFFERENTIAL = ["fileio", "dirs", "stat", "errnos", "mem", "misc",
                 "proc", "signals", "threads", "pipes2", "pipes", "ident", "futex", "poll", "epoll",
                 "pidfd", "locks", "openat2", "splice", "inotify", "paths",
                 "eventfd", "timerfd", "signalfd", "memfd", "pty",
-                "unix_stream", "unix_dgram", "scm", "shm", "sysv", "unix_oob"]
+                "unix_stream", "unix_dgram", "scm", "shm", "sysv", "unix_oob", "mqueue"]
 
 
 def native_run(c_programs: CPrograms, scratch: Scratch, name: str, link: str):

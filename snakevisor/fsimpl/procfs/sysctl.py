@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable
 from snakevisor.fsimpl.procfs import host
 from snakevisor.fsimpl.procfs.text import b
 from snakevisor.kernel.shm import SHMALL, SHMMAX, SHMMNI
+from snakevisor.kernel.mqueue import SYSCTL_RANGES, mqueue_namespace
 from snakevisor.kernel.sysvipc import MSGMAX, MSGMNB, MSGMNI, SEMMNI, SEMMNS, SEMMSL, SEMOPM
 from snakevisor.mm.address_space import MMAP_MIN_ADDR
 from snakevisor.syscalls import sys_cred, sys_info
@@ -55,6 +56,11 @@ def _number(value: int) -> Callable[["Kernel"], bytes]:
     return lambda kernel: b(f"{value}\n")
 
 
+def _mqueue_limit(name: str) -> Callable[["Kernel"], bytes]:
+    """The sandbox's POSIX message queue limits (read-only here)."""
+    return lambda kernel: b"%d\n" % getattr(mqueue_namespace(kernel), name)
+
+
 def _pid_max(kernel: "Kernel") -> bytes:
     from snakevisor.kernel.kernel import PID_MAX  # not at import: the kernel imports us
     return b(f"{PID_MAX}\n")
@@ -72,6 +78,7 @@ def _version(kernel: "Kernel") -> bytes:
 SYSCTL: dict[str, Callable[["Kernel"], bytes]] = {
     "fs/file-max": lambda kernel: _host_value("fs/file-max", "9223372036854775807"),
     "fs/nr_open": _number(sys_info.NR_OPEN),
+    **{f"fs/mqueue/{name}": _mqueue_limit(name) for name in SYSCTL_RANGES},
     "fs/pipe-max-size": _number(PIPE_MAX_SIZE),
     "kernel/cap_last_cap": _number(sys_cred.CAP_LAST_CAP),
     "kernel/domainname": lambda kernel: _uts(kernel.domainname),
