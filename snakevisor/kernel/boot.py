@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import TYPE_CHECKING
 
 from snakevisor.kernel.errors import MissingInterpreter, SyscallError
 from snakevisor.kernel.kernel import Kernel
@@ -11,6 +12,9 @@ from snakevisor.mm import loader
 from snakevisor.syscalls.sys_process import exec_into
 from snakevisor.vfs.fdtable import FdTable
 from snakevisor.vfs.fs_context import FsContext
+
+if TYPE_CHECKING:
+    from snakevisor.vfs.file import File
 
 AT_FDCWD = -100
 
@@ -37,8 +41,20 @@ def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, pa
     before its first instruction until the caller resumes task.thread."""
     from snakevisor.fsimpl.stdio import stdio_files
 
+    return spawn(kernel, argv, envp, cwd, path, stdio_files(inherited), identity=identity,
+                 rlimits=rlimits, run=run, init=True)
+
+
+def spawn(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: str,
+          files: "list[File | None]", *, identity: Identity | None = None,
+          rlimits: dict[int, tuple[int, int]] | None = None, run: bool = True,
+          init: bool = False) -> Task:
+    """A new process from outside the sandbox's process tree: the first one (init=True), or
+    one the runtime's `exec` adds to a running sandbox (no parent inside: getppid() is 0,
+    as for a process that joined the pid namespace).  `files` become its fds 0, 1, 2, …
+    (None: closed).  On failure nothing of it remains and BootError says why."""
     fds = FdTable()
-    for fd, file in enumerate(stdio_files(inherited)):
+    for fd, file in enumerate(files):
         if file is not None:  # a closed stdio fd stays closed for the application
             fds.set(fd, file)
     tg = ThreadGroup(kernel, kernel.alloc_pid(), None, None, fds, FsContext(kernel.root, cwd))  # type: ignore[arg-type]
@@ -47,7 +63,8 @@ def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, pa
     kernel.tasks[tg.pid] = task
     tg.tasks.append(task)
     kernel.thread_groups[tg.pid] = tg
-    kernel.init = tg
+    if init:
+        kernel.init = tg
     if identity is not None:
         uid, gid, groups = identity
         tg.creds = Credentials(uid, gid)
@@ -55,21 +72,31 @@ def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, pa
     for resource, (soft, hard) in (rlimits or {}).items():
         tg.rlimits[resource] = [soft, hard]
     try:
-        tg.fs.cwd = kernel.root.resolve_dir(task, cwd.encode())
-    except SyscallError as exc:
-        raise BootError(f"working directory {cwd}: {os.strerror(exc.errno)}", 126) from None
-    try:
-        prog = _find_program(task, argv, path)
-        exec_into(task, prog, envp, run=run)
-    except MissingInterpreter as exc:
-        interp = exc.path.decode(errors="replace")
-        raise BootError(f"{argv[0].decode(errors='replace')}: interpreter {interp} not found "
-                        "in the sandbox", 127) from None
-    except SyscallError as exc:
-        name = argv[0].decode(errors="replace")
-        if exc.errno == errno.ENOENT:
-            raise BootError(f"{name}: command not found in the sandbox", 127) from None
-        raise BootError(f"cannot execute {name}: {os.strerror(exc.errno)}", 126) from None
+        try:
+            tg.fs.cwd = kernel.root.resolve_dir(task, cwd.encode())
+        except SyscallError as exc:
+            raise BootError(f"working directory {cwd}: {os.strerror(exc.errno)}", 126) from None
+        try:
+            prog = _find_program(task, argv, path)
+            exec_into(task, prog, envp, run=run)
+        except MissingInterpreter as exc:
+            interp = exc.path.decode(errors="replace")
+            raise BootError(f"{argv[0].decode(errors='replace')}: interpreter {interp} not "
+                            "found in the sandbox", 127) from None
+        except SyscallError as exc:
+            name = argv[0].decode(errors="replace")
+            if exc.errno == errno.ENOENT:
+                raise BootError(f"{name}: command not found in the sandbox", 127) from None
+            raise BootError(f"cannot execute {name}: {os.strerror(exc.errno)}", 126) from None
+    except BootError:
+        if not init:  # a failed exec leaves nothing behind in a running sandbox
+            if task.thread is None:
+                kernel.tasks.pop(task.tid, None)
+                kernel.thread_groups.pop(tg.pid, None)
+                tg.fds.close_all()
+            else:
+                kernel.exit_group(tg, 127 << 8)
+        raise
     return task
 
 

@@ -237,6 +237,11 @@ def exit_group(kernel: "Kernel", tg: ThreadGroup, wait_status: int) -> None:
         kernel.init_exited(wait_status)
         return
     _reparent_children(kernel, tg)
+    if tg.parent is None:  # a process `exec` added from outside: its waiter is out there
+        if tg.on_exit is not None:
+            tg.on_exit(wait_status)
+        reap(kernel, tg)
+        return
     _notify_parent_of_exit(kernel, tg)
 
 

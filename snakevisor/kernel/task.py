@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import resource
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from snakevisor.kernel.errors import WaitQueue
 
@@ -145,6 +145,9 @@ class ThreadGroup:
         self.stop_signal = 0
         self.wait_report: str | None = None  # "stopped" / "continued" until collected
         self.subreaper = False  #: PR_SET_CHILD_SUBREAPER
+        #: for a process without a parent in the sandbox (the runtime's `exec`): called with
+        #: its wait status when it ends, instead of a parent being told
+        self.on_exit: "Callable[[int], None] | None" = None
         self.vfork_waiters: list = []
         self.final_usage: object = None  #: resource usage captured at exit, for the parent
 

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from snakevisor.runtime import control
-from snakevisor.runtime.spec import OCI_VERSION, ContainerSpec, Hook, SpecError, load
+from snakevisor.runtime.spec import (OCI_VERSION, ContainerSpec, Hook, ProcessSpec, SpecError,
+                                     load)
 from snakevisor.runtime.state import (CONTROL, Record, StateDir, StateError, alive,
                                       process_start)
 
@@ -61,7 +62,7 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
         spec = load(bundle)
     except SpecError as exc:
         raise RuntimeFailure(str(exc)) from None
-    if console_socket is not None or spec.terminal:
+    if console_socket is not None or spec.process.terminal:
         raise RuntimeFailure("process.terminal and --console-socket are not supported yet")
     if preserve_fds < 0:
         raise RuntimeFailure("--preserve-fds must not be negative")
@@ -151,9 +152,10 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
                               volumes=[(b.source, b.destination, b.readonly) for b in spec.binds],
                               tmpfs=[(t.destination, t.size, t.mode) for t in spec.tmpfs],
                               overlay=opts.overlay, confine=True)
-            status = sandbox.run(spec.args, env=spec.env, cwd=spec.cwd,
-                                 identity=(spec.uid, spec.gid, spec.groups),
-                                 rlimits=spec.rlimits, inherited=preserve_fds, on_ready=on_ready)
+            process = spec.process
+            status = sandbox.run(process.args, env=process.env, cwd=process.cwd,
+                                 identity=process.identity, rlimits=process.rlimits,
+                                 inherited=preserve_fds, on_ready=on_ready)
         except control.ContainerKilled as exc:
             status = exc.status
         except SandboxError as exc:
@@ -365,6 +367,93 @@ def _ask(states: StateDir, record: Record, message: dict,
         return control.request(states.path(record.id), CONTROL, message, timeout=timeout)
     except control.ControlError as exc:
         raise RuntimeFailure(str(exc)) from None
+
+
+# -- exec --------------------------------------------------------------------------------
+#: what an exec'd process's stand-in forwards to it (all catchable, non-job-control signals)
+FORWARDED = tuple(s for s in signal.valid_signals() if s not in (
+    signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGTSTP, signal.SIGTTIN,
+    signal.SIGTTOU, signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE,
+    signal.SIGTRAP, signal.SIGSYS) and s < signal.SIGRTMIN)
+
+
+def exec_(opts: Options, container_id: str, process: ProcessSpec, pid_file: str | None = None,
+          detach: bool = False) -> int:
+    """Add a process to a running container.  Its host stand-in is a process of ours (the
+    exec'd program itself runs in the sandbox): it holds the stdio, forwards the signals it
+    gets, and exits with the program's status — so engines treat it as the exec'd process
+    (--pid-file names it; with --detach it is left for the engine to adopt)."""
+    if process.terminal:
+        raise RuntimeFailure("process.terminal and --console-socket are not supported yet")
+    states = StateDir(opts.root)
+    record = states.load(container_id)
+    status = status_of(states, record)
+    if status != "running":
+        raise RuntimeFailure(f"cannot exec in a container that is {status}")
+    message = {"op": "exec", "process": {
+        "args": process.args, "env": process.env, "cwd": process.cwd, "uid": process.uid,
+        "gid": process.gid, "groups": process.groups,
+        "rlimits": {str(k): list(v) for k, v in process.rlimits.items()}}}
+    if not detach:
+        if pid_file:
+            write_pid_file(pid_file, os.getpid())
+        return _stand_in(states.path(container_id), message, None)
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(ready_r)
+        code = 1
+        try:
+            code = _stand_in(states.path(container_id), message, ready_w)
+        except BaseException as exc:
+            _tell(ready_w, str(exc) or type(exc).__name__)
+        finally:
+            os._exit(code & 0xFF)
+    os.close(ready_w)
+    with os.fdopen(ready_r, "rb") as fh:
+        answer = fh.read().decode(errors="replace")
+    if answer != "ok":
+        os.waitpid(pid, 0)
+        raise RuntimeFailure(answer or "exec failed")
+    if pid_file:
+        write_pid_file(pid_file, pid)
+    return 0
+
+
+def _tell(fd: int | None, message: str) -> None:
+    if fd is None:
+        return
+    try:
+        os.write(fd, message.encode())
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _stand_in(directory: str, message: dict, ready_w: int | None) -> int:
+    """Ask the sentry to start the process with our stdio, then mirror it: forward signals,
+    return its status (128+N when killed by signal N)."""
+    try:
+        sock = control.connect(directory, CONTROL, timeout=control.REPLY_TIMEOUT)
+        control.send(sock, message, fds=(0, 1, 2))
+        control.read_line(sock)
+    except control.ControlError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot reach the sandbox: {exc.strerror or exc}") from None
+    sock.settimeout(None)
+    for sig in FORWARDED:
+        signal.signal(sig, lambda s, _f: control.send_quietly(sock, {"signal": s}))
+    _tell(ready_w, "ok")
+    try:
+        wait_status = int(control.read_line(sock)["status"])
+    except (control.ControlError, KeyError, ValueError):
+        return 255  # the sandbox went away under us
+    if wait_status & 0x7F:
+        return 128 + (wait_status & 0x7F)
+    return (wait_status >> 8) & 0xFF
 
 
 def run(opts: Options, container_id: str, bundle: str, pid_file: str | None = None,

@@ -18,6 +18,7 @@ import struct
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
+from snakevisor.api import DEFAULT_PATH
 from snakevisor.kernel import signals
 from snakevisor.kernel.sigframe import SI_USER
 
@@ -61,20 +62,56 @@ def listen(directory: str, name: str) -> socket.socket:
     return sock
 
 
-def request(directory: str, name: str, message: dict, timeout: float | None = REPLY_TIMEOUT) -> dict:
-    """Send one request to the sentry listening at DIRECTORY/NAME and return its answer."""
+def connect(directory: str, name: str, timeout: float | None = REPLY_TIMEOUT) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     sock.settimeout(timeout)
     try:
         with _in_dir(directory) as prefix:
             sock.connect(prefix + name)
-        sock.sendall(json.dumps(message).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def send(sock: socket.socket, message: dict, fds: tuple[int, ...] = ()) -> None:
+    data = json.dumps(message).encode() + b"\n"
+    if fds:
+        sent = socket.send_fds(sock, [data], list(fds))
+        data = data[sent:]
+    sock.sendall(data)
+
+
+def read_line(sock: socket.socket) -> dict:
+    """One JSON line from the peer (ControlError when it goes away first)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        raise ControlError("the sandbox went away while answering") from None
+    if "error" in reply:
+        raise ControlError(str(reply["error"]))
+    return reply
+
+
+def request(directory: str, name: str, message: dict, timeout: float | None = REPLY_TIMEOUT) -> dict:
+    """Send one request to the sentry listening at DIRECTORY/NAME and return its answer."""
+    try:
+        sock = connect(directory, name, timeout)
+    except FileNotFoundError:
+        raise ControlError("the sandbox's control socket is gone") from None
+    except ConnectionRefusedError:
+        raise ControlError("the sandbox is not running") from None
+    except OSError as exc:
+        raise ControlError(f"cannot reach the sandbox: {exc.strerror or exc}") from None
+    try:
+        send(sock, message)
+        return read_line(sock)
     except FileNotFoundError:
         raise ControlError("the sandbox's control socket is gone") from None
     except ConnectionRefusedError:
@@ -85,13 +122,6 @@ def request(directory: str, name: str, message: dict, timeout: float | None = RE
         raise ControlError(f"cannot reach the sandbox: {exc.strerror or exc}") from None
     finally:
         sock.close()
-    try:
-        reply = json.loads(data)
-    except ValueError:
-        raise ControlError("the sandbox went away while answering") from None
-    if "error" in reply:
-        raise ControlError(str(reply["error"]))
-    return reply
 
 
 class ControlServer:
@@ -134,17 +164,20 @@ class ControlServer:
             if uid not in self._allowed:
                 self._reply(conn, {"error": "permission denied"})
                 return
-            line = conn.makefile("rb").readline(1 << 16)
-            message = json.loads(line)
-            if not isinstance(message, dict):
-                raise ValueError("not an object")
+            message, fds = _read_request(conn)
         except (OSError, ValueError):
             conn.close()
             return
         op = message.get("op")
+        if op != "exec":
+            for fd in fds:
+                os.close(fd)
         try:
             if op == "wait":
                 self._waiters.append(conn)
+                return
+            if op == "exec":
+                self._exec(conn, message, fds)
                 return
             reply = self._handle(op, message)
         except ContainerKilled:
@@ -178,6 +211,69 @@ class ControlServer:
             return {"pids": host_pids(kernel)}
         return {"error": f"unknown request {op!r}"}
 
+    # -- exec: a new process in the running sandbox ------------------------------------
+    def _exec(self, conn: socket.socket, message: dict, fds: list[int]) -> None:
+        """Start message["process"] with the caller's stdio (fds); the connection stays
+        open: the caller forwards signals over it, we answer its end with the status, and
+        its closing (the caller was killed) kills the process."""
+        from snakevisor.fsimpl.stdio import StdioFile
+        from snakevisor.kernel.boot import BootError, spawn
+
+        kernel = self.kernel
+        assert kernel is not None
+        if not self.started:
+            for fd in fds:
+                os.close(fd)
+            self._reply(conn, {"error": "cannot exec in a container that has not started"})
+            return
+        proc = message["process"]
+        env = [f"{k}={v}" for k, v in proc["env"].items()]
+        files = [StdioFile(fd) for fd in fds]
+        try:
+            task = spawn(kernel, [a.encode() for a in proc["args"]], [e.encode() for e in env],
+                         proc["cwd"], proc["env"].get("PATH", DEFAULT_PATH), files,
+                         identity=(proc["uid"], proc["gid"], proc["groups"]),
+                         rlimits={int(k): tuple(v) for k, v in proc["rlimits"].items()})
+        except BootError as exc:
+            self._reply(conn, {"error": str(exc), "status": exc.status})
+            return
+        tg = task.tg
+        tg.on_exit = lambda status: self._exec_ended(conn, status)
+        send_quietly(conn, {"pid": tg.pid, "host_pid": task.thread.tid})
+        conn.setblocking(False)
+        kernel.watch_fd(conn.fileno(), lambda: self._exec_message(conn, tg))
+
+    def _exec_message(self, conn: socket.socket, tg) -> None:
+        """A signal to forward, or the caller's end (EOF): then the process dies too."""
+        kernel = self.kernel
+        assert kernel is not None
+        try:
+            data = conn.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            kernel.unwatch_fd(conn.fileno())
+            conn.close()
+            if tg.alive:
+                tg.on_exit = None
+                kernel.send_signal(tg, signals.SIGKILL)
+            return
+        for line in data.splitlines():
+            try:
+                sig = int(json.loads(line)["signal"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if 0 < sig <= signals.NSIG and tg.alive:
+                kernel.send_signal(tg, sig, signals.basic_siginfo(sig, SI_USER))
+
+    def _exec_ended(self, conn: socket.socket, status: int) -> None:
+        assert self.kernel is not None
+        self.kernel.unwatch_fd(conn.fileno())
+        conn.setblocking(True)
+        self._reply(conn, {"status": status})
+
     @staticmethod
     def _reply(conn: socket.socket, reply: dict) -> None:
         try:
@@ -186,6 +282,32 @@ class ControlServer:
             pass
         finally:
             conn.close()
+
+
+def send_quietly(conn: socket.socket, message: dict) -> None:
+    try:
+        conn.sendall(json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass
+
+
+def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:
+    """One JSON line and the fds sent with it (at most 3: an exec's stdio)."""
+    data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+    try:
+        while not data.endswith(b"\n") and len(data) < 1 << 20:
+            chunk = conn.recv(1 << 16)
+            if not chunk:
+                break
+            data += chunk
+        message = json.loads(data)
+        if not isinstance(message, dict):
+            raise ValueError("not an object")
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return message, fds
 
 
 def signal_container(kernel: "Kernel", sig: int, every_process: bool) -> None:

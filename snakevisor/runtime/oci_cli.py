@@ -17,12 +17,14 @@ import sys
 from datetime import datetime, timezone
 
 from snakevisor.runtime import container
-from snakevisor.runtime.spec import OCI_VERSION, SpecError, default_spec, parse_signal
+from snakevisor.api import DEFAULT_PATH
+from snakevisor.runtime.spec import (OCI_VERSION, ProcessSpec, SpecError, default_spec,
+                                     parse_process, parse_signal)
 from snakevisor.runtime.state import DEFAULT_ROOT, StateError
 
 VERSION = "0.6.0"
 #: verbs of runc's that the engines may call and that are not built yet: they fail loudly
-NOT_YET = ("exec", "pause", "resume", "update", "events", "checkpoint", "restore")
+NOT_YET = ("pause", "resume", "update", "events", "checkpoint", "restore")
 
 
 def add_global_flags(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +63,20 @@ def add_verbs(sub: argparse._SubParsersAction) -> None:
         if name == "run":
             p.add_argument("--detach", "-d", action="store_true")
             p.add_argument("--no-subreaper", action="store_true")
+    p = sub.add_parser("exec", help="run a process in a running container")
+    p.add_argument("--process", "-p", default=None, help="an OCI process JSON file")
+    p.add_argument("--detach", "-d", action="store_true")
+    p.add_argument("--pid-file", default=None)
+    p.add_argument("--console-socket", default=None)
+    p.add_argument("--tty", "-t", action="store_true")
+    p.add_argument("--cwd", default=None)
+    p.add_argument("--env", "-e", action="append", default=[])
+    p.add_argument("--user", "-u", default=None, help="UID[:GID]")
+    p.add_argument("--additional-gids", "-g", action="append", default=[])
+    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("--no-new-privs", action="store_true")
+    p.add_argument("id")
+    p.add_argument("command", nargs=argparse.REMAINDER)
     verb("start", "start a created container")
     verb("state", "print a container's OCI state")
     p = verb("kill", "send a signal to a container")
@@ -84,7 +100,7 @@ def add_verbs(sub: argparse._SubParsersAction) -> None:
         p.add_argument("rest", nargs=argparse.REMAINDER)
 
 
-VERBS = {"create", "run", "start", "state", "kill", "delete", "ps", "list", "spec", "features",
+VERBS = {"create", "run", "exec", "start", "state", "kill", "delete", "ps", "list", "spec", "features",
          "wait", *NOT_YET}
 
 
@@ -164,6 +180,12 @@ def _dispatch(args: argparse.Namespace, opts: container.Options, rlog: RuntimeLo
             raise container.RuntimeFailure("--console-socket is not supported yet")
         return container.run(opts, args.id, args.bundle, args.pid_file, args.detach,
                              args.preserve_fds)
+    if verb == "exec":
+        if args.console_socket is not None or args.tty:
+            raise container.RuntimeFailure("exec --tty/--console-socket is not supported yet")
+        if args.preserve_fds:
+            raise container.RuntimeFailure("exec --preserve-fds is not supported yet")
+        return container.exec_(opts, args.id, _exec_process(args), args.pid_file, args.detach)
     if verb == "start":
         container.start(opts, args.id)
     elif verb == "state":
@@ -183,6 +205,39 @@ def _dispatch(args: argparse.Namespace, opts: container.Options, rlog: RuntimeLo
     elif verb == "wait":
         return container.wait(opts, args.id)
     return 0
+
+
+def _exec_process(args: argparse.Namespace) -> ProcessSpec:
+    """exec's process: --process FILE (what engines give), or runc's flags and a command."""
+    if args.process is not None:
+        try:
+            with open(args.process, "rb") as fh:
+                raw = json.loads(fh.read())
+        except OSError as exc:
+            raise container.RuntimeFailure(f"cannot read {args.process}: {exc.strerror}") \
+                from None
+        except ValueError as exc:
+            raise container.RuntimeFailure(f"{args.process} is not valid JSON: {exc}") from None
+        process = parse_process(raw)
+    else:
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        uid, _, gid = (args.user or "0").partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise container.RuntimeFailure(f"--user {args.user!r}: expected UID[:GID]")
+        raw = {"args": command, "cwd": args.cwd or "/",
+               "env": [f"PATH={DEFAULT_PATH}", *args.env],
+               "user": {"uid": int(uid), "gid": int(gid or 0),
+                        "additionalGids": [int(g) for g in args.additional_gids
+                                           if g.isdigit()]}}
+        process = parse_process(raw, "exec")
+    if args.cwd:
+        process.cwd = os.path.normpath(args.cwd)
+    for item in args.env if args.process is not None else []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise container.RuntimeFailure(f"--env expects KEY=VALUE, got {item!r}")
+        process.env[key] = value
+    return process
 
 
 def _print_ps(pids: list[int], fmt: str, ps_args: list[str]) -> None:

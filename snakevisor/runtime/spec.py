@@ -54,12 +54,9 @@ class Hook:
 
 
 @dataclass
-class ContainerSpec:
-    """What a container is, as the sandbox needs it."""
+class ProcessSpec:
+    """An OCI `process` object: the container's first process, or one `exec` adds."""
 
-    bundle: str
-    rootfs: str  #: absolute host path
-    readonly_root: bool
     args: list[str]
     env: dict[str, str]
     cwd: str
@@ -69,6 +66,20 @@ class ContainerSpec:
     terminal: bool = False
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
     no_new_privileges: bool = False
+
+    @property
+    def identity(self) -> tuple[int, int, list[int]]:
+        return self.uid, self.gid, self.groups
+
+
+@dataclass
+class ContainerSpec:
+    """What a container is, as the sandbox needs it."""
+
+    bundle: str
+    rootfs: str  #: absolute host path
+    readonly_root: bool
+    process: ProcessSpec
     hostname: str = "snakevisor"
     binds: list[BindMount] = field(default_factory=list)
     tmpfs: list[TmpfsMount] = field(default_factory=list)
@@ -101,32 +112,8 @@ def parse(raw: Any, bundle: str) -> ContainerSpec:
     rootfs = os.path.normpath(os.path.join(bundle, rootfs))
     if not os.path.isdir(rootfs):
         raise SpecError(f"rootfs {rootfs}: no such directory")
-    process = _obj(cfg.get("process"), "process")
-    args = _strs(process.get("args"), "process.args")
-    if not args:
-        raise SpecError("process.args must not be empty")
-    env: dict[str, str] = {}
-    for item in _strs(process.get("env", []), "process.env"):
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SpecError(f"process.env entry {item!r} is not KEY=VALUE")
-        env[key] = value
-    cwd = _str(process.get("cwd", "/"), "process.cwd")
-    if not cwd.startswith("/"):
-        raise SpecError(f"process.cwd {cwd!r} must be an absolute path")
-    user = _obj(process.get("user", {}), "process.user")
-    if "username" in user:
-        raise SpecError("process.user.username is not supported (give uid and gid)")
     spec = ContainerSpec(bundle=bundle, rootfs=rootfs, readonly_root=bool(root.get("readonly")),
-                         args=args, env=env, cwd=os.path.normpath(cwd),
-                         uid=_id(user.get("uid", 0), "process.user.uid"),
-                         gid=_id(user.get("gid", 0), "process.user.gid"),
-                         groups=[_id(g, "process.user.additionalGids")
-                                 for g in _list(user.get("additionalGids", []),
-                                                "process.user.additionalGids")],
-                         terminal=bool(process.get("terminal", False)),
-                         no_new_privileges=bool(process.get("noNewPrivileges", False)))
-    spec.rlimits = _rlimits(process.get("rlimits", []))
+                         process=parse_process(cfg.get("process")))
     hostname = cfg.get("hostname", "")
     spec.hostname = _str(hostname, "hostname") or "snakevisor"
     for index, mount in enumerate(_list(cfg.get("mounts", []), "mounts")):
@@ -135,6 +122,35 @@ def parse(raw: Any, bundle: str) -> ContainerSpec:
     annotations = _obj(cfg.get("annotations", {}), "annotations")
     spec.annotations = {str(k): _str(v, f"annotations.{k}") for k, v in annotations.items()}
     return spec
+
+
+def parse_process(raw: Any, what: str = "process") -> ProcessSpec:
+    """An OCI process object (config.json's, or `exec --process FILE`'s)."""
+    process = _obj(raw, what)
+    args = _strs(process.get("args"), f"{what}.args")
+    if not args:
+        raise SpecError(f"{what}.args must not be empty")
+    env: dict[str, str] = {}
+    for item in _strs(process.get("env", []), f"{what}.env"):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"{what}.env entry {item!r} is not KEY=VALUE")
+        env[key] = value
+    cwd = _str(process.get("cwd", "/"), f"{what}.cwd")
+    if not cwd.startswith("/"):
+        raise SpecError(f"{what}.cwd {cwd!r} must be an absolute path")
+    user = _obj(process.get("user", {}), f"{what}.user")
+    if "username" in user:
+        raise SpecError(f"{what}.user.username is not supported (give uid and gid)")
+    return ProcessSpec(args=args, env=env, cwd=os.path.normpath(cwd),
+                       uid=_id(user.get("uid", 0), f"{what}.user.uid"),
+                       gid=_id(user.get("gid", 0), f"{what}.user.gid"),
+                       groups=[_id(g, f"{what}.user.additionalGids")
+                               for g in _list(user.get("additionalGids", []),
+                                              f"{what}.user.additionalGids")],
+                       terminal=bool(process.get("terminal", False)),
+                       rlimits=_rlimits(process.get("rlimits", []), what),
+                       no_new_privileges=bool(process.get("noNewPrivileges", False)))
 
 
 def _mount(spec: ContainerSpec, mount: dict, index: int) -> None:
@@ -171,18 +187,18 @@ def _mount(spec: ContainerSpec, mount: dict, index: int) -> None:
         raise SpecError(f"{where}: a {kind or 'typeless'} mount at {dest} is not supported")
 
 
-def _rlimits(raw: Any) -> dict[int, tuple[int, int]]:
+def _rlimits(raw: Any, what: str) -> dict[int, tuple[int, int]]:
     out: dict[int, tuple[int, int]] = {}
-    for index, item in enumerate(_list(raw, "process.rlimits")):
-        item = _obj(item, f"process.rlimits[{index}]")
-        name = _str(item.get("type"), f"process.rlimits[{index}].type")
+    for index, item in enumerate(_list(raw, f"{what}.rlimits")):
+        item = _obj(item, f"{what}.rlimits[{index}]")
+        name = _str(item.get("type"), f"{what}.rlimits[{index}].type")
         if name not in RLIMITS:
-            raise SpecError(f"process.rlimits: unknown limit {name}")
+            raise SpecError(f"{what}.rlimits: unknown limit {name}")
         soft, hard = item.get("soft"), item.get("hard")
         if not isinstance(soft, int) or not isinstance(hard, int) or soft < 0 or hard < 0:
-            raise SpecError(f"process.rlimits: {name} needs non-negative soft and hard")
+            raise SpecError(f"{what}.rlimits: {name} needs non-negative soft and hard")
         if soft > hard:
-            raise SpecError(f"process.rlimits: {name} soft limit above its hard limit")
+            raise SpecError(f"{what}.rlimits: {name} soft limit above its hard limit")
         out[RLIMITS[name]] = (soft, hard)
     return out
 

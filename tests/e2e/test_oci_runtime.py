@@ -340,3 +340,50 @@ def test_version_features_and_spec(tmp_path: Path) -> None:
     again = subprocess.run([*SNAKEVISOR, "spec", "-b", str(spec_dir)], capture_output=True,
                            text=True, cwd=REPO, env=_env())
     assert again.returncode == 1 and "exists" in again.stderr
+
+
+def test_exec_adds_processes_to_a_running_container(tmp_path: Path, rt: Runtime) -> None:
+    bundle = make_bundle(tmp_path / "b", ["sleep", "100"])
+    one_error_line(rt("exec", "nosuch", "true", check=False), "does not exist")
+    rt("create", "--bundle", str(bundle), "e1")
+    one_error_line(rt("exec", "e1", "true", check=False), "created")
+    rt("start", "e1")
+    # runc's flags and a command: its stdio is ours, its status is ours, its parent is none
+    res = rt("exec", "--env", "X=1", "--cwd", "/tmp", "--user", "1000:1000", "e1",
+             "sh", "-c", "echo $X $PPID $(id -u):$(id -g) $(pwd); echo err >&2; exit 5",
+             check=False)
+    assert (res.returncode, res.stdout, res.stderr) == (5, "1 0 1000:1000 /tmp\n", "err\n")
+    one_error_line(rt("exec", "e1", "no-such-program", check=False), "not found")
+    # what engines send: --process FILE, --detach, --pid-file naming the stand-in
+    process = tmp_path / "process.json"
+    process.write_text(json.dumps({
+        "args": ["sh", "-c", "trap 'echo got USR1 >> /tmp/log; exit 3' USR1; "
+                 "echo ready > /tmp/ready; while :; do sleep 0.05; done"],
+        "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}}))
+    pid_file = tmp_path / "exec.pid"
+    rt("exec", "--process", str(process), "--detach", "--pid-file", str(pid_file), "e1")
+    stand_in = int(pid_file.read_text())
+    deadline = time.monotonic() + 20
+    while "ready" not in rt("exec", "e1", "cat", "/tmp/ready", check=False).stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    ps = json.loads(rt("ps", "--format", "json", "e1").stdout)
+    assert len(ps) >= 2  # sleep and the exec'd shell (its sleeps come and go)
+    os.kill(stand_in, 10)  # engines signal the exec pid itself
+    deadline = time.monotonic() + 20
+    while rt("exec", "e1", "cat", "/tmp/log", check=False).stdout != "got USR1\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    # killing the stand-in kills what it stands for
+    rt("exec", "--process", str(process), "--detach", "--pid-file", str(pid_file), "e1")
+    stand_in = int(pid_file.read_text())
+    deadline = time.monotonic() + 20
+    while len(json.loads(rt("ps", "--format", "json", "e1").stdout)) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.kill(stand_in, 9)
+    deadline = time.monotonic() + 20
+    while len(json.loads(rt("ps", "--format", "json", "e1").stdout)) != 1:
+        assert time.monotonic() < deadline, rt("exec", "e1", "ps").stdout
+        time.sleep(0.1)
+    rt("delete", "--force", "e1")
