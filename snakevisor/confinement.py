@@ -8,14 +8,14 @@ import ctypes
 import os
 import struct
 
-CLONE_NEWNS = 0x00020000
+CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 0x20, 0x400, 0x800, 0x1000
 MS_REC, MS_PRIVATE, MS_RELATIME = 0x4000, 0x40000, 0x200000
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_READ, PR_CAPBSET_DROP = 1, 4, 23, 24
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
-NR_CAPSET, NR_PIVOT_ROOT, NR_UNSHARE = 126, 155, 272
+NR_CAPSET, NR_PIVOT_ROOT, NR_UNSHARE, NR_SETNS = 126, 155, 272, 308
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -49,6 +49,20 @@ def unshare_mounts() -> None:
     """A private mount namespace: nothing propagates in or out from now on."""
     check(_syscall(NR_UNSHARE, CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def enter_network_namespace(path: str | None) -> None:
+    """Leave the host's network namespace for a new empty one (path None) or for the one at
+    `path` (an engine's, e.g. /var/run/netns/X): engines configure the namespace of the pid
+    they were given, and that must never be the host's own."""
+    if path is None:
+        check(_syscall(NR_UNSHARE, CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        check(_syscall(NR_SETNS, fd, CLONE_NEWNET), f"setns({path})")
+    finally:
+        os.close(fd)
 
 
 def pivot_into(new_root: str) -> None:

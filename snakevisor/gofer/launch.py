@@ -72,8 +72,8 @@ def start_gofer_mounts(rootfs: str, root_writable: bool, volumes: list[tuple[str
     specs = []
     for host, inside, ro in volumes:
         host = os.path.realpath(host)
-        if not os.path.isdir(host):
-            raise NotADirectoryError(host)  # single-file volumes: not yet
+        if not (os.path.isdir(host) or os.path.isfile(host)):
+            raise FileNotFoundError(host)  # a directory or a regular file (a file bind mount)
         specs.append(Volume(host, os.fsencode(os.path.normpath(inside)), ro))
     exports = list(specs)
     if upper_dir is not None:

@@ -84,10 +84,19 @@ def spawn(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: 
             raise BootError(f"{argv[0].decode(errors='replace')}: interpreter {interp} not "
                             "found in the sandbox", 127) from None
         except SyscallError as exc:
+            # worded as runc words them: engines turn "executable file not found", "no such
+            # file or directory" and "permission denied" into the shell's 127 and 126
             name = argv[0].decode(errors="replace")
             if exc.errno == errno.ENOENT:
-                raise BootError(f"{name}: command not found in the sandbox", 127) from None
-            raise BootError(f"cannot execute {name}: {os.strerror(exc.errno)}", 126) from None
+                raise BootError(f"exec: {name!r}: executable file not found in $PATH"
+                                if b"/" not in argv[0] else
+                                f"exec: {name!r}: no such file or directory", 127) from None
+            status = 126 if exc.errno in (errno.EACCES, errno.EPERM, errno.ENOEXEC,
+                                          errno.EISDIR) else 1
+            text = os.strerror(exc.errno)
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                text = text.lower()  # the spelling engines look for
+            raise BootError(f"exec: {name!r}: {text}", status) from None
     except BootError:
         if not init:  # a failed exec leaves nothing behind in a running sandbox
             if task.thread is None:

@@ -144,14 +144,19 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
     try:
         _close_fds_except({0, 1, 2, listener.fileno(), ready_w} | set(range(3, 3 + preserve_fds)))
         _sentry_logging(opts)
+        if spec.netns is not None:
+            from snakevisor.confinement import enter_network_namespace
+            enter_network_namespace(None if spec.netns == "new" else spec.netns)
         from snakevisor.api import Sandbox, SandboxError
         try:
+            # root.readonly: the root itself, read-only (no overlay to take writes)
+            overlay = "none" if spec.readonly_root else opts.overlay
             sandbox = Sandbox(rootfs=spec.rootfs, writable_root=not spec.readonly_root,
                               hostname=spec.hostname, debug=opts.debug, platform=opts.platform,
                               strace=sys.stderr if opts.strace else None,
                               volumes=[(b.source, b.destination, b.readonly) for b in spec.binds],
                               tmpfs=[(t.destination, t.size, t.mode) for t in spec.tmpfs],
-                              overlay=opts.overlay, confine=True)
+                              overlay=overlay, confine=True)
             process = spec.process
             status = sandbox.run(process.args, env=process.env, cwd=process.cwd,
                                  identity=process.identity, rlimits=process.rlimits,
@@ -232,7 +237,7 @@ def run_hooks(record: Record, kind: str, status: str, fatal: bool = True) -> Non
     for raw in record.hooks.get(kind, []):
         hook = Hook(**raw)
         try:
-            done = subprocess.run([hook.path, *hook.args[1:]], executable=hook.path,
+            done = subprocess.run(hook.args or [hook.path], executable=hook.path,
                                   input=state, env=dict(e.split("=", 1) for e in hook.env
                                                         if "=" in e),
                                   cwd=record.bundle, capture_output=True,

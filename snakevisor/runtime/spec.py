@@ -23,6 +23,7 @@ OCI_VERSION = "1.0.2"
 BUILTIN_MOUNTS = {"/proc": {"proc"}, "/sys": {"sysfs"}, "/dev": {"tmpfs", "devtmpfs"},
                   "/dev/pts": {"devpts"}, "/dev/shm": {"tmpfs"}, "/dev/mqueue": {"mqueue"},
                   "/sys/fs/cgroup": {"cgroup", "cgroup2"}}
+NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
 DEFAULT_TMPFS_MODE = 0o1777
 
@@ -85,6 +86,8 @@ class ContainerSpec:
     tmpfs: list[TmpfsMount] = field(default_factory=list)
     hooks: dict[str, list[Hook]] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    #: the sentry's host network namespace: "new", a path to join, or None (the caller's)
+    netns: str | None = None
 
 
 def load(bundle: str) -> ContainerSpec:
@@ -119,6 +122,17 @@ def parse(raw: Any, bundle: str) -> ContainerSpec:
     for index, mount in enumerate(_list(cfg.get("mounts", []), "mounts")):
         _mount(spec, _obj(mount, f"mounts[{index}]"), index)
     spec.hooks = _hooks(cfg.get("hooks", {}))
+    linux = _obj(cfg.get("linux", {}), "linux")
+    for index, ns in enumerate(_list(linux.get("namespaces", []), "linux.namespaces")):
+        ns = _obj(ns, f"linux.namespaces[{index}]")
+        kind = _str(ns.get("type"), f"linux.namespaces[{index}].type")
+        path = ns.get("path")
+        if kind not in NAMESPACES:
+            raise SpecError(f"linux.namespaces: unknown type {kind!r}")
+        if kind == "network":
+            spec.netns = _str(path, "linux.namespaces[network].path") if path else "new"
+        elif path:  # the sandbox's own kernel is every other namespace
+            raise SpecError(f"joining a {kind} namespace by path is not supported")
     annotations = _obj(cfg.get("annotations", {}), "annotations")
     spec.annotations = {str(k): _str(v, f"annotations.{k}") for k, v in annotations.items()}
     return spec
@@ -167,9 +181,9 @@ def _mount(spec: ContainerSpec, mount: dict, index: int) -> None:
         source = os.path.normpath(os.path.join(spec.bundle, source))
         if not os.path.exists(source):
             raise SpecError(f"bind mount source {source}: no such file or directory")
-        if not os.path.isdir(source):
-            raise SpecError(f"bind mount of the file {source} at {dest}: only directories "
-                            "can be bind-mounted so far")
+        if not (os.path.isdir(source) or os.path.isfile(source)):
+            raise SpecError(f"bind mount source {source}: only directories and regular files "
+                            "can be bind-mounted")
         spec.binds.append(BindMount(source, dest, "ro" in options))
     elif kind == "tmpfs":
         size, mode = None, DEFAULT_TMPFS_MODE

@@ -67,6 +67,7 @@ def make_bundle(where: Path, args: list[str], **process: object) -> Path:
                    env=_env())
     config = json.loads((where / "config.json").read_text())
     config["process"]["args"] = args
+    config["root"]["readonly"] = False  # writes go to the sandbox's overlay
     config["process"].update(process)
     (where / "config.json").write_text(json.dumps(config))
     return where
