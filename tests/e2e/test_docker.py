@@ -1,0 +1,110 @@
+"""Docker driving snakevisor unchanged: `docker run --runtime=snakevisor`.
+
+Why: this is how users meet the runtime.  dockerd's containerd shim calls our binary exactly
+as it calls runc (../shared/oci-runtime-contract.md): create with a console-less bundle whose
+config carries dockerd's networking hook, file bind mounts for resolv.conf/hosts/hostname,
+then start, kill, delete, exec --process --detach, ps --format json.  Each check compares
+what the container does under snakevisor with what Docker users expect from runc.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from engines import BUSYBOX, Dockerd, EngineUnavailable, busybox_rootfs
+
+pytestmark = pytest.mark.slow
+
+IMAGE = "sv-busybox:test"
+
+
+@pytest.fixture(scope="module")
+def dockerd(tmp_path_factory: pytest.TempPathFactory):
+    if not os.path.exists(BUSYBOX):
+        pytest.skip("busybox-static is not installed")
+    try:
+        daemon = Dockerd()
+    except EngineUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        daemon.import_image(busybox_rootfs(tmp_path_factory.mktemp("bb") / "rootfs"), IMAGE)
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def run(d: Dockerd, *args: str, check: bool = False, **kw):
+    return d.docker("run", "--rm", "--runtime=snakevisor", *args, check=check, **kw)
+
+
+def test_echo_and_exit_codes(dockerd: Dockerd) -> None:
+    res = run(dockerd, IMAGE, "echo", "hi")
+    assert (res.returncode, res.stdout) == (0, "hi\n"), res.stderr
+    assert run(dockerd, IMAGE, "sh", "-c", "exit 42").returncode == 42
+    assert run(dockerd, IMAGE, "sh", "-c", "kill -9 $$").returncode == 137
+    missing = run(dockerd, IMAGE, "no-such-command")
+    assert missing.returncode == 127 and "executable file not found" in missing.stderr
+    assert run(dockerd, IMAGE, "/etc/passwd").returncode == 126
+    # the same container under runc, for comparison of what the user sees
+    native = dockerd.docker("run", "--rm", IMAGE, "sh", "-c", "exit 42", check=False)
+    assert native.returncode == 42
+
+
+def test_run_options(dockerd: Dockerd, tmp_path: Path) -> None:
+    res = run(dockerd, "-e", "FOO=bar", "-w", "/tmp", "-u", "1000:1000", "--hostname", "box",
+              IMAGE, "sh", "-c", "echo $FOO $(pwd) $(id -u):$(id -g) $(hostname)")
+    assert res.stdout == "bar /tmp 1000:1000 box\n", res.stderr
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "in").write_text("from host\n")
+    res = run(dockerd, "-v", f"{vol}:/data", IMAGE, "sh", "-c",
+              "cat /data/in; echo from container > /data/out")
+    assert res.stdout == "from host\n", res.stderr
+    assert (vol / "out").read_text() == "from container\n"
+    res = run(dockerd, "-v", f"{vol}:/ro:ro", IMAGE, "sh", "-c", "echo x > /ro/y; echo $?")
+    assert res.stdout == "1\n" and not (vol / "y").exists()
+    res = run(dockerd, "--tmpfs", "/scratch:size=1m", IMAGE, "sh", "-c",
+              "echo x > /scratch/y && cat /scratch/y && df -k /scratch | tail -1")
+    lines = res.stdout.splitlines()
+    assert lines[0] == "x" and lines[1].split()[1] == "1024", res.stdout + res.stderr
+    res = run(dockerd, "--read-only", IMAGE, "sh", "-c", "touch /x 2>&1; echo $?")
+    assert res.stdout.splitlines()[-1] == "1" and "Read-only" in res.stdout
+    # the writable root's changes stay in the sandbox (and leave the image as it was)
+    assert run(dockerd, IMAGE, "sh", "-c", "echo y > /made; cat /made").stdout == "y\n"
+    assert run(dockerd, IMAGE, "ls", "/made").returncode == 1
+    # dockerd's files bind-mounted one by one
+    res = run(dockerd, "--hostname", "box2", "--add-host", "peer:10.1.2.3", IMAGE, "sh", "-c",
+              "cat /etc/hostname; grep peer /etc/hosts")
+    assert res.stdout.split() == ["box2", "10.1.2.3", "peer"], res.stderr
+
+
+def test_detached_exec_logs_top_stop_restart(dockerd: Dockerd) -> None:
+    script = ('trap "echo got TERM; exit 0" TERM; echo started; '
+              'while :; do sleep 0.1; done')
+    cid = dockerd.docker("run", "-d", "--runtime=snakevisor", IMAGE, "sh", "-c",
+                         script).stdout.strip()
+    try:
+        deadline = time.monotonic() + 30
+        while "started" not in dockerd.docker("logs", cid).stdout:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        res = dockerd.docker("exec", "-e", "X=1", cid, "sh", "-c", "echo exec $X; exit 3",
+                             check=False)
+        assert (res.returncode, res.stdout) == (3, "exec 1\n")
+        top = dockerd.docker("top", cid).stdout.splitlines()
+        assert top[0].split()[:2] == ["UID", "PID"] and len(top) >= 2
+        dockerd.docker("stop", "-t", "20", cid)  # SIGTERM reaches the application's trap
+        assert dockerd.docker("logs", cid).stdout.splitlines() == ["started", "got TERM"]
+        state = dockerd.docker("inspect", "-f", "{{.State.ExitCode}}", cid).stdout.strip()
+        assert state == "0"
+        dockerd.docker("start", cid)  # a fresh create with the same id
+        deadline = time.monotonic() + 30
+        while dockerd.docker("logs", cid).stdout.count("started") < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        dockerd.docker("rm", "-f", cid)
+    assert cid not in dockerd.docker("ps", "-a", "-q", "--no-trunc").stdout
