@@ -62,15 +62,25 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
         spec = load(bundle)
     except SpecError as exc:
         raise RuntimeFailure(str(exc)) from None
-    if console_socket is not None or spec.process.terminal:
-        raise RuntimeFailure("process.terminal and --console-socket are not supported yet")
+    if spec.process.terminal and console_socket is None:
+        raise RuntimeFailure("cannot allocate a tty without --console-socket")
+    if console_socket is not None and not spec.process.terminal:
+        raise RuntimeFailure("--console-socket needs process.terminal")
     if preserve_fds < 0:
         raise RuntimeFailure("--preserve-fds must not be negative")
     states = StateDir(opts.root)
     with states.claim(container_id):
         directory = states.path(container_id)
+        host_tty = -1
         try:
-            pid = _fork_sentry(opts, spec, directory, preserve_fds)
+            if console_socket is not None:
+                from snakevisor.runtime.console import open_host_pty
+                try:
+                    host_tty = open_host_pty(console_socket)
+                except OSError as exc:
+                    raise RuntimeFailure(f"console socket {console_socket}: "
+                                         f"{exc.strerror or exc}") from None
+            pid = _fork_sentry(opts, spec, directory, preserve_fds, host_tty)
             record = Record(id=container_id, bundle=spec.bundle, rootfs=spec.rootfs, pid=pid,
                             pid_start=process_start(pid) or 0, created=_now(),
                             annotations=spec.annotations,
@@ -86,6 +96,9 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
                 _kill_and_reap(pid)
             states.remove(container_id)
             raise
+        finally:
+            if host_tty >= 0:
+                os.close(host_tty)
     return pid
 
 
@@ -100,7 +113,8 @@ def check_preserved_fds(count: int) -> None:
             raise RuntimeFailure(f"--preserve-fds {count}: fd {fd} is not open") from None
 
 
-def _fork_sentry(opts: Options, spec: ContainerSpec, directory: str, preserve_fds: int) -> int:
+def _fork_sentry(opts: Options, spec: ContainerSpec, directory: str, preserve_fds: int,
+                 host_tty: int = -1) -> int:
     listener = control.listen(directory, CONTROL)
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
@@ -108,7 +122,7 @@ def _fork_sentry(opts: Options, spec: ContainerSpec, directory: str, preserve_fd
     pid = os.fork()
     if pid == 0:
         os.close(ready_r)
-        _sentry_main(opts, spec, listener, ready_w, preserve_fds)  # never returns
+        _sentry_main(opts, spec, listener, ready_w, preserve_fds, host_tty)  # never returns
     listener.close()
     os.close(ready_w)
     with os.fdopen(ready_r, "rb") as fh:
@@ -121,7 +135,7 @@ def _fork_sentry(opts: Options, spec: ContainerSpec, directory: str, preserve_fd
 
 
 def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
-                 preserve_fds: int) -> None:
+                 preserve_fds: int, host_tty: int = -1) -> None:
     """The forked sentry: build the sandbox, report readiness, serve until the application's
     first process ends, exit with its status.  Never returns."""
     status = 1
@@ -137,13 +151,27 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
 
     def on_ready(kernel) -> None:
         nonlocal ready
+        if host_tty >= 0:
+            from snakevisor.runtime.console import ConsoleRelay
+            assert kernel.init is not None
+            ConsoleRelay(kernel, host_tty).attach(kernel.init.tasks[0])
         ready = True
         tell(b"ok")
         server.serve_until_started(kernel)
 
     try:
-        _close_fds_except({0, 1, 2, listener.fileno(), ready_w} | set(range(3, 3 + preserve_fds)))
+        _close_fds_except({0, 1, 2, listener.fileno(), ready_w, host_tty}
+                          | set(range(3, 3 + preserve_fds)))
         _sentry_logging(opts)
+        if host_tty >= 0:
+            from snakevisor.runtime.console import take_host_terminal
+            take_host_terminal(host_tty)
+            # the terminal is the application's stdio: let go of create's (an engine waits
+            # for EOF on the pipes it gave create, as runc's init drops them for the pty)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.close(null)
         if spec.netns is not None:
             from snakevisor.confinement import enter_network_namespace
             enter_network_namespace(None if spec.netns == "new" else spec.netns)
@@ -462,9 +490,9 @@ def _stand_in(directory: str, message: dict, ready_w: int | None) -> int:
 
 
 def run(opts: Options, container_id: str, bundle: str, pid_file: str | None = None,
-        detach: bool = False, preserve_fds: int = 0) -> int:
+        detach: bool = False, preserve_fds: int = 0, console_socket: str | None = None) -> int:
     """create + start; without --detach, wait for the end, delete, return its status."""
-    pid = create(opts, container_id, bundle, pid_file, preserve_fds=preserve_fds)
+    pid = create(opts, container_id, bundle, pid_file, console_socket, preserve_fds)
     try:
         start(opts, container_id)
     except RuntimeFailure:

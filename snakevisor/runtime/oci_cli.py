@@ -176,10 +176,8 @@ def _dispatch(args: argparse.Namespace, opts: container.Options, rlog: RuntimeLo
             container.create(opts, args.id, args.bundle, args.pid_file, args.console_socket,
                              args.preserve_fds)
             return 0
-        if args.console_socket is not None:
-            raise container.RuntimeFailure("--console-socket is not supported yet")
         return container.run(opts, args.id, args.bundle, args.pid_file, args.detach,
-                             args.preserve_fds)
+                             args.preserve_fds, args.console_socket)
     if verb == "exec":
         if args.console_socket is not None or args.tty:
             raise container.RuntimeFailure("exec --tty/--console-socket is not supported yet")

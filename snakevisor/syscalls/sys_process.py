@@ -322,13 +322,18 @@ def sys_pidfd_open(task: "Task", pid: int, flags: int, *_: int) -> int:
     if flags & ~(PIDFD_NONBLOCK | PIDFD_THREAD) or pid <= 0:
         raise SyscallError(EINVAL)
     target = task.kernel.tasks.get(pid)
-    if target is None or not target.alive:
-        raise SyscallError(ESRCH)
-    if target.tid != target.tg.pid and not flags & PIDFD_THREAD:
-        raise SyscallError(ENOENT)  # Linux: a thread that is not its group's leader
+    if target is not None and target.alive:
+        if target.tid != target.tg.pid and not flags & PIDFD_THREAD:
+            raise SyscallError(ENOENT)  # Linux: a thread that is not its group's leader
+        tg = target.tg
+    else:
+        # a zombie keeps its pid until reaped, and Linux opens a pidfd on it (readable at
+        # once): asyncio's PidfdChildWatcher meets short-lived children this way
+        tg = task.kernel.thread_groups.get(pid)
+        if tg is None or tg.reaped:
+            raise SyscallError(ESRCH)
     from snakevisor.syscalls.sys_file import _nofile
-    return task.tg.fds.install(PidFd(target.tg, bool(flags & PIDFD_NONBLOCK)), True, 0,
-                               _nofile(task))
+    return task.tg.fds.install(PidFd(tg, bool(flags & PIDFD_NONBLOCK)), True, 0, _nofile(task))
 
 
 def pidfd_target(task: "Task", fd: int) -> "ThreadGroup":

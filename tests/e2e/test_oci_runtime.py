@@ -9,12 +9,17 @@ and a JSON line in --log.  The "shim" here is a small Python subreaper doing exa
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import select
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -388,3 +393,70 @@ def test_exec_adds_processes_to_a_running_container(tmp_path: Path, rt: Runtime)
         assert time.monotonic() < deadline, rt("exec", "e1", "ps").stdout
         time.sleep(0.1)
     rt("delete", "--force", "e1")
+
+
+class PtyPeer:
+    """The engine's side of a console: the master received over --console-socket."""
+
+    def __init__(self, master: int) -> None:
+        self.fd = master
+        self.seen = b""
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def expect(self, text: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} not seen in {self.seen[-400:]!r}"
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                try:
+                    self.seen += os.read(self.fd, 4096)
+                except OSError:
+                    break
+        assert text.encode() in self.seen, self.seen[-400:]
+
+    def resize(self, rows: int, cols: int) -> None:
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def test_terminal_through_the_console_socket(tmp_path: Path, rt: Runtime) -> None:
+    bundle = make_bundle(tmp_path / "b", ["sh"], terminal=True, env=["PATH=/bin", "PS1=$ "])
+    path = tmp_path / "console.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    one_error_line(rt("create", "--bundle", str(bundle), "t0", check=False), "console-socket")
+    with tempfile.TemporaryFile() as out:
+        runner = subprocess.Popen([*rt.argv(), "run", "--console-socket", str(path),
+                                   "--bundle", str(bundle), "t1"], stdout=out,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  cwd=REPO, env=_env())
+        listener.settimeout(30)
+        conn, _ = listener.accept()
+        name, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+        conn.close()
+        assert name.startswith(b"/dev/pts/") and len(fds) == 1
+        peer = PtyPeer(fds[0])
+        peer.resize(30, 100)
+        peer.expect("$ ")
+        peer.send(b"echo hi $((1+2)); tty; stty size\r")
+        peer.expect("hi 3")
+        peer.expect("/dev/pts/0")  # a terminal of the sandbox's own devpts
+        peer.expect("30 100")
+        peer.resize(40, 120)  # reaches the application as SIGWINCH and a new size
+        peer.send(b"trap 'echo WINCH' WINCH; sleep 0.2; stty size\r")
+        peer.expect("40 120")
+        peer.resize(41, 121)
+        peer.expect("WINCH")
+        peer.send(b"sleep 100\r")
+        time.sleep(0.5)
+        peer.send(b"\x03")  # ^C: SIGINT to the foreground job through the line discipline
+        peer.send(b"echo back $?\r")
+        peer.expect("back 130")
+        peer.send(b"exit 4\r")
+        assert runner.wait(30) == 4
+        os.close(peer.fd)
+    listener.close()

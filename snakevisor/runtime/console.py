@@ -1,0 +1,210 @@
+"""The container's terminal (process.terminal with --console-socket).
+
+How it fits: the engine wants the master of a host pty over its console socket, and the
+application must see a real terminal of the sandbox's own devpts (its line discipline does
+echo, ^C/^Z job control and window-size signals, inside the sandbox).  So `create` opens a
+host pty, sends the master to the engine and hands the slave to the sentry; the sentry puts
+that host slave in raw mode (the host's discipline must not cook anything twice), makes it
+its controlling terminal (so the engine's resizes reach it as SIGWINCH), and relays bytes
+between it and the master of a sandbox pty whose slave becomes the first process's stdio and
+controlling terminal.  The relay runs in the kernel's loop (Kernel.watch_fd for input,
+Terminal.master_wait callbacks for output), never inside a system call.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import signal
+import socket
+import termios
+import tty
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from snakevisor.kernel.kernel import Kernel
+    from snakevisor.kernel.task import Task
+
+RETRY = 0.01  #: seconds before retrying output the engine is not reading yet
+CHUNK = 65536
+
+
+def open_host_pty(console_socket: str) -> int:
+    """A host pty whose master goes to the engine's console socket (SCM_RIGHTS, the slave's
+    name as payload, as runc sends it); returns the slave."""
+    master, slave = os.openpty()
+    try:
+        name = os.ttyname(slave)
+        directory, base = os.path.split(os.path.abspath(console_socket))
+        dfd = os.open(directory or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            path = f"/proc/self/fd/{dfd}/{base}"
+            for kind in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET):  # conmon: seqpacket
+                sock = socket.socket(socket.AF_UNIX, kind | socket.SOCK_CLOEXEC)
+                try:
+                    sock.connect(path)
+                except OSError as exc:
+                    sock.close()
+                    if exc.errno == errno.EPROTOTYPE:
+                        continue
+                    raise
+                with sock:
+                    socket.send_fds(sock, [name.encode()], [master])
+                break
+        finally:
+            os.close(dfd)
+    except BaseException:
+        os.close(slave)
+        raise
+    finally:
+        os.close(master)
+    return slave
+
+
+def take_host_terminal(slave: int) -> None:
+    """In the sentry, before anything else: a session of its own with the host slave as its
+    controlling terminal (resizes arrive as SIGWINCH, the engine's hang-up as SIGHUP)."""
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    tty.setraw(slave)
+    os.set_blocking(slave, False)
+
+
+class ConsoleRelay:
+    """Bytes between the host slave and a sandbox pty; the application's terminal."""
+
+    def __init__(self, kernel: "Kernel", host: int) -> None:
+        self.kernel = kernel
+        self.host = host
+        self.terminal = None
+        self.pair = None
+        self.master = None
+        self.inbuf = b""  #: typed by the engine, not yet taken by the sandbox's discipline
+        self.outbuf = b""  #: written by the application, not yet taken by the engine
+        self.scheduled = False
+        self.hung_up = False
+        self._signals_r = -1
+
+    def attach(self, task: "Task") -> None:
+        """Give the first process (stopped before its first instruction) a new sandbox pty
+        as fds 0-2 and controlling terminal, sized like the engine's."""
+        from snakevisor.fsimpl.devpts import DevPtsFs
+
+        kernel = self.kernel
+        devpts = next(fs for fs in kernel.root.mounts.values()  # type: ignore[attr-defined]
+                      if isinstance(fs, DevPtsFs))
+        ptmx = devpts.root().lookup(task, b"ptmx")
+        master = devpts.open_master(task, os.O_RDWR | os.O_NOCTTY, ptmx, "/dev/ptmx")
+        master.refs += 1  # ours for the sandbox's life
+        pair = master.pair
+        pair.locked = False
+        slave = pair.open_slave(task, os.O_RDWR, noctty=True)
+        tg = task.tg
+        for fd in (0, 1, 2):
+            tg.fds.set(fd, slave)
+        self.master, self.pair, self.terminal = master, pair, pair.terminal
+        pair.terminal.acquire(tg)
+        self._sync_winsize(signal_change=False)
+        kernel.watch_fd(self.host, self._input)
+        self._follow_output()
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._signals_r = r
+        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        for sig in (signal.SIGWINCH, signal.SIGHUP):
+            signal.signal(sig, lambda *_: None)  # the byte in the wakeup pipe is the news
+        kernel.watch_fd(r, self._on_signals)
+
+    # -- engine -> application ---------------------------------------------------------
+    def _input(self) -> None:
+        try:
+            data = os.read(self.host, CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: the engine closed the master
+            data = b""
+        if not data:
+            self._hangup()
+            return
+        self.inbuf += data
+        self._feed()
+
+    def _feed(self) -> None:
+        term = self.terminal
+        assert term is not None
+        while self.inbuf:
+            taken = term.receive(self.inbuf)
+            if not taken:
+                break  # full: _pump retries when the discipline makes room
+            self.inbuf = self.inbuf[taken:]
+        self._pump()
+
+    def _hangup(self) -> None:
+        if self.hung_up:
+            return
+        self.hung_up = True
+        self.kernel.unwatch_fd(self.host)
+        assert self.terminal is not None
+        self.terminal.hangup()  # SIGHUP to the foreground group, as a closed master does
+
+    # -- application -> engine ---------------------------------------------------------
+    def _follow_output(self) -> None:
+        from snakevisor.vfs.epoll import QueueCallback
+        assert self.terminal is not None
+        self.terminal.master_wait.waiters.append(QueueCallback(self._schedule))
+
+    def _schedule(self) -> None:
+        """Called while some system call changes the terminal: relay after it, not in it."""
+        if not self.scheduled:
+            self.scheduled = True
+            self.kernel.call_at(self.kernel.now(), self._run)
+
+    def _run(self) -> None:
+        self.scheduled = False
+        if self.inbuf:
+            self._feed()
+        else:
+            self._pump()
+
+    def _pump(self) -> None:
+        term = self.terminal
+        assert term is not None
+        while True:
+            if not self.outbuf:
+                self.outbuf = term.take_output(CHUNK)
+                if not self.outbuf:
+                    break
+            try:
+                written = os.write(self.host, self.outbuf)
+            except BlockingIOError:
+                self.scheduled = True
+                self.kernel.call_at(self.kernel.now() + RETRY, self._run)
+                break
+            except OSError:  # the engine is gone: drop what it will never read
+                self.outbuf = b""
+                term.take_output(len(term.out))
+                break
+            self.outbuf = self.outbuf[written:]
+        self._follow_output()
+
+    # -- host signals ------------------------------------------------------------------
+    def _on_signals(self) -> None:
+        try:
+            got = os.read(self._signals_r, 512)
+        except BlockingIOError:
+            return
+        if signal.SIGWINCH in got:
+            self._sync_winsize(signal_change=True)
+        if signal.SIGHUP in got:
+            self._hangup()
+
+    def _sync_winsize(self, signal_change: bool) -> None:
+        term = self.terminal
+        assert term is not None
+        try:
+            size = fcntl.ioctl(self.host, termios.TIOCGWINSZ, bytes(8))
+        except OSError:
+            return
+        if signal_change:
+            term.set_winsize(size)  # SIGWINCH to the foreground group when it changed
+        else:
+            term.winsize = bytes(size)
