@@ -289,8 +289,7 @@ def _write_spec(bundle: str) -> None:
 def features() -> dict:
     """`features` (runtime-spec features.md): what config.json may ask of us."""
     return {"ociVersionMin": "1.0.0", "ociVersionMax": OCI_VERSION,
-            "hooks": ["prestart", "createRuntime", "createContainer", "startContainer",
-                      "poststart", "poststop"],
+            "hooks": ["prestart", "createRuntime", "createContainer", "poststart", "poststop"],
             "mountOptions": ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec", "size",
                              "mode"],
             "linux": {"namespaces": ["pid", "ipc", "uts", "mount", "network"],

@@ -8,13 +8,18 @@ registry is needed.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import select
 import shutil
 import signal
+import struct
 import subprocess
 import tarfile
 import tempfile
+import termios
 import time
 from pathlib import Path
 
@@ -43,6 +48,50 @@ def busybox_rootfs(where: Path) -> Path:
                                           "nobody:x:65534:65534:nobody:/:/bin/sh\n")
     (where / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
     return where
+
+
+def interactive_shell_session(argv: list[str]) -> None:
+    """Drive `ENGINE run -it IMAGE sh` (prompt "$ ") through a pty as a user would: output,
+    the terminal's name and size, a resize, ^C to a foreground job, the exit status."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(argv[0], argv)
+    seen = b""
+
+    def expect(text: str, timeout: float = 30) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while text.encode() not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} not in {seen[-400:]!r}"
+            if select.select([fd], [], [], left)[0]:
+                try:
+                    seen += os.read(fd, 4096)
+                except OSError:
+                    break
+        assert text.encode() in seen, seen[-400:]
+
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        expect("$ ")
+        os.write(fd, b"echo hello $((6*7)); tty; stty size\r")
+        expect("hello 42")
+        expect("/dev/pts/0")
+        expect("30 100")
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        time.sleep(0.5)  # the engine relays the resize
+        os.write(fd, b"stty size\r")
+        expect("40 120")
+        os.write(fd, b"sleep 100\r")
+        time.sleep(1)
+        os.write(fd, b"\x03")
+        os.write(fd, b"echo after $?\r")
+        expect("after 130")
+        os.write(fd, b"exit 3\r")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 3
+    finally:
+        os.close(fd)
 
 
 def tarball(rootfs: Path, dest: Path) -> Path:
@@ -108,4 +157,92 @@ class Dockerd:
         self.log.close()
         subprocess.run(["umount", "-R", "-l", str(self.dir / "data")], capture_output=True)
         subprocess.run(["umount", "-R", "-l", str(self.dir / "exec")], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Containerd:
+    """One private containerd (no CRI plugin); `ctr(...)` runs ctr against it with
+    snakevisor as the runc binary for `run`."""
+
+    def __init__(self) -> None:
+        if shutil.which("containerd") is None or shutil.which("ctr") is None:
+            raise EngineUnavailable("containerd is not installed")
+        self.dir = Path(tempfile.mkdtemp(prefix="svctrd-"))
+        self.sock = self.dir / "c.sock"
+        (self.dir / "config.toml").write_text(
+            f'version = 2\nroot = "{self.dir}/root"\nstate = "{self.dir}/state"\n'
+            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+            f'[grpc]\n  address = "{self.sock}"\n[ttrpc]\n  address = "{self.sock}.ttrpc"\n')
+        self.log = open(self.dir / "containerd.log", "wb")
+        self.proc = subprocess.Popen(["containerd", "--config", str(self.dir / "config.toml")],
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 60
+        while self.ctr("version", check=False).returncode != 0:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise EngineUnavailable("containerd did not come up")
+            time.sleep(0.2)
+
+    def ctr(self, *args: str, check: bool = True,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run(["ctr", "-a", str(self.sock), *args], capture_output=True,
+                             text=True, timeout=timeout)
+        if check:
+            assert res.returncode == 0, f"ctr {' '.join(args)}: {res.returncode}\n{res.stderr}"
+        return res
+
+    def run(self, rootfs: Path, cid: str, *command: str, options: tuple[str, ...] = (),
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`ctr run OPTIONS --rootfs ROOTFS ID COMMAND` with snakevisor as runc."""
+        return self.ctr("run", "--runc-binary", str(RUNTIME), *options, "--rootfs",
+                        str(rootfs), cid, *command, check=check)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+        subprocess.run(["umount", "-R", "-l", str(self.dir / "root")], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Podman:
+    """podman with its own storage and run roots (the machine's images and containers are
+    not touched) and snakevisor as --runtime (a generic name: podman passes it no global
+    flags, so the runtime keeps its state in its default root)."""
+
+    def __init__(self) -> None:
+        if shutil.which("podman") is None or shutil.which("conmon") is None:
+            raise EngineUnavailable("podman is not installed")
+        self.dir = Path(tempfile.mkdtemp(prefix="svpod-"))
+        self.base = ["podman", "--root", str(self.dir / "root"), "--runroot",
+                     str(self.dir / "run"), "--tmpdir", str(self.dir / "tmp"),
+                     "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+                     "--runtime", str(RUNTIME)]
+        if self.podman("info", check=False).returncode != 0:
+            raise EngineUnavailable("podman info failed")
+
+    def podman(self, *args: str, check: bool = True,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run([*self.base, *args], capture_output=True, text=True,
+                             timeout=timeout, stdin=subprocess.DEVNULL)
+        if check:
+            assert res.returncode == 0, f"podman {' '.join(args)}: {res.returncode}\n{res.stderr}"
+        return res
+
+    def import_image(self, rootfs: Path, name: str) -> str:
+        tar = tarball(rootfs, self.dir / "image.tar")
+        self.podman("import", str(tar), name)
+        tar.unlink()
+        return name
+
+    def stop(self) -> None:
+        self.podman("rm", "-a", "-f", check=False)
+        self.podman("rmi", "-a", "-f", check=False)
+        subprocess.run(["umount", "-R", "-l", str(self.dir / "root")], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)

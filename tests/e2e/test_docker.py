@@ -8,18 +8,13 @@ what the container does under snakevisor with what Docker users expect from runc
 """
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
-import select
-import struct
-import termios
 import time
 from pathlib import Path
 
 import pytest
 
-from engines import BUSYBOX, Dockerd, EngineUnavailable, busybox_rootfs
+from engines import BUSYBOX, Dockerd, EngineUnavailable, busybox_rootfs, interactive_shell_session
 
 pytestmark = pytest.mark.slow
 
@@ -117,43 +112,5 @@ def test_detached_exec_logs_top_stop_restart(dockerd: Dockerd) -> None:
 
 def test_interactive_terminal(dockerd: Dockerd) -> None:
     """`docker run -it IMAGE sh` driven through a pty, as a user at a terminal drives it."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvp("docker", ["docker", "-H", f"unix://{dockerd.sock}", "run", "-it", "--rm",
-                             "--runtime=snakevisor", "-e", "PS1=$ ", IMAGE, "sh"])
-    seen = b""
-
-    def expect(text: str, timeout: float = 30) -> None:
-        nonlocal seen
-        deadline = time.monotonic() + timeout
-        while text.encode() not in seen:
-            left = deadline - time.monotonic()
-            assert left > 0, f"{text!r} not in {seen[-400:]!r}"
-            if select.select([fd], [], [], left)[0]:
-                try:
-                    seen += os.read(fd, 4096)
-                except OSError:
-                    break
-        assert text.encode() in seen, seen[-400:]
-
-    try:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-        expect("$ ")
-        os.write(fd, b"echo hello $((6*7)); tty; stty size\r")
-        expect("hello 42")
-        expect("/dev/pts/0")
-        expect("30 100")
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        time.sleep(0.5)  # docker relays the resize through the shim
-        os.write(fd, b"stty size\r")
-        expect("40 120")
-        os.write(fd, b"sleep 100\r")
-        time.sleep(1)
-        os.write(fd, b"\x03")
-        os.write(fd, b"echo after $?\r")
-        expect("after 130")
-        os.write(fd, b"exit 3\r")
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 3
-    finally:
-        os.close(fd)
+    interactive_shell_session(["docker", "-H", f"unix://{dockerd.sock}", "run", "-it", "--rm",
+                               "--runtime=snakevisor", "-e", "PS1=$ ", IMAGE, "sh"])

@@ -1,0 +1,69 @@
+"""Podman driving snakevisor: `podman --runtime PATH`.
+
+Why: Podman is the other engine users meet, and it calls the runtime differently from the
+containerd shim (../shared/oci-runtime-contract.md): conmon runs create and exec, podman
+itself runs start/kill/delete with no global flags at all (a generic runtime name), every
+delete is `delete --force`, and the console socket is conmon's.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from engines import BUSYBOX, EngineUnavailable, Podman, busybox_rootfs, interactive_shell_session
+
+pytestmark = pytest.mark.slow
+
+IMAGE = "localhost/sv-busybox:test"
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory: pytest.TempPathFactory):
+    if not os.path.exists(BUSYBOX):
+        pytest.skip("busybox-static is not installed")
+    try:
+        engine = Podman()
+    except EngineUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        engine.import_image(busybox_rootfs(tmp_path_factory.mktemp("bb") / "rootfs"), IMAGE)
+        yield engine
+    finally:
+        engine.stop()
+
+
+def test_run_and_exit_codes(podman: Podman) -> None:
+    res = podman.podman("run", "--rm", IMAGE, "echo", "hi", check=False)
+    assert (res.returncode, res.stdout) == (0, "hi\n"), res.stderr
+    assert podman.podman("run", "--rm", IMAGE, "sh", "-c", "exit 42",
+                         check=False).returncode == 42
+    missing = podman.podman("run", "--rm", IMAGE, "no-such-command", check=False)
+    assert missing.returncode == 127, missing.stderr
+    res = podman.podman("run", "--rm", "-e", "A=b", "-w", "/tmp", "-u", "65534", IMAGE, "sh",
+                        "-c", "echo $A $(pwd) $(id -u)", check=False)
+    assert res.stdout == "b /tmp 65534\n", res.stderr
+
+
+def test_detached_exec_stop_rm(podman: Podman) -> None:
+    cid = podman.podman("run", "-d", IMAGE, "sh", "-c",
+                        'trap "echo TERM; exit 0" TERM; echo up; '
+                        'while :; do sleep 0.1; done').stdout.strip()
+    try:
+        deadline = time.monotonic() + 30
+        while "up" not in podman.podman("logs", cid).stdout:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        res = podman.podman("exec", cid, "sh", "-c", "echo exec-ok; exit 2", check=False)
+        assert (res.returncode, res.stdout) == (2, "exec-ok\n")
+        podman.podman("stop", "-t", "20", cid)
+        assert podman.podman("logs", cid).stdout.splitlines() == ["up", "TERM"]
+        assert podman.podman("inspect", "-f", "{{.State.ExitCode}}",
+                             cid).stdout.strip() == "0"
+    finally:
+        podman.podman("rm", "-f", cid)
+
+
+def test_interactive_terminal(podman: Podman) -> None:
+    interactive_shell_session([*podman.base, "run", "-it", "--rm", "-e", "PS1=$ ", IMAGE, "sh"])
