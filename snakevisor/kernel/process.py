@@ -8,15 +8,17 @@ host work is injected from the calling thread, which is stopped in its clone cal
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
-from snakevisor.kernel.errors import ECHILD, EINVAL, SyscallError
+from snakevisor.kernel.errors import EAGAIN, ECHILD, EINVAL, ENOMEM, SyscallError
 from snakevisor.kernel.futex import futex_exit, futex_table
 from snakevisor.kernel.sigframe import (CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_KILLED,
                                         CLD_STOPPED)
 from snakevisor.kernel.signals import (SA_NOCLDSTOP,
                                        SA_NOCLDWAIT, SIG_IGN, SIGCHLD, action, basic_siginfo)
 from snakevisor.kernel.task import Task, ThreadGroup
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from snakevisor.kernel.kernel import Kernel
@@ -67,6 +69,16 @@ def check_clone_flags(task: Task, flags: int) -> None:
         raise SyscallError(EINVAL)
 
 
+def _host_clone(make: Callable[[], _T]) -> _T:
+    """The host process or thread behind a new task.  The host refusing one (a pids cgroup
+    limit, RLIMIT_NPROC of the stubs' user, memory) is the application's EAGAIN/ENOMEM, as
+    Linux's clone answers, not a sentry failure."""
+    try:
+        return make()
+    except OSError as exc:
+        raise SyscallError(ENOMEM if exc.errno == ENOMEM else EAGAIN) from None
+
+
 def do_clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int,
              tls: int) -> Task:
     """Create the child task; it is left stopped with its registers set, not yet resumed."""
@@ -76,17 +88,17 @@ def do_clone(task: Task, flags: int, stack: int, parent_tid: int, child_tid: int
     parent_tg = task.tg
     tid = kernel.alloc_pid()
     if flags & CLONE_THREAD:
-        thread = task.thread.clone_thread()
+        thread = _host_clone(task.thread.clone_thread)
         tg = parent_tg
         child = Task(kernel, tid, tg, thread)
         tg.mm.users += 1
     else:
         if flags & CLONE_VM:
             mm = parent_tg.mm
+            thread = _host_clone(task.thread.clone_shared_vm)
             mm.users += 1
-            thread = task.thread.clone_shared_vm()
         else:
-            mm = parent_tg.mm.fork()
+            mm = _host_clone(parent_tg.mm.fork)
             thread = mm.host.control
         real_parent = parent_tg.parent if flags & CLONE_PARENT else parent_tg
         fds = parent_tg.fds if flags & CLONE_FILES else parent_tg.fds.fork()

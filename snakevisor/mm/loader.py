@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from snakevisor.kernel.errors import (
     MissingInterpreter,
-    E2BIG, EACCES, ELOOP, ENOENT, ENOEXEC, SyscallError,
+    E2BIG, EACCES, EAGAIN, ELOOP, ENOENT, ENOEXEC, SyscallError,
 )
 from snakevisor.mm import elf
 from snakevisor.syscalls.sys_cred import exec_secure
@@ -213,7 +213,11 @@ def load(task: "Task", prog: Program, envp: list[bytes]) -> AddressSpace:
     """Build the new address space and set the thread's registers.  Point of no return."""
     kernel = task.kernel
     platform = kernel.platform
-    mm = AddressSpace(platform.new_address_space(), platform.host_vmas)
+    try:
+        host = platform.new_address_space()
+    except OSError:  # the host refused a process (a pids cgroup limit): nothing changed yet
+        raise SyscallError(EAGAIN) from None
+    mm = AddressSpace(host, platform.host_vmas)
     try:
         limit = task.tg.rlimits[3][0]  # RLIMIT_STACK
         stack_size = min(limit if limit < (1 << 62) else 8 << 20, 1 << 30)

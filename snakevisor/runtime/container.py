@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from snakevisor.runtime import control
+from snakevisor.runtime.cgroups import Cgroups, CgroupError, cgroup_path
 from snakevisor.runtime.spec import (OCI_VERSION, ContainerSpec, Hook, ProcessSpec, SpecError,
                                      load)
 from snakevisor.runtime.state import (CONTROL, Record, StateDir, StateError, alive,
@@ -46,6 +47,7 @@ class Options:
     overlay: str = "root:memory"
     debug: bool = False
     strace: bool = False
+    systemd_cgroup: bool = False
     log_handler: logging.Handler | None = None  #: where the sentry logs (opened before confining)
 
 
@@ -80,21 +82,34 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
                 except OSError as exc:
                     raise RuntimeFailure(f"console socket {console_socket}: "
                                          f"{exc.strerror or exc}") from None
-            pid = _fork_sentry(opts, spec, directory, preserve_fds, host_tty)
+            pid, stubs = _fork_sentry(opts, spec, directory, preserve_fds, host_tty)
             record = Record(id=container_id, bundle=spec.bundle, rootfs=spec.rootfs, pid=pid,
                             pid_start=process_start(pid) or 0, created=_now(),
                             annotations=spec.annotations,
-                            hooks={k: [asdict(h) for h in v] for k, v in spec.hooks.items()})
+                            hooks={k: [asdict(h) for h in v] for k, v in spec.hooks.items()},
+                            cgroup=cgroup_path(spec.cgroups_path, container_id,
+                                               opts.systemd_cgroup),
+                            cpuset=bool({"cpus", "mems"} & set(spec.resources.get("cpu", {}))))
             states.save(record)
+            cgroups = container_cgroups(record)
+            cgroups.create()
+            cgroups.apply(spec.resources)
+            for stub in stubs:  # before the application's first instruction
+                cgroups.add(stub)
             for kind in ("prestart", "createRuntime", "createContainer"):
                 run_hooks(record, kind, "created")
             if pid_file:
                 write_pid_file(pid_file, pid)
-        except BaseException:
+        except BaseException as exc:
             pid = locals().get("pid")
             if isinstance(pid, int):
                 _kill_and_reap(pid)
+            record = locals().get("record")
+            if record is not None:
+                _destroy_cgroups(record)
             states.remove(container_id)
+            if isinstance(exc, CgroupError):
+                raise RuntimeFailure(str(exc)) from None
             raise
         finally:
             if host_tty >= 0:
@@ -114,7 +129,7 @@ def check_preserved_fds(count: int) -> None:
 
 
 def _fork_sentry(opts: Options, spec: ContainerSpec, directory: str, preserve_fds: int,
-                 host_tty: int = -1) -> int:
+                 host_tty: int = -1) -> tuple[int, list[int]]:
     listener = control.listen(directory, CONTROL)
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
@@ -127,11 +142,11 @@ def _fork_sentry(opts: Options, spec: ContainerSpec, directory: str, preserve_fd
     os.close(ready_w)
     with os.fdopen(ready_r, "rb") as fh:
         answer = fh.read()
-    if answer != b"ok":
+    if not answer.startswith(b"ok "):
         _, status = os.waitpid(pid, 0)
         message = answer.decode(errors="replace").strip()
         raise RuntimeFailure(message or f"the sandbox died while starting (status {status})")
-    return pid
+    return pid, [int(p) for p in answer[3:].split()]
 
 
 def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
@@ -156,7 +171,11 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
             assert kernel.init is not None
             ConsoleRelay(kernel, host_tty).attach(kernel.init.tasks[0])
         ready = True
-        tell(b"ok")
+        # the application's host processes, for the runtime to put in the container's
+        # cgroups: the stub template (every later stub is its child) and the first stub
+        assert kernel.init is not None
+        stubs = [kernel.platform.template.pid, kernel.init.host_pid]
+        tell(b"ok " + " ".join(str(p) for p in stubs).encode())
         server.serve_until_started(kernel)
 
     try:
@@ -288,6 +307,8 @@ def run_hooks(record: Record, kind: str, status: str, fatal: bool = True) -> Non
 def status_of(states: StateDir, record: Record) -> str:
     if not alive(record):
         return "stopped"
+    if record.cgroup and container_cgroups(record).frozen():
+        return "paused"
     try:
         reply = control.request(states.path(record.id), CONTROL, {"op": "state"})
     except control.ControlError:
@@ -326,6 +347,10 @@ def kill(opts: Options, container_id: str, sig: int, every_process: bool = False
         if sig != signal.SIGKILL:
             raise RuntimeFailure(f"cannot signal the container: {exc}") from None
         os.kill(record.pid, signal.SIGKILL)  # a wedged sentry still dies, and its stubs with it
+    if sig == signal.SIGKILL and record.cgroup:
+        cgroups = container_cgroups(record)
+        if cgroups.frozen():  # frozen processes die only once thawed
+            cgroups.freeze(False)
 
 
 def ps(opts: Options, container_id: str) -> list[int]:
@@ -353,6 +378,7 @@ def delete(opts: Options, container_id: str, force: bool = False) -> None:
                     raise RuntimeFailure(f"cannot delete container {container_id} that is not "
                                          f"stopped: {status}")
                 _kill_sentry(record)
+            _destroy_cgroups(record)
             run_hooks(record, "poststop", "stopped", fatal=False)
             states.remove(container_id)
     except StateError:
@@ -366,11 +392,67 @@ def _kill_sentry(record: Record) -> None:
         os.kill(record.pid, signal.SIGKILL)
     except ProcessLookupError:
         return
+    if record.cgroup:
+        try:
+            container_cgroups(record).freeze(False)  # frozen stubs die only once thawed
+        except CgroupError:
+            pass
     deadline = time.monotonic() + KILL_WAIT
     while alive(record):
         if time.monotonic() > deadline:
             raise RuntimeFailure(f"the sandbox (pid {record.pid}) did not die")
         time.sleep(0.01)
+
+
+# -- cgroups: limits, pause/resume, figures ------------------------------------------------
+def container_cgroups(record: Record) -> Cgroups:
+    return Cgroups(record.cgroup, with_cpuset=record.cpuset)
+
+
+def _destroy_cgroups(record: Record) -> None:
+    if not record.cgroup:
+        return
+    try:
+        container_cgroups(record).destroy()
+    except CgroupError as exc:
+        log.warning("%s", exc)
+
+
+def pause(opts: Options, container_id: str, frozen: bool) -> None:
+    """pause/resume: the application's processes frozen or thawed (cgroup freezer); the
+    sentry keeps answering."""
+    states = StateDir(opts.root)
+    with states.locked(container_id):
+        record = states.load(container_id)
+        status = status_of(states, record)
+        if frozen and status != "running":
+            raise RuntimeFailure(f"container not running (it is {status})")
+        if not frozen and status != "paused":
+            raise RuntimeFailure(f"container not paused (it is {status})")
+        try:
+            container_cgroups(record).freeze(frozen)
+        except CgroupError as exc:
+            raise RuntimeFailure(str(exc)) from None
+
+
+def update(opts: Options, container_id: str, resources: dict) -> None:
+    states = StateDir(opts.root)
+    with states.locked(container_id):
+        record = states.load(container_id)
+        if not alive(record):
+            raise RuntimeFailure("container not running")
+        try:
+            container_cgroups(record).apply(resources)
+        except CgroupError as exc:
+            raise RuntimeFailure(str(exc)) from None
+
+
+def stats(opts: Options, container_id: str) -> dict:
+    states = StateDir(opts.root)
+    record = states.load(container_id)
+    if not alive(record):
+        raise RuntimeFailure("container not running")
+    return {"type": "stats", "id": container_id, "data": container_cgroups(record).stats()}
 
 
 def wait(opts: Options, container_id: str) -> int:

@@ -14,17 +14,18 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 
 from snakevisor.runtime import container
 from snakevisor.api import DEFAULT_PATH
 from snakevisor.runtime.spec import (OCI_VERSION, ProcessSpec, SpecError, default_spec,
-                                     parse_process, parse_signal)
+                                     parse_process, parse_resources, parse_signal)
 from snakevisor.runtime.state import DEFAULT_ROOT, StateError
 
 VERSION = "0.6.0"
 #: verbs of runc's that the engines may call and that are not built yet: they fail loudly
-NOT_YET = ("pause", "resume", "update", "events", "checkpoint", "restore")
+NOT_YET = ("checkpoint", "restore")
 
 
 def add_global_flags(parser: argparse.ArgumentParser) -> None:
@@ -94,6 +95,13 @@ def add_verbs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bundle", "-b", default=".")
     p.add_argument("--rootless", action="store_true")
     verb("features", "what this runtime supports", with_id=False)
+    verb("pause", "freeze a container's processes")
+    verb("resume", "thaw a paused container")
+    p = verb("update", "change a running container's resource limits")
+    p.add_argument("--resources", "-r", required=True, help="LinuxResources JSON file, - = stdin")
+    p = verb("events", "a container's figures")
+    p.add_argument("--stats", action="store_true")
+    p.add_argument("--interval", default="5s")
     verb("wait", "wait for a container to end; exits with its status")
     for name in NOT_YET:
         p = sub.add_parser(name, help="not implemented yet")
@@ -101,7 +109,7 @@ def add_verbs(sub: argparse._SubParsersAction) -> None:
 
 
 VERBS = {"create", "run", "exec", "start", "state", "kill", "delete", "ps", "list", "spec", "features",
-         "wait", *NOT_YET}
+         "wait", "pause", "resume", "update", "events", *NOT_YET}
 
 
 class RuntimeLog:
@@ -150,7 +158,8 @@ def run_verb(args: argparse.Namespace) -> int:
     rlog = RuntimeLog(args.g_log, args.g_log_format)
     opts = container.Options(root=args.g_root, platform=args.g_platform,
                              overlay=args.g_overlay2, debug=args.g_debug,
-                             strace=args.g_strace, log_handler=None)
+                             strace=args.g_strace, systemd_cgroup=args.g_systemd_cgroup,
+                             log_handler=None)
     try:
         return _dispatch(args, opts, rlog)
     except (container.RuntimeFailure, StateError, SpecError) as exc:
@@ -202,7 +211,40 @@ def _dispatch(args: argparse.Namespace, opts: container.Options, rlog: RuntimeLo
         print(json.dumps(features(), indent=2))
     elif verb == "wait":
         return container.wait(opts, args.id)
+    elif verb in ("pause", "resume"):
+        container.pause(opts, args.id, verb == "pause")
+    elif verb == "update":
+        container.update(opts, args.id, _read_resources(args.resources))
+    elif verb == "events":
+        _events(opts, args)
     return 0
+
+
+def _read_resources(source: str) -> dict:
+    """update --resources: LinuxResources JSON from a file or stdin (docker: -)."""
+    try:
+        text = sys.stdin.read() if source == "-" else open(source).read()
+        raw = json.loads(text)
+    except OSError as exc:
+        raise container.RuntimeFailure(f"cannot read {source}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise container.RuntimeFailure(f"--resources is not valid JSON: {exc}") from None
+    return parse_resources(raw)
+
+
+def _events(opts: container.Options, args: argparse.Namespace) -> None:
+    """events --stats: one stats object; events: one every --interval until it stops."""
+    text = args.interval.rstrip("s")
+    try:
+        interval = float(text)
+    except ValueError:
+        raise container.RuntimeFailure(f"--interval {args.interval!r}: expected seconds, "
+                                       "e.g. 5s") from None
+    while True:
+        print(json.dumps(container.stats(opts, args.id)), flush=True)
+        if args.stats:
+            return
+        time.sleep(interval)
 
 
 def _exec_process(args: argparse.Namespace) -> ProcessSpec:
@@ -293,7 +335,7 @@ def features() -> dict:
             "mountOptions": ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec", "size",
                              "mode"],
             "linux": {"namespaces": ["pid", "ipc", "uts", "mount", "network"],
-                      "capabilities": [], "cgroup": {"v1": False, "v2": False},
+                      "capabilities": [], "cgroup": {"v1": True, "v2": False},
                       "seccomp": {"enabled": False}, "apparmor": {"enabled": False},
                       "selinux": {"enabled": False}},
             "annotations": {"org.opencontainers.runtime-spec.features.snakevisor.platform":

@@ -88,6 +88,8 @@ class ContainerSpec:
     annotations: dict[str, str] = field(default_factory=dict)
     #: the sentry's host network namespace: "new", a path to join, or None (the caller's)
     netns: str | None = None
+    cgroups_path: str = ""  #: linux.cgroupsPath
+    resources: dict = field(default_factory=dict)  #: linux.resources, validated
 
 
 def load(bundle: str) -> ContainerSpec:
@@ -133,6 +135,8 @@ def parse(raw: Any, bundle: str) -> ContainerSpec:
             spec.netns = _str(path, "linux.namespaces[network].path") if path else "new"
         elif path:  # the sandbox's own kernel is every other namespace
             raise SpecError(f"joining a {kind} namespace by path is not supported")
+    spec.cgroups_path = _str(linux.get("cgroupsPath", ""), "linux.cgroupsPath")
+    spec.resources = parse_resources(linux.get("resources", {}))
     annotations = _obj(cfg.get("annotations", {}), "annotations")
     spec.annotations = {str(k): _str(v, f"annotations.{k}") for k, v in annotations.items()}
     return spec
@@ -165,6 +169,37 @@ def parse_process(raw: Any, what: str = "process") -> ProcessSpec:
                        terminal=bool(process.get("terminal", False)),
                        rlimits=_rlimits(process.get("rlimits", []), what),
                        no_new_privileges=bool(process.get("noNewPrivileges", False)))
+
+
+#: linux.resources fields applied (others, e.g. devices and blockIO, have nothing to act on:
+#: the sandbox reaches no host device)
+RESOURCE_NUMBERS = {"memory": ("limit", "reservation", "swap", "swappiness"),
+                    "pids": ("limit",), "cpu": ("shares", "quota", "period")}
+
+
+def parse_resources(raw: Any) -> dict:
+    """linux.resources (config.json, or `update --resources`) with the numbers checked."""
+    resources = _obj(raw, "linux.resources")
+    out: dict = {}
+    for group, names in RESOURCE_NUMBERS.items():
+        section = _obj(resources.get(group) or {}, f"linux.resources.{group}")
+        kept = {}
+        for name in names:
+            value = section.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise SpecError(f"linux.resources.{group}.{name} must be an integer")
+            kept[name] = value
+        if group == "memory" and section.get("disableOOMKiller"):
+            kept["disableOOMKiller"] = True
+        if group == "cpu":
+            for name in ("cpus", "mems"):
+                if section.get(name):
+                    kept[name] = _str(section[name], f"linux.resources.cpu.{name}")
+        if kept:
+            out[group] = kept
+    return out
 
 
 def _mount(spec: ContainerSpec, mount: dict, index: int) -> None:

@@ -43,6 +43,8 @@ class Record:
     annotations: dict[str, str] = field(default_factory=dict)
     hooks: dict = field(default_factory=dict)  #: kind -> [hook dicts], for start and delete
     owner: str = ""
+    cgroup: str = ""  #: the application's cgroup path below each hierarchy ("" = none)
+    cpuset: bool = False  #: it has a cpuset group too
 
 
 def check_id(container_id: str) -> str:

@@ -114,3 +114,45 @@ def test_interactive_terminal(dockerd: Dockerd) -> None:
     """`docker run -it IMAGE sh` driven through a pty, as a user at a terminal drives it."""
     interactive_shell_session(["docker", "-H", f"unix://{dockerd.sock}", "run", "-it", "--rm",
                                "--runtime=snakevisor", "-e", "PS1=$ ", IMAGE, "sh"])
+
+
+def test_resource_limits_pause_and_update(dockerd: Dockerd, tmp_path: Path) -> None:
+    # --memory: the application's processes are limited (the allocation is OOM-killed)
+    res = run(dockerd, "--memory", "32m", "--memory-swap", "32m", IMAGE, "sh", "-c",
+              'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo ${#x}')
+    assert res.returncode == 137 and res.stdout == "", (res.returncode, res.stdout)
+    assert run(dockerd, "--memory", "64m", IMAGE, "sh", "-c",
+               'x=$(head -c 1000000 /dev/zero | tr "\\0" a); echo ${#x}').stdout == "1000000\n"
+    # --pids-limit: fork fails with EAGAIN past the limit, as under runc
+    res = run(dockerd, "--pids-limit", "8", IMAGE, "sh", "-c",
+              "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 1 & done; wait")
+    assert "can't fork: Resource temporarily unavailable" in res.stderr, res.stderr
+    # pause/unpause freeze the application; update changes its limits
+    vol = tmp_path / "v"
+    vol.mkdir()
+    cid = dockerd.docker("run", "-d", "--runtime=snakevisor", "-v", f"{vol}:/v", IMAGE, "sh",
+                         "-c", "i=0; while :; do i=$((i+1)); echo $i > /v/n; sleep 0.05; done"
+                         ).stdout.strip()
+    try:
+        deadline = time.monotonic() + 30
+        while not (vol / "n").exists() or not (vol / "n").read_text().strip():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        dockerd.docker("pause", cid)
+        assert "Paused" in dockerd.docker("ps", "--format", "{{.Status}}", "-f",
+                                          f"id={cid}").stdout
+        time.sleep(0.3)
+        frozen_at = (vol / "n").read_text()
+        time.sleep(1)
+        assert (vol / "n").read_text() == frozen_at  # nothing ran while paused
+        dockerd.docker("unpause", cid)
+        deadline = time.monotonic() + 30
+        while (vol / "n").read_text() == frozen_at:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        dockerd.docker("update", "--memory", "48m", "--memory-swap", "48m", cid)
+        limit = Path(f"/sys/fs/cgroup/memory/docker/{cid}/memory.limit_in_bytes")
+        assert limit.read_text().strip() == str(48 << 20)
+    finally:
+        dockerd.docker("rm", "-f", cid)
+    assert not Path(f"/sys/fs/cgroup/pids/docker/{cid}").exists()  # delete removed them

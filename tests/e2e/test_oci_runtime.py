@@ -105,9 +105,13 @@ class Runtime:
                  **kw: object) -> subprocess.CompletedProcess[str]:
         # files, not pipes: a created container keeps the stdio it was given (as the engines
         # want), so a pipe would not reach EOF when the verb exits
+        if "input" in kw:
+            kw["input"] = str(kw["input"]).encode()
+        else:
+            kw["stdin"] = subprocess.DEVNULL
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             done = subprocess.run([*self.argv(), *args], stdout=out, stderr=err, cwd=REPO,
-                                  stdin=subprocess.DEVNULL, env=_env(), timeout=timeout,
+                                  env=_env(), timeout=timeout,
                                   **kw)  # type: ignore[call-overload]
             out.seek(0)
             err.seek(0)
@@ -460,3 +464,65 @@ def test_terminal_through_the_console_socket(tmp_path: Path, rt: Runtime) -> Non
         assert runner.wait(30) == 4
         os.close(peer.fd)
     listener.close()
+
+
+def test_resources_pause_update_and_stats(tmp_path: Path, rt: Runtime) -> None:
+    cg = f"/snakevisor-test/{os.getpid()}-{time.monotonic_ns()}"
+    bundle = make_bundle(tmp_path / "b", ["sh", "-c",
+                                          "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; "
+                                          "sleep 0.05; done"])
+    edit_config(bundle, lambda c: c["linux"].update(cgroupsPath=cg, resources={
+        "memory": {"limit": 64 << 20}, "pids": {"limit": 50},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000}}))
+    root = Path("/sys/fs/cgroup")
+    rt("create", "--bundle", str(bundle), "c1")
+    try:
+        assert (root / "memory" / cg.lstrip("/") / "memory.limit_in_bytes").read_text() \
+            == f"{64 << 20}\n"
+        assert (root / "pids" / cg.lstrip("/") / "pids.max").read_text() == "50\n"
+        assert (root / "cpu" / cg.lstrip("/") / "cpu.cfs_quota_us").read_text() == "50000\n"
+        procs = (root / "pids" / cg.lstrip("/") / "cgroup.procs").read_text().split()
+        assert len(procs) == 2  # the stub template and the first process, not the sentry
+        assert str(rt.state("c1")["pid"]) not in procs
+        rt("start", "c1")
+        read_n = lambda: rt("exec", "c1", "cat", "/tmp/n", check=False).stdout  # noqa: E731
+        deadline = time.monotonic() + 20
+        while not read_n().strip():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        rt("pause", "c1")
+        assert rt.state("c1")["status"] == "paused"
+        one_error_line(rt("pause", "c1", check=False), "not running")
+        # the sentry still answers while its application is frozen
+        assert json.loads(rt("ps", "--format", "json", "c1").stdout)
+        frozen = (root / "freezer" / cg.lstrip("/") / "freezer.state").read_text().strip()
+        assert frozen == "FROZEN"
+        rt("resume", "c1")
+        assert rt.state("c1")["status"] == "running"
+        one_error_line(rt("resume", "c1", check=False), "not paused")
+        first = read_n()
+        deadline = time.monotonic() + 20
+        while read_n() == first:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        update = tmp_path / "resources.json"
+        update.write_text(json.dumps({"memory": {"limit": 96 << 20}, "pids": {"limit": 40}}))
+        rt("update", f"--resources={update}", "c1")  # podman's spelling
+        assert (root / "pids" / cg.lstrip("/") / "pids.max").read_text() == "40\n"
+        rt("update", "--resources", "-", "c1", input=json.dumps({"pids": {"limit": 30}}))
+        assert (root / "pids" / cg.lstrip("/") / "pids.max").read_text() == "30\n"
+        stats = json.loads(rt("events", "--stats", "c1").stdout)
+        assert stats["type"] == "stats" and stats["data"]["pids"]["current"] >= 2
+        assert stats["data"]["memory"]["usage"]["limit"] == 96 << 20
+        rt("pause", "c1")
+        rt("kill", "c1", "KILL")  # a paused container still dies
+        assert rt.wait_status("c1", "stopped")["status"] == "stopped"
+    finally:
+        rt("delete", "--force", "c1")
+    assert not (root / "pids" / cg.lstrip("/")).exists()
+    for hierarchy in ("pids", "memory", "cpu", "freezer"):
+        parent = root / hierarchy / "snakevisor-test"
+        try:
+            parent.rmdir()
+        except OSError:
+            pass
