@@ -65,12 +65,14 @@ class Sandbox:
     def run(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "/", *,
             identity: "Identity | None" = None,
             rlimits: "dict[int, tuple[int, int]] | None" = None, inherited: int = 0,
+            capabilities: "dict[str, int] | None" = None, no_new_privs: bool = False,
             on_ready: "Callable[[Kernel], None] | None" = None) -> int:
         """Run argv to completion; returns its exit status (128+N if killed by signal N).
 
         identity: the first process's (uid, gid, supplementary groups) inside the sandbox;
         rlimits: resource number -> (soft, hard) for it; inherited: how many of our fds from 3
-        up it gets as its own (fd 3 ..); on_ready(kernel): called once the
+        up it gets as its own (fd 3 ..); capabilities/no_new_privs: its capability sets (masks
+        by set name) and no_new_privs, as boot.spawn takes them; on_ready(kernel): called once the
         program is loaded (not yet running) and the sentry confined — the OCI runtime's
         `create` returns from there and `start` lets the loop begin."""
         if not argv:
@@ -137,7 +139,8 @@ class Sandbox:
                 init = boot_init(kernel, [a.encode() for a in argv],
                           [f"{k}={v}".encode() for k, v in env.items()], cwd,
                           env.get("PATH", DEFAULT_PATH), identity=identity, rlimits=rlimits,
-                          inherited=inherited, run=on_ready is None)
+                          inherited=inherited, run=on_ready is None,
+                          capabilities=capabilities, no_new_privs=no_new_privs)
             except BootError as exc:
                 raise SandboxError(str(exc), exc.status) from None
             if on_ready is not None:

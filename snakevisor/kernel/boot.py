@@ -34,7 +34,8 @@ Identity = tuple[int, int, list[int]]
 def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: str, *,
               identity: Identity | None = None,
               rlimits: dict[int, tuple[int, int]] | None = None, inherited: int = 0,
-              run: bool = True) -> Task:
+              run: bool = True, capabilities: dict[str, int] | None = None,
+              no_new_privs: bool = False) -> Task:
     """Create pid 1 with the CLI's stdio and exec argv[0] (searched in PATH when bare), as
     `identity` (default root) with `rlimits` over the host's (an OCI process's settings),
     and the caller's fds 3 .. 3+inherited-1 as its own.  With run=False it stays stopped
@@ -42,17 +43,22 @@ def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, pa
     from snakevisor.fsimpl.stdio import stdio_files
 
     return spawn(kernel, argv, envp, cwd, path, stdio_files(inherited), identity=identity,
-                 rlimits=rlimits, run=run, init=True)
+                 rlimits=rlimits, run=run, init=True, capabilities=capabilities,
+                 no_new_privs=no_new_privs)
 
 
 def spawn(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: str,
           files: "list[File | None]", *, identity: Identity | None = None,
           rlimits: dict[int, tuple[int, int]] | None = None, run: bool = True,
-          init: bool = False) -> Task:
+          init: bool = False, capabilities: dict[str, int] | None = None,
+          no_new_privs: bool = False) -> Task:
     """A new process from outside the sandbox's process tree: the first one (init=True), or
     one the runtime's `exec` adds to a running sandbox (no parent inside: getppid() is 0,
     as for a process that joined the pid namespace).  `files` become its fds 0, 1, 2, …
-    (None: closed).  On failure nothing of it remains and BootError says why."""
+    (None: closed).  `capabilities` (masks by set name: bounding, effective, permitted,
+    inheritable, ambient) replace what the ids would give before the program is exec'd, so
+    Linux's exec rules then derive its sets; no_new_privs as prctl(PR_SET_NO_NEW_PRIVS).
+    On failure nothing of it remains and BootError says why."""
     fds = FdTable()
     for fd, file in enumerate(files):
         if file is not None:  # a closed stdio fd stays closed for the application
@@ -71,6 +77,15 @@ def spawn(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: 
         tg.creds.groups = list(groups)
     for resource, (soft, hard) in (rlimits or {}).items():
         tg.rlimits[resource] = [soft, hard]
+    if capabilities is not None:
+        from snakevisor.syscalls.sys_cred import Capabilities
+        c = capabilities
+        tg.caps = Capabilities(  # type: ignore[attr-defined]
+            c["effective"] & c["permitted"], c["permitted"], c["inheritable"], c["bounding"],
+            c["ambient"] & c["permitted"] & c["inheritable"])
+    if no_new_privs:
+        from snakevisor.syscalls.sys_info import thread_state
+        thread_state(task).no_new_privs = True
     try:
         try:
             tg.fs.cwd = kernel.root.resolve_dir(task, cwd.encode())

@@ -207,7 +207,8 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
             process = spec.process
             status = sandbox.run(process.args, env=process.env, cwd=process.cwd,
                                  identity=process.identity, rlimits=process.rlimits,
-                                 inherited=preserve_fds, on_ready=on_ready)
+                                 inherited=preserve_fds, capabilities=process.capabilities,
+                                 no_new_privs=process.no_new_privileges, on_ready=on_ready)
         except control.ContainerKilled as exc:
             status = exc.status
         except SandboxError as exc:
@@ -508,7 +509,8 @@ def exec_(opts: Options, container_id: str, process: ProcessSpec, pid_file: str 
     message = {"op": "exec", "process": {
         "args": process.args, "env": process.env, "cwd": process.cwd, "uid": process.uid,
         "gid": process.gid, "groups": process.groups,
-        "rlimits": {str(k): list(v) for k, v in process.rlimits.items()}}}
+        "rlimits": {str(k): list(v) for k, v in process.rlimits.items()},
+        "capabilities": process.capabilities, "no_new_privs": process.no_new_privileges}}
     if not detach:
         if pid_file:
             write_pid_file(pid_file, os.getpid())

@@ -233,7 +233,9 @@ class ControlServer:
             task = spawn(kernel, [a.encode() for a in proc["args"]], [e.encode() for e in env],
                          proc["cwd"], proc["env"].get("PATH", DEFAULT_PATH), files,
                          identity=(proc["uid"], proc["gid"], proc["groups"]),
-                         rlimits={int(k): tuple(v) for k, v in proc["rlimits"].items()})
+                         rlimits={int(k): tuple(v) for k, v in proc["rlimits"].items()},
+                         capabilities=proc.get("capabilities"),
+                         no_new_privs=bool(proc.get("no_new_privs")))
         except BootError as exc:
             self._reply(conn, {"error": str(exc), "status": exc.status})
             return

@@ -54,6 +54,17 @@ class Hook:
     timeout: float | None
 
 
+#: Linux's capability numbers, in order (capability.h)
+CAPABILITIES = {f"CAP_{name}": number for number, name in enumerate((
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE"))}
+CAP_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
+
+
 @dataclass
 class ProcessSpec:
     """An OCI `process` object: the container's first process, or one `exec` adds."""
@@ -67,6 +78,8 @@ class ProcessSpec:
     terminal: bool = False
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
     no_new_privileges: bool = False
+    #: process.capabilities as masks by set name (None: the kernel's default for the ids)
+    capabilities: dict[str, int] | None = None
 
     @property
     def identity(self) -> tuple[int, int, list[int]]:
@@ -168,7 +181,23 @@ def parse_process(raw: Any, what: str = "process") -> ProcessSpec:
                                               f"{what}.user.additionalGids")],
                        terminal=bool(process.get("terminal", False)),
                        rlimits=_rlimits(process.get("rlimits", []), what),
-                       no_new_privileges=bool(process.get("noNewPrivileges", False)))
+                       no_new_privileges=bool(process.get("noNewPrivileges", False)),
+                       capabilities=_capabilities(process.get("capabilities"), what))
+
+
+def _capabilities(raw: Any, what: str) -> dict[str, int] | None:
+    """process.capabilities as masks; names this kernel does not know grant nothing (a
+    newer engine's list must not fail, and leaving a capability out is the safe side)."""
+    if raw is None:
+        return None
+    sets = _obj(raw, f"{what}.capabilities")
+    out = {}
+    for name in CAP_SETS:
+        mask = 0
+        for cap in _strs(sets.get(name, []), f"{what}.capabilities.{name}"):
+            mask |= 1 << CAPABILITIES[cap] if cap in CAPABILITIES else 0
+        out[name] = mask
+    return out
 
 
 #: linux.resources fields applied (others, e.g. devices and blockIO, have nothing to act on:

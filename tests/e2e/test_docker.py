@@ -156,3 +156,22 @@ def test_resource_limits_pause_and_update(dockerd: Dockerd, tmp_path: Path) -> N
     finally:
         dockerd.docker("rm", "-f", cid)
     assert not Path(f"/sys/fs/cgroup/pids/docker/{cid}").exists()  # delete removed them
+
+
+def test_capabilities_as_seen_inside(dockerd: Dockerd) -> None:
+    """Docker's capability sets and no_new_privs reach the application as runc gives them."""
+    script = "grep -E '^(Cap|NoNewPrivs)' /proc/self/status"
+    for extra in ([], ["--cap-drop", "ALL"], ["--cap-add", "SYS_ADMIN"], ["-u", "1000"],
+                  ["--security-opt", "no-new-privileges"]):
+        ours = run(dockerd, *extra, IMAGE, "sh", "-c", script)
+        theirs = dockerd.docker("run", "--rm", *extra, IMAGE, "sh", "-c", script, check=False)
+        assert ours.stdout == theirs.stdout and ours.stdout, (extra, ours.stdout, ours.stderr)
+    res = run(dockerd, "--cap-drop", "ALL", IMAGE, "sh", "-c", "chown 1000 /tmp; echo $?")
+    assert res.stdout == "1\n" and "Operation not permitted" in res.stderr
+    cid = dockerd.docker("run", "-d", "--runtime=snakevisor", "--cap-drop", "CHOWN", IMAGE,
+                         "sleep", "100").stdout.strip()
+    try:  # exec'd processes get the container's sets too
+        res = dockerd.docker("exec", cid, "sh", "-c", "chown 1000 /tmp", check=False)
+        assert res.returncode == 1 and "Operation not permitted" in res.stderr
+    finally:
+        dockerd.docker("rm", "-f", cid)
