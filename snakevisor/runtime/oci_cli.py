@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from snakevisor.runtime.spec import (OCI_VERSION, ProcessSpec, SpecError, defaul
 from snakevisor.runtime.state import DEFAULT_ROOT, StateError
 
 VERSION = "0.6.0"
+DOCKER_CONFIG = "/etc/docker/daemon.json"
 #: verbs of runc's that the engines may call and that are not built yet: they fail loudly
 NOT_YET = ("checkpoint", "restore")
 
@@ -95,6 +97,12 @@ def add_verbs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bundle", "-b", default=".")
     p.add_argument("--rootless", action="store_true")
     verb("features", "what this runtime supports", with_id=False)
+    for name in ("install", "uninstall"):
+        p = verb(name, f"{name} snakevisor as a Docker runtime (daemon.json)", with_id=False)
+        p.add_argument("--runtime", default="snakevisor", help="the runtime's name for docker")
+        p.add_argument("--config-file", default=DOCKER_CONFIG)
+        if name == "install":
+            p.add_argument("runtime_args", nargs="*", help="flags docker passes it (after --)")
     verb("pause", "freeze a container's processes")
     verb("resume", "thaw a paused container")
     p = verb("update", "change a running container's resource limits")
@@ -109,7 +117,7 @@ def add_verbs(sub: argparse._SubParsersAction) -> None:
 
 
 VERBS = {"create", "run", "exec", "start", "state", "kill", "delete", "ps", "list", "spec", "features",
-         "wait", "pause", "resume", "update", "events", *NOT_YET}
+         "wait", "pause", "resume", "update", "events", "install", "uninstall", *NOT_YET}
 
 
 class RuntimeLog:
@@ -211,6 +219,9 @@ def _dispatch(args: argparse.Namespace, opts: container.Options, rlog: RuntimeLo
         print(json.dumps(features(), indent=2))
     elif verb == "wait":
         return container.wait(opts, args.id)
+    elif verb in ("install", "uninstall"):
+        docker_config(args.config_file, args.runtime,
+                      args.runtime_args if verb == "install" else None)
     elif verb in ("pause", "resume"):
         container.pause(opts, args.id, verb == "pause")
     elif verb == "update":
@@ -218,6 +229,50 @@ def _dispatch(args: argparse.Namespace, opts: container.Options, rlog: RuntimeLo
     elif verb == "events":
         _events(opts, args)
     return 0
+
+
+def own_path() -> str:
+    """The `snakevisor` executable engines should run: the console script beside our
+    interpreter (a venv's bin/), else what PATH finds."""
+    beside = os.path.join(os.path.dirname(sys.executable), "snakevisor")
+    if os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("snakevisor")
+    if found is None:
+        raise container.RuntimeFailure("cannot find the snakevisor executable to register")
+    return os.path.abspath(found)
+
+
+def docker_config(path: str, name: str, runtime_args: list[str] | None) -> None:
+    """Add (runtime_args given) or remove runtime NAME in Docker's daemon.json, keeping
+    everything else in it; dockerd reads it on its next start or SIGHUP."""
+    try:
+        with open(path) as fh:
+            config = json.load(fh)
+    except FileNotFoundError:
+        config = {}
+    except (OSError, ValueError) as exc:
+        raise container.RuntimeFailure(f"cannot read {path}: {exc}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("runtimes", {}), dict):
+        raise container.RuntimeFailure(f"{path}: not a daemon.json object")
+    runtimes = config.setdefault("runtimes", {})
+    if runtime_args is None:
+        if runtimes.pop(name, None) is None:
+            raise container.RuntimeFailure(f"{path} has no runtime {name!r}")
+        if not runtimes:
+            del config["runtimes"]
+    else:
+        entry: dict = {"path": own_path()}
+        if runtime_args:
+            entry["runtimeArgs"] = list(runtime_args)
+        runtimes[name] = entry
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(config, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
+    print(f"{'added' if runtime_args is not None else 'removed'} runtime {name!r} in {path}")
 
 
 def _read_resources(source: str) -> dict:

@@ -109,8 +109,9 @@ class Dockerd:
         # short paths: containerd's sockets live under exec-root (sun_path is 108 bytes)
         self.dir = Path(tempfile.mkdtemp(prefix="svdock-"))
         self.sock = self.dir / "docker.sock"
-        (self.dir / "daemon.json").write_text(json.dumps(
-            {"runtimes": {"snakevisor": {"path": str(RUNTIME)}}}))
+        (self.dir / "daemon.json").write_text(json.dumps({"log-level": "info"}))
+        subprocess.run([str(RUNTIME), "install", "--config-file", str(self.dir / "daemon.json")],
+                       check=True, capture_output=True)  # as users register it
         self.log = open(self.dir / "dockerd.log", "wb")
         self.proc = subprocess.Popen(
             ["dockerd", "--config-file", str(self.dir / "daemon.json"),

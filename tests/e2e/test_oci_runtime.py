@@ -526,3 +526,20 @@ def test_resources_pause_update_and_stats(tmp_path: Path, rt: Runtime) -> None:
             parent.rmdir()
         except OSError:
             pass
+
+
+def test_install_registers_the_runtime_with_docker(tmp_path: Path) -> None:
+    config = tmp_path / "daemon.json"
+    config.write_text(json.dumps({"log-level": "warn", "runtimes": {"other": {"path": "/x"}}}))
+    cli = [*SNAKEVISOR, "install", "--config-file", str(config), "--", "--overlay2", "none"]
+    subprocess.run(cli, check=True, cwd=REPO, env=_env(), capture_output=True)
+    data = json.loads(config.read_text())
+    entry = data["runtimes"]["snakevisor"]
+    assert data["log-level"] == "warn" and data["runtimes"]["other"] == {"path": "/x"}
+    assert entry["runtimeArgs"] == ["--overlay2", "none"]
+    assert os.access(entry["path"], os.X_OK) and entry["path"].endswith("snakevisor")
+    remove = [*SNAKEVISOR, "uninstall", "--config-file", str(config)]
+    subprocess.run(remove, check=True, cwd=REPO, env=_env(), capture_output=True)
+    assert "snakevisor" not in json.loads(config.read_text())["runtimes"]
+    again = subprocess.run(remove, cwd=REPO, env=_env(), capture_output=True, text=True)
+    assert again.returncode == 1 and "no runtime" in again.stderr
