@@ -48,6 +48,7 @@ class Options:
     debug: bool = False
     strace: bool = False
     systemd_cgroup: bool = False
+    oci_seccomp: bool = False  #: enforce config.json's linux.seccomp inside the sandbox
     log_handler: logging.Handler | None = None  #: where the sentry logs (opened before confining)
 
 
@@ -70,6 +71,8 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
         raise RuntimeFailure("--console-socket needs process.terminal")
     if preserve_fds < 0:
         raise RuntimeFailure("--preserve-fds must not be negative")
+    if opts.oci_seccomp and spec.seccomp is not None:
+        seccomp_profile(spec)  # refused here, in one line, rather than in the sentry
     states = StateDir(opts.root)
     with states.claim(container_id):
         directory = states.path(container_id)
@@ -115,6 +118,14 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
             if host_tty >= 0:
                 os.close(host_tty)
     return pid
+
+
+def seccomp_profile(spec: ContainerSpec):
+    from snakevisor.syscalls import oci_seccomp
+    try:
+        return oci_seccomp.parse(spec.seccomp)
+    except oci_seccomp.ProfileError as exc:
+        raise RuntimeFailure(f"linux.seccomp: {exc}") from None
 
 
 def check_preserved_fds(count: int) -> None:
@@ -166,6 +177,9 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
 
     def on_ready(kernel) -> None:
         nonlocal ready
+        if opts.oci_seccomp and spec.seccomp is not None:
+            from snakevisor.syscalls import oci_seccomp
+            oci_seccomp.install(kernel, seccomp_profile(spec))
         if host_tty >= 0:
             from snakevisor.runtime.console import ConsoleRelay
             assert kernel.init is not None

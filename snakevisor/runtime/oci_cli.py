@@ -19,6 +19,7 @@ import time
 from datetime import datetime, timezone
 
 from snakevisor.runtime import container
+from snakevisor.syscalls.oci_seccomp import ACTIONS, OPS
 from snakevisor.api import DEFAULT_PATH
 from snakevisor.runtime.spec import (OCI_VERSION, ProcessSpec, SpecError, default_spec,
                                      parse_process, parse_resources, parse_signal)
@@ -45,6 +46,8 @@ def add_global_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--debug-log", dest="g_debug_log", default=None, metavar="DIR")
     g.add_argument("--overlay2", dest="g_overlay2", default="root:memory",
                    metavar="none|root:memory|root:dir=PATH")
+    g.add_argument("--oci-seccomp", dest="g_oci_seccomp", action="store_true",
+                   help="enforce config.json's seccomp profile inside the sandbox")
     g.add_argument("--version", "-v", dest="g_version", action="store_true")
 
 
@@ -167,6 +170,7 @@ def run_verb(args: argparse.Namespace) -> int:
     opts = container.Options(root=args.g_root, platform=args.g_platform,
                              overlay=args.g_overlay2, debug=args.g_debug,
                              strace=args.g_strace, systemd_cgroup=args.g_systemd_cgroup,
+                             oci_seccomp=args.g_oci_seccomp,
                              log_handler=None)
     try:
         return _dispatch(args, opts, rlog)
@@ -391,7 +395,8 @@ def features() -> dict:
                              "mode"],
             "linux": {"namespaces": ["pid", "ipc", "uts", "mount", "network"],
                       "capabilities": [], "cgroup": {"v1": True, "v2": False},
-                      "seccomp": {"enabled": False}, "apparmor": {"enabled": False},
+                      "seccomp": {"enabled": True, "actions": sorted(ACTIONS),
+                                  "operators": sorted(OPS)}, "apparmor": {"enabled": False},
                       "selinux": {"enabled": False}},
             "annotations": {"org.opencontainers.runtime-spec.features.snakevisor.platform":
                             "ptrace"}}

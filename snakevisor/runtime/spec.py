@@ -102,6 +102,7 @@ class ContainerSpec:
     #: the sentry's host network namespace: "new", a path to join, or None (the caller's)
     netns: str | None = None
     cgroups_path: str = ""  #: linux.cgroupsPath
+    seccomp: dict | None = None  #: linux.seccomp as given (enforced with --oci-seccomp)
     resources: dict = field(default_factory=dict)  #: linux.resources, validated
 
 
@@ -150,6 +151,8 @@ def parse(raw: Any, bundle: str) -> ContainerSpec:
             raise SpecError(f"joining a {kind} namespace by path is not supported")
     spec.cgroups_path = _str(linux.get("cgroupsPath", ""), "linux.cgroupsPath")
     spec.resources = parse_resources(linux.get("resources", {}))
+    if linux.get("seccomp") is not None:
+        spec.seccomp = _obj(linux["seccomp"], "linux.seccomp")
     annotations = _obj(cfg.get("annotations", {}), "annotations")
     spec.annotations = {str(k): _str(v, f"annotations.{k}") for k, v in annotations.items()}
     return spec

@@ -110,8 +110,10 @@ class Dockerd:
         self.dir = Path(tempfile.mkdtemp(prefix="svdock-"))
         self.sock = self.dir / "docker.sock"
         (self.dir / "daemon.json").write_text(json.dumps({"log-level": "info"}))
-        subprocess.run([str(RUNTIME), "install", "--config-file", str(self.dir / "daemon.json")],
-                       check=True, capture_output=True)  # as users register it
+        for name, flags in (("snakevisor", []), ("snakevisor-seccomp", ["--oci-seccomp"])):
+            subprocess.run([str(RUNTIME), "install", "--runtime", name, "--config-file",
+                            str(self.dir / "daemon.json"), "--", *flags],
+                           check=True, capture_output=True)  # as users register it
         self.log = open(self.dir / "dockerd.log", "wb")
         self.proc = subprocess.Popen(
             ["dockerd", "--config-file", str(self.dir / "daemon.json"),

@@ -175,3 +175,18 @@ def test_capabilities_as_seen_inside(dockerd: Dockerd) -> None:
         assert res.returncode == 1 and "Operation not permitted" in res.stderr
     finally:
         dockerd.docker("rm", "-f", cid)
+
+
+def test_docker_seccomp_profile_with_oci_seccomp(dockerd: Dockerd) -> None:
+    """With --oci-seccomp (runtimeArgs), Docker's default profile decides as under runc."""
+    script = ("echo start; unshare -U true 2>&1; echo unshare $?; "
+              "mkdir /tmp/x && echo mkdir ok; echo end")
+    ours = dockerd.docker("run", "--rm", "--runtime=snakevisor-seccomp", IMAGE, "sh", "-c",
+                          script, check=False)
+    theirs = dockerd.docker("run", "--rm", IMAGE, "sh", "-c", script, check=False)
+    assert ours.stdout == theirs.stdout, (ours.stdout, theirs.stdout, ours.stderr)
+    assert "Operation not permitted" in ours.stdout and "unshare 1" in ours.stdout
+    unconfined = dockerd.docker("run", "--rm", "--runtime=snakevisor-seccomp", "--security-opt",
+                                "seccomp=unconfined", IMAGE, "sh", "-c", "unshare -U true",
+                                check=False)
+    assert "Operation not permitted" not in unconfined.stderr  # ENOSYS here: no user ns

@@ -543,3 +543,32 @@ def test_install_registers_the_runtime_with_docker(tmp_path: Path) -> None:
     assert "snakevisor" not in json.loads(config.read_text())["runtimes"]
     again = subprocess.run(remove, cwd=REPO, env=_env(), capture_output=True, text=True)
     assert again.returncode == 1 and "no runtime" in again.stderr
+
+
+def test_oci_seccomp_profile_enforced_inside(tmp_path: Path) -> None:
+    rt = Runtime(tmp_path / "state")
+    profile = {
+        "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+            {"names": ["fchmodat", "chmod"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 1, "value": 0o777, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["sync"], "action": "SCMP_ACT_KILL_PROCESS"},
+            {"names": ["not_a_syscall_here"], "action": "SCMP_ACT_ERRNO"}]}
+    script = ("touch /tmp/f; mkdir /tmp/d 2>&1; chmod 700 /tmp/f && echo chmod700-ok; "
+              "chmod 777 /tmp/f 2>&1; sync; echo after $?")
+    bundle = make_bundle(tmp_path / "b", ["sh", "-c", script])
+    edit_config(bundle, lambda c: c["linux"].update(seccomp=profile))
+    enforced = subprocess.run([*rt.argv()[:3], "--oci-seccomp", *rt.argv()[3:], "run",
+                               "--bundle", str(bundle), "s1"], capture_output=True, text=True,
+                              cwd=REPO, env=_env(), timeout=60)
+    assert enforced.stdout.splitlines() == [
+        "mkdir: can't create directory '/tmp/d': Permission denied", "chmod700-ok",
+        "chmod: /tmp/f: Operation not permitted", "after 159"], enforced.stderr  # 128+SIGSYS
+    ignored = rt("run", "--bundle", str(bundle), "s2")  # without --oci-seccomp: as runsc
+    assert "after 0" in ignored.stdout and "chmod:" not in ignored.stdout
+    edit_config(bundle, lambda c: c["linux"].update(seccomp={"defaultAction": "SCMP_ACT_NOTIFY"}))
+    bad = subprocess.run([*rt.argv()[:3], "--oci-seccomp", *rt.argv()[3:], "create",
+                          "--bundle", str(bundle), "s3"], capture_output=True, text=True,
+                         cwd=REPO, env=_env(), timeout=60)
+    one_error_line(bad, "unsupported seccomp action")
