@@ -45,7 +45,7 @@ def preload() -> None:
     for name in _LAZY_STDLIB:
         importlib.import_module(name)
     for info in pkgutil.walk_packages(snakevisor.__path__, "snakevisor."):
-        if info.name.endswith("__main__") or ".gofer" in info.name or ".runtime" in info.name:
+        if info.name.endswith("__main__") or ".gofer" in info.name:
             continue  # entry points, and the gofer's own code (it runs in its own process)
         importlib.import_module(info.name)
 

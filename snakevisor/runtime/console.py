@@ -83,11 +83,15 @@ class ConsoleRelay:
         self.outbuf = b""  #: written by the application, not yet taken by the engine
         self.scheduled = False
         self.hung_up = False
+        self.closed = False
         self._signals_r = -1
 
-    def attach(self, task: "Task") -> None:
-        """Give the first process (stopped before its first instruction) a new sandbox pty
-        as fds 0-2 and controlling terminal, sized like the engine's."""
+    def attach(self, task: "Task", host_signals: bool = True) -> None:
+        """Give a process (stopped before its first instruction, a session leader) a new
+        sandbox pty as fds 0-2 and controlling terminal, sized like the engine's.  With
+        host_signals the sentry's own SIGWINCH/SIGHUP drive resizes and hang-up (the first
+        process: the host slave is the sentry's controlling terminal); an exec'd process's
+        stand-in reports its resizes instead."""
         from snakevisor.fsimpl.devpts import DevPtsFs
 
         kernel = self.kernel
@@ -104,15 +108,32 @@ class ConsoleRelay:
             tg.fds.set(fd, slave)
         self.master, self.pair, self.terminal = master, pair, pair.terminal
         pair.terminal.acquire(tg)
-        self._sync_winsize(signal_change=False)
+        self.sync_winsize(signal_change=False)
         kernel.watch_fd(self.host, self._input)
         self._follow_output()
+        if not host_signals:
+            return
         r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._signals_r = r
         signal.set_wakeup_fd(w, warn_on_full_buffer=False)
         for sig in (signal.SIGWINCH, signal.SIGHUP):
             signal.signal(sig, lambda *_: None)  # the byte in the wakeup pipe is the news
         kernel.watch_fd(r, self._on_signals)
+
+    def close(self) -> None:
+        """The process it served ended: stop relaying, let go of the host slave and of our
+        hold on the sandbox pty's master."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.outbuf or (self.terminal is not None and self.terminal.out):
+            self._pump()  # its last words
+        if not self.hung_up:
+            self.kernel.unwatch_fd(self.host)
+        os.close(self.host)
+        if self.master is not None:
+            from snakevisor.vfs.file import put
+            put(self.master)
 
     # -- engine -> application ---------------------------------------------------------
     def _input(self) -> None:
@@ -160,6 +181,8 @@ class ConsoleRelay:
 
     def _run(self) -> None:
         self.scheduled = False
+        if self.closed:
+            return
         if self.inbuf:
             self._feed()
         else:
@@ -193,11 +216,11 @@ class ConsoleRelay:
         except BlockingIOError:
             return
         if signal.SIGWINCH in got:
-            self._sync_winsize(signal_change=True)
+            self.sync_winsize(signal_change=True)
         if signal.SIGHUP in got:
             self._hangup()
 
-    def _sync_winsize(self, signal_change: bool) -> None:
+    def sync_winsize(self, signal_change: bool) -> None:
         term = self.terminal
         assert term is not None
         try:

@@ -508,13 +508,16 @@ FORWARDED = tuple(s for s in signal.valid_signals() if s not in (
 
 
 def exec_(opts: Options, container_id: str, process: ProcessSpec, pid_file: str | None = None,
-          detach: bool = False) -> int:
+          detach: bool = False, console_socket: str | None = None) -> int:
     """Add a process to a running container.  Its host stand-in is a process of ours (the
-    exec'd program itself runs in the sandbox): it holds the stdio, forwards the signals it
-    gets, and exits with the program's status — so engines treat it as the exec'd process
+    exec'd program itself runs in the sandbox): it holds the stdio (or, with a terminal, the
+    host pty's slave whose master went to --console-socket), forwards the signals it gets
+    and exits with the program's status — so engines treat it as the exec'd process
     (--pid-file names it; with --detach it is left for the engine to adopt)."""
-    if process.terminal:
-        raise RuntimeFailure("process.terminal and --console-socket are not supported yet")
+    if process.terminal and console_socket is None:
+        raise RuntimeFailure("cannot allocate a tty without --console-socket")
+    if console_socket is not None and not process.terminal:
+        raise RuntimeFailure("--console-socket needs a terminal (--tty or process.terminal)")
     states = StateDir(opts.root)
     record = states.load(container_id)
     status = status_of(states, record)
@@ -525,10 +528,19 @@ def exec_(opts: Options, container_id: str, process: ProcessSpec, pid_file: str 
         "gid": process.gid, "groups": process.groups,
         "rlimits": {str(k): list(v) for k, v in process.rlimits.items()},
         "capabilities": process.capabilities, "no_new_privs": process.no_new_privileges}}
-    if not detach:
+    if not detach and not process.terminal:
         if pid_file:
             write_pid_file(pid_file, os.getpid())
         return _stand_in(states.path(container_id), message, None)
+    host_tty = -1
+    if process.terminal:
+        from snakevisor.runtime.console import open_host_pty
+        try:
+            host_tty = open_host_pty(str(console_socket))
+        except OSError as exc:
+            raise RuntimeFailure(f"console socket {console_socket}: "
+                                 f"{exc.strerror or exc}") from None
+        message["tty"] = True
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -537,12 +549,14 @@ def exec_(opts: Options, container_id: str, process: ProcessSpec, pid_file: str 
         os.close(ready_r)
         code = 1
         try:
-            code = _stand_in(states.path(container_id), message, ready_w)
+            code = _stand_in(states.path(container_id), message, ready_w, host_tty)
         except BaseException as exc:
             _tell(ready_w, str(exc) or type(exc).__name__)
         finally:
             os._exit(code & 0xFF)
     os.close(ready_w)
+    if host_tty >= 0:
+        os.close(host_tty)
     with os.fdopen(ready_r, "rb") as fh:
         answer = fh.read().decode(errors="replace")
     if answer != "ok":
@@ -550,7 +564,11 @@ def exec_(opts: Options, container_id: str, process: ProcessSpec, pid_file: str 
         raise RuntimeFailure(answer or "exec failed")
     if pid_file:
         write_pid_file(pid_file, pid)
-    return 0
+    if detach:
+        return 0
+    _, wait_status = os.waitpid(pid, 0)  # a terminal without --detach: wait for it here
+    return os.waitstatus_to_exitcode(wait_status) if os.WIFEXITED(wait_status) else \
+        128 + os.WTERMSIG(wait_status)
 
 
 def _tell(fd: int | None, message: str) -> None:
@@ -563,20 +581,37 @@ def _tell(fd: int | None, message: str) -> None:
         pass
 
 
-def _stand_in(directory: str, message: dict, ready_w: int | None) -> int:
-    """Ask the sentry to start the process with our stdio, then mirror it: forward signals,
-    return its status (128+N when killed by signal N)."""
+def _stand_in(directory: str, message: dict, ready_w: int | None, host_tty: int = -1) -> int:
+    """Ask the sentry to start the process with our stdio (or the host pty's slave, which
+    then becomes our controlling terminal so resizes reach us as SIGWINCH), then mirror it:
+    forward signals and resizes, return its status (128+N when killed by signal N)."""
+    if host_tty >= 0:
+        from snakevisor.runtime.console import take_host_terminal
+        take_host_terminal(host_tty)
     try:
         sock = control.connect(directory, CONTROL, timeout=control.REPLY_TIMEOUT)
-        control.send(sock, message, fds=(0, 1, 2))
+        control.send(sock, message, fds=(host_tty,) if host_tty >= 0 else (0, 1, 2))
         control.read_line(sock)
     except control.ControlError as exc:
         raise RuntimeFailure(str(exc)) from None
     except OSError as exc:
         raise RuntimeFailure(f"cannot reach the sandbox: {exc.strerror or exc}") from None
     sock.settimeout(None)
+    # the process has its own copies of the stdio (or its terminal) now: ours must not keep
+    # an engine waiting for EOF on the pipes it gave us (the shim waits for it before it
+    # takes the console), nor may any other fd the engine leaked into us stay open
+    _close_fds_except({sock.fileno(), host_tty} - {-1}
+                      | ({ready_w} if ready_w is not None else set()))
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
     for sig in FORWARDED:
         signal.signal(sig, lambda s, _f: control.send_quietly(sock, {"signal": s}))
+    if host_tty >= 0:  # its terminal was resized / hung up: the sandbox pty follows
+        signal.signal(signal.SIGWINCH, lambda *_: control.send_quietly(sock, {"winch": 1}))
+        signal.signal(signal.SIGHUP, lambda *_: control.send_quietly(
+            sock, {"signal": signal.SIGHUP}))
     _tell(ready_w, "ok")
     try:
         wait_status = int(control.read_line(sock)["status"])

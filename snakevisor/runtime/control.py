@@ -228,25 +228,42 @@ class ControlServer:
             return
         proc = message["process"]
         env = [f"{k}={v}" for k, v in proc["env"].items()]
-        files = [StdioFile(fd) for fd in fds]
+        # with a terminal the one fd is the host pty's slave: the process gets a pty of the
+        # sandbox's devpts relayed to it (runtime/console.py), else fds are its stdio
+        tty = bool(message.get("tty"))
+        if tty and len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            self._reply(conn, {"error": "exec with a terminal needs exactly one fd"})
+            return
+        files = [] if tty else [StdioFile(fd) for fd in fds]
         try:
             task = spawn(kernel, [a.encode() for a in proc["args"]], [e.encode() for e in env],
                          proc["cwd"], proc["env"].get("PATH", DEFAULT_PATH), files,
                          identity=(proc["uid"], proc["gid"], proc["groups"]),
                          rlimits={int(k): tuple(v) for k, v in proc["rlimits"].items()},
                          capabilities=proc.get("capabilities"),
-                         no_new_privs=bool(proc.get("no_new_privs")))
+                         no_new_privs=bool(proc.get("no_new_privs")), run=not tty)
         except BootError as exc:
+            if tty:
+                os.close(fds[0])
             self._reply(conn, {"error": str(exc), "status": exc.status})
             return
+        relay = None
+        if tty:
+            from snakevisor.runtime.console import ConsoleRelay
+            relay = ConsoleRelay(kernel, fds[0])
+            relay.attach(task, host_signals=False)
+            task.thread.resume()
         tg = task.tg
-        tg.on_exit = lambda status: self._exec_ended(conn, status)
+        tg.on_exit = lambda status: self._exec_ended(conn, status, relay)
         send_quietly(conn, {"pid": tg.pid, "host_pid": task.thread.tid})
         conn.setblocking(False)
-        kernel.watch_fd(conn.fileno(), lambda: self._exec_message(conn, tg))
+        kernel.watch_fd(conn.fileno(), lambda: self._exec_message(conn, tg, relay))
 
-    def _exec_message(self, conn: socket.socket, tg) -> None:
-        """A signal to forward, or the caller's end (EOF): then the process dies too."""
+    def _exec_message(self, conn: socket.socket, tg, relay=None) -> None:
+        """A signal to forward, a resize of its terminal, or the caller's end (EOF): then
+        the process dies too."""
         kernel = self.kernel
         assert kernel is not None
         try:
@@ -264,14 +281,20 @@ class ControlServer:
             return
         for line in data.splitlines():
             try:
-                sig = int(json.loads(line)["signal"])
-            except (ValueError, KeyError, TypeError):
+                request = json.loads(line)
+                if request.get("winch") and relay is not None:
+                    relay.sync_winsize(signal_change=True)
+                    continue
+                sig = int(request["signal"])
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue
             if 0 < sig <= signals.NSIG and tg.alive:
                 kernel.send_signal(tg, sig, signals.basic_siginfo(sig, SI_USER))
 
-    def _exec_ended(self, conn: socket.socket, status: int) -> None:
+    def _exec_ended(self, conn: socket.socket, status: int, relay=None) -> None:
         assert self.kernel is not None
+        if relay is not None:
+            relay.close()
         self.kernel.unwatch_fd(conn.fileno())
         conn.setblocking(True)
         self._reply(conn, {"status": status})

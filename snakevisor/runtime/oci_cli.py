@@ -200,11 +200,12 @@ def _dispatch(args: argparse.Namespace, opts: container.Options, rlog: RuntimeLo
         return container.run(opts, args.id, args.bundle, args.pid_file, args.detach,
                              args.preserve_fds, args.console_socket)
     if verb == "exec":
-        if args.console_socket is not None or args.tty:
-            raise container.RuntimeFailure("exec --tty/--console-socket is not supported yet")
         if args.preserve_fds:
             raise container.RuntimeFailure("exec --preserve-fds is not supported yet")
-        return container.exec_(opts, args.id, _exec_process(args), args.pid_file, args.detach)
+        process = _exec_process(args)
+        process.terminal = process.terminal or args.tty
+        return container.exec_(opts, args.id, process, args.pid_file, args.detach,
+                               args.console_socket)
     if verb == "start":
         container.start(opts, args.id)
     elif verb == "state":

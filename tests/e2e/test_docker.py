@@ -190,3 +190,15 @@ def test_docker_seccomp_profile_with_oci_seccomp(dockerd: Dockerd) -> None:
                                 "seccomp=unconfined", IMAGE, "sh", "-c", "unshare -U true",
                                 check=False)
     assert "Operation not permitted" not in unconfined.stderr  # ENOSYS here: no user ns
+
+
+def test_exec_with_a_terminal(dockerd: Dockerd) -> None:
+    """`docker exec -it` into a running container: the shim's console socket for exec."""
+    cid = dockerd.docker("run", "-d", "--runtime=snakevisor", IMAGE, "sleep", "300").stdout.strip()
+    try:
+        interactive_shell_session(["docker", "-H", f"unix://{dockerd.sock}", "exec", "-it",
+                                   "-e", "PS1=$ ", cid, "sh"])
+        # the container lives on after the interactive exec ended
+        assert dockerd.docker("exec", cid, "echo", "still").stdout == "still\n"
+    finally:
+        dockerd.docker("rm", "-f", cid)

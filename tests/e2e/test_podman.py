@@ -67,3 +67,12 @@ def test_detached_exec_stop_rm(podman: Podman) -> None:
 
 def test_interactive_terminal(podman: Podman) -> None:
     interactive_shell_session([*podman.base, "run", "-it", "--rm", "-e", "PS1=$ ", IMAGE, "sh"])
+
+
+def test_exec_with_a_terminal(podman: Podman) -> None:
+    cid = podman.podman("run", "-d", IMAGE, "sleep", "300").stdout.strip()
+    try:
+        interactive_shell_session([*podman.base, "exec", "-it", "-e", "PS1=$ ", cid, "sh"])
+        assert podman.podman("exec", cid, "echo", "still").stdout == "still\n"
+    finally:
+        podman.podman("rm", "-f", cid)
