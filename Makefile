@@ -15,7 +15,7 @@ help:
 	@echo "make demo       run programs in the sandbox (installs dependencies first)"
 	@echo "make test       the whole test suite"
 	@echo "make test-fast  the tests not marked slow"
-	@echo "make bench      native vs sandbox syscall and start-up benchmark"
+	@echo "make bench      native vs sandbox syscalls, start-up, and containers through each engine"
 	@echo "make docs       regenerate docs/compatibility.md from the syscall table"
 	@echo "make deps       install Debian packages, the .venv and the stub only"
 	@echo "make clean      remove build products (keeps .venv)"
@@ -38,6 +38,7 @@ test-fast: deps
 
 bench: deps
 	$(PYTHON) bench/syscall_bench.py
+	$(PYTHON) bench/container_bench.py --fix-crun
 
 docs: deps
 	$(PYTHON) -m snakevisor.syscalls.compat > docs/compatibility.md.tmp

@@ -198,3 +198,20 @@ def test_redis_native_only_runs_no_sandbox(bench: ModuleType, monkeypatch: pytes
     commands = fake_redis(bench, monkeypatch, {"native": REDIS_CSV, "sandbox": "FAIL unexpected"})
     rows = bench.redis_rows(bench_args(bench), False, {})
     assert len(commands) == 1 and all(not r.errors and r.sandbox_rps is None for r in rows)
+
+
+def test_container_bench_table_reads_against_runc() -> None:
+    spec = importlib.util.spec_from_file_location("container_bench",
+                                                  ROOT / "bench" / "container_bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    text = bench.table({"direct": {"snakevisor": 150.0, "runc": 30.0, "crun": 7.5},
+                        "docker": {"snakevisor": 400.0}},
+                       {"podman": "not installed"})
+    lines = text.splitlines()
+    assert lines[0].split() == ["engine", "runtime", "median", "ms", "vs", "runc"]
+    assert lines[2].split() == ["direct", "snakevisor", "150.0", "5.0x"]
+    assert lines[4].split() == ["direct", "crun", "7.5", "0.2x"]
+    assert lines[5].split() == ["docker", "snakevisor", "400.0", "-"]  # no runc to compare
+    assert lines[-1] == "skipped podman: not installed"
