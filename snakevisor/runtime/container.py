@@ -120,6 +120,27 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
     return pid
 
 
+def apply_sysctls(kernel, sysctls: dict[str, str]) -> None:
+    """linux.sysctl in the sandbox: POSIX queue limits and the UTS names take effect; the
+    System V limits are fixed and net.* waits for the network stack — those are logged
+    once each, never silently dropped."""
+    from snakevisor.kernel.errors import SyscallError
+    from snakevisor.kernel.mqueue import mqueue_namespace
+    for name, value in sysctls.items():
+        if name.startswith("fs.mqueue."):
+            try:
+                mqueue_namespace(kernel).sysctl_set(name[len("fs.mqueue."):], int(value))
+            except (ValueError, SyscallError, KeyError):
+                raise RuntimeFailure(f"sysctl {name}={value!r}: invalid value") from None
+        elif name == "kernel.hostname":
+            kernel.hostname = value.encode()
+        elif name == "kernel.domainname":
+            kernel.domainname = value.encode()
+        else:
+            kernel.warn_once(f"sysctl:{name}", f"sysctl {name}={value!r} accepted but not "
+                             "applied (fixed in this sandbox)")
+
+
 def seccomp_profile(spec: ContainerSpec):
     from snakevisor.syscalls import oci_seccomp
     try:
@@ -177,6 +198,7 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
 
     def on_ready(kernel) -> None:
         nonlocal ready
+        apply_sysctls(kernel, spec.sysctl)
         if opts.oci_seccomp and spec.seccomp is not None:
             from snakevisor.syscalls import oci_seccomp
             oci_seccomp.install(kernel, seccomp_profile(spec))
@@ -225,8 +247,8 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
                                  no_new_privs=process.no_new_privileges, on_ready=on_ready)
         except control.ContainerKilled as exc:
             status = exc.status
-        except SandboxError as exc:
-            status = exc.status
+        except (SandboxError, RuntimeFailure) as exc:
+            status = getattr(exc, "status", 1)
             if not ready:
                 tell(str(exc).encode())
             else:

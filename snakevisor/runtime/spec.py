@@ -23,6 +23,10 @@ OCI_VERSION = "1.0.2"
 BUILTIN_MOUNTS = {"/proc": {"proc"}, "/sys": {"sysfs"}, "/dev": {"tmpfs", "devtmpfs"},
                   "/dev/pts": {"devpts"}, "/dev/shm": {"tmpfs"}, "/dev/mqueue": {"mqueue"},
                   "/sys/fs/cgroup": {"cgroup", "cgroup2"}}
+#: sysctls a container may set (runc's rule: those of the IPC, UTS and network namespaces)
+NAMESPACED_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                      "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+                      "fs.mqueue.", "kernel.hostname", "kernel.domainname", "net.")
 NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
 DEFAULT_TMPFS_MODE = 0o1777
@@ -103,6 +107,7 @@ class ContainerSpec:
     netns: str | None = None
     cgroups_path: str = ""  #: linux.cgroupsPath
     seccomp: dict | None = None  #: linux.seccomp as given (enforced with --oci-seccomp)
+    sysctl: dict[str, str] = field(default_factory=dict)  #: linux.sysctl, namespaced ones
     resources: dict = field(default_factory=dict)  #: linux.resources, validated
 
 
@@ -151,6 +156,10 @@ def parse(raw: Any, bundle: str) -> ContainerSpec:
             raise SpecError(f"joining a {kind} namespace by path is not supported")
     spec.cgroups_path = _str(linux.get("cgroupsPath", ""), "linux.cgroupsPath")
     spec.resources = parse_resources(linux.get("resources", {}))
+    for name, value in _obj(linux.get("sysctl", {}), "linux.sysctl").items():
+        if not any(name == n or name.startswith(n) for n in NAMESPACED_SYSCTLS):
+            raise SpecError(f"sysctl {name!r} is not in a namespace the container owns")
+        spec.sysctl[name] = _str(value, f"linux.sysctl.{name}")
     if linux.get("seccomp") is not None:
         spec.seccomp = _obj(linux["seccomp"], "linux.seccomp")
     annotations = _obj(cfg.get("annotations", {}), "annotations")

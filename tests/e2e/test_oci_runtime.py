@@ -572,3 +572,17 @@ def test_oci_seccomp_profile_enforced_inside(tmp_path: Path) -> None:
                           "--bundle", str(bundle), "s3"], capture_output=True, text=True,
                          cwd=REPO, env=_env(), timeout=60)
     one_error_line(bad, "unsupported seccomp action")
+
+
+def test_sysctls(tmp_path: Path, rt: Runtime) -> None:
+    bundle = make_bundle(tmp_path / "b", ["sh", "-c", "cat /proc/sys/fs/mqueue/msg_max; "
+                                          "hostname"])
+    edit_config(bundle, lambda c: c["linux"].update(sysctl={
+        "fs.mqueue.msg_max": "64", "kernel.hostname": "from-sysctl",
+        "net.ipv4.ip_unprivileged_port_start": "0"}))
+    assert rt("run", "--bundle", str(bundle), "y1").stdout.split() == ["64", "from-sysctl"]
+    edit_config(bundle, lambda c: c["linux"].update(sysctl={"vm.swappiness": "1"}))
+    one_error_line(rt("create", "--bundle", str(bundle), "y2", check=False), "not in a namespace")
+    edit_config(bundle, lambda c: c["linux"].update(sysctl={"fs.mqueue.msg_max": "0"}))
+    one_error_line(rt("create", "--bundle", str(bundle), "y3", check=False), "invalid value")
+    assert not (rt.root / "y3").exists()
