@@ -162,11 +162,15 @@ def cmd_do(args: argparse.Namespace) -> int:
     return 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    from snakevisor.fsimpl.stdio import reserve_closed_stdio
+#: verbs whose processes hand their stdio on to an application
+_STDIO_VERBS = (None, "do", "create", "run", "exec")
 
-    reserve_closed_stdio()  # first: nothing of ours may take a closed fd 0-2
-    args = _parser().parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)  # (opens nothing that stays open)
+    if args.verb in _STDIO_VERBS:
+        from snakevisor.fsimpl.stdio import reserve_closed_stdio
+        reserve_closed_stdio()  # before anything of ours may take a closed fd 0-2
     if args.g_version:
         from snakevisor.runtime.oci_cli import version_text
         sys.stdout.write(version_text())

@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
 from snakevisor.api import DEFAULT_PATH
-from snakevisor.kernel import signals
-from snakevisor.kernel.sigframe import SI_USER
 
 if TYPE_CHECKING:
     from snakevisor.kernel.kernel import Kernel
@@ -188,6 +186,7 @@ class ControlServer:
         self._reply(conn, reply)
 
     def _handle(self, op: object, message: dict) -> dict:
+        from snakevisor.kernel import signals
         kernel = self.kernel
         assert kernel is not None and kernel.init is not None
         if op == "state":
@@ -264,6 +263,8 @@ class ControlServer:
     def _exec_message(self, conn: socket.socket, tg, relay=None) -> None:
         """A signal to forward, a resize of its terminal, or the caller's end (EOF): then
         the process dies too."""
+        from snakevisor.kernel import signals
+        from snakevisor.kernel.sigframe import SI_USER
         kernel = self.kernel
         assert kernel is not None
         try:
@@ -340,6 +341,8 @@ def signal_container(kernel: "Kernel", sig: int, every_process: bool) -> None:
 
     As for the init of a pid namespace signalled from an ancestor namespace, the first
     process only receives signals it has a handler for, plus SIGKILL and SIGSTOP."""
+    from snakevisor.kernel import signals
+    from snakevisor.kernel.sigframe import SI_USER
     if sig == 0:
         return
     info = signals.basic_siginfo(sig, SI_USER)

@@ -19,7 +19,6 @@ import time
 from datetime import datetime, timezone
 
 from snakevisor.runtime import container
-from snakevisor.syscalls.oci_seccomp import ACTIONS, OPS
 from snakevisor.api import DEFAULT_PATH
 from snakevisor.runtime.spec import (OCI_VERSION, ProcessSpec, SpecError, default_spec,
                                      parse_process, parse_resources, parse_signal)
@@ -390,6 +389,7 @@ def _write_spec(bundle: str) -> None:
 
 def features() -> dict:
     """`features` (runtime-spec features.md): what config.json may ask of us."""
+    from snakevisor.syscalls.oci_seccomp import ACTIONS, OPS
     return {"ociVersionMin": "1.0.0", "ociVersionMax": OCI_VERSION,
             "hooks": ["prestart", "createRuntime", "createContainer", "poststart", "poststop"],
             "mountOptions": ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec", "size",

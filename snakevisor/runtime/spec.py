@@ -14,8 +14,6 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
-from snakevisor.fsimpl.tmpfs import parse_size
-
 OCI_VERSION = "1.0.2"
 
 #: mounts the sandbox always has at these places (its own proc, sysfs, devfs, devpts,
@@ -262,6 +260,7 @@ def _mount(spec: ContainerSpec, mount: dict, index: int) -> None:
                             "can be bind-mounted")
         spec.binds.append(BindMount(source, dest, "ro" in options))
     elif kind == "tmpfs":
+        from snakevisor.fsimpl.tmpfs import parse_size
         size, mode = None, DEFAULT_TMPFS_MODE
         for opt in options:
             name, _, value = opt.partition("=")
