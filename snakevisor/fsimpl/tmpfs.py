@@ -30,6 +30,28 @@ O_ACCMODE, O_EXCL, O_TRUNC, O_DIRECTORY, O_PATH = 0o3, 0o200, 0o1000, 0o200000, 
 SHORT_SYMLINK_LEN = 128
 
 
+def parse_tmpfs_options(options: "list[str]", mode: int = 0o1777,
+                        others: bool = False) -> tuple[int | None, int]:
+    """size= and mode= of a tmpfs (`--tmpfs`, an OCI tmpfs mount) -> (size or None, mode);
+    ValueError names a bad one.  With others, options that are not tmpfs's own (nosuid,
+    noexec, strictatime...) are let through, as mount(8) applies them elsewhere."""
+    size = None
+    for option in options:
+        key, _, value = option.partition("=")
+        try:
+            if key == "size":
+                size = parse_size(value)
+                continue
+            if key == "mode":
+                mode = int(value, 8)
+                continue
+        except (SyscallError, ValueError):
+            raise ValueError(option) from None
+        if not others:
+            raise ValueError(option)
+    return size, mode
+
+
 def parse_size(text: str, total_memory: int | None = None) -> int:
     """tmpfs's size= option: bytes with k/m/g suffixes or a % of memory."""
     text = text.strip().lower()

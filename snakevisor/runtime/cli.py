@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Callable
 
 USAGE = "snakevisor do [--rootfs DIR] [--strace] [--debug] [--debug-log DIR] [--cwd DIR] [--env K=V] -- CMD ARGS..."
 
@@ -88,22 +89,14 @@ def _parse_volume(spec: str) -> tuple[str, str, bool]:
 
 def _parse_tmpfs(spec: str) -> tuple[str, int | None, int]:
     """PATH[:size=N,mode=M] -> (sandbox path, size in bytes or None, mode)."""
-    from snakevisor.fsimpl.tmpfs import parse_size
+    from snakevisor.fsimpl.tmpfs import parse_tmpfs_options
     path, _, options = spec.partition(":")
     if not path.startswith("/") or os.path.normpath(path) == "/":
         _fail(f"--tmpfs {spec!r}: the path must be absolute and not /", 2)
-    size, mode = None, 0o1777
-    for option in filter(None, options.split(",")):
-        key, _, value = option.partition("=")
-        try:
-            if key == "size":
-                size = parse_size(value)
-            elif key == "mode":
-                mode = int(value, 8)
-            else:
-                raise ValueError
-        except Exception:
-            _fail(f"--tmpfs {spec!r}: bad option {option!r} (size=N[k|m|g|%], mode=OCTAL)", 2)
+    try:
+        size, mode = parse_tmpfs_options(list(filter(None, options.split(","))))
+    except ValueError as exc:
+        _fail(f"--tmpfs {spec!r}: bad option {str(exc)!r} (size=N[k|m|g|%], mode=OCTAL)", 2)
     return os.path.normpath(path), size, mode
 
 
@@ -178,20 +171,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb not in (None, "do"):
         from snakevisor.runtime.oci_cli import run_verb
         _setup_logging(args.g_debug, args.g_debug_log)
-        try:
-            return run_verb(args)
-        except KeyboardInterrupt:
-            return 130
-        except Exception as exc:  # a runtime bug: one line (the traceback with --debug)
-            logging.getLogger("snakevisor").debug("internal error", exc_info=True)
-            _fail(f"internal error: {type(exc).__name__}: {exc}", 1)
+        return _guarded(run_verb, args)
     if args.verb == "do":
-        try:
-            return cmd_do(args)
-        except KeyboardInterrupt:
-            return 130
-        except Exception as exc:  # a sentry bug: one line (the traceback with --debug)
-            logging.getLogger("snakevisor").debug("internal error", exc_info=True)
-            _fail(f"internal error: {type(exc).__name__}: {exc}", 1)
+        return _guarded(cmd_do, args)
     _fail(f"a verb is required (usage: {USAGE})", 2)
     return 2
+
+
+def _guarded(verb: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a verb; a bug of ours is one line (the traceback with --debug), ^C is 130."""
+    try:
+        return verb(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        logging.getLogger("snakevisor").debug("internal error", exc_info=True)
+        _fail(f"internal error: {type(exc).__name__}: {exc}", 1)
+    return 1

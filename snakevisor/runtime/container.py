@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
 from snakevisor.runtime import control
 from snakevisor.runtime.cgroups import Cgroups, CgroupError, cgroup_path
@@ -79,12 +80,7 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
         host_tty = -1
         try:
             if console_socket is not None:
-                from snakevisor.runtime.console import open_host_pty
-                try:
-                    host_tty = open_host_pty(console_socket)
-                except OSError as exc:
-                    raise RuntimeFailure(f"console socket {console_socket}: "
-                                         f"{exc.strerror or exc}") from None
+                host_tty = _host_pty(console_socket)
             pid, stubs = _fork_sentry(opts, spec, directory, preserve_fds, host_tty)
             record = Record(id=container_id, bundle=spec.bundle, rootfs=spec.rootfs, pid=pid,
                             pid_start=process_start(pid) or 0, created=_now(),
@@ -160,20 +156,41 @@ def check_preserved_fds(count: int) -> None:
             raise RuntimeFailure(f"--preserve-fds {count}: fd {fd} is not open") from None
 
 
-def _fork_sentry(opts: Options, spec: ContainerSpec, directory: str, preserve_fds: int,
-                 host_tty: int = -1) -> tuple[int, list[int]]:
-    listener = control.listen(directory, CONTROL)
+def _fork_reporting(child: Callable[[int], None]) -> tuple[int, bytes]:
+    """Fork a process of ours that says how it started on a pipe (child(fd) writes, closes
+    it, and never returns); our pid and what it said, once it has closed the pipe."""
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         os.close(ready_r)
-        _sentry_main(opts, spec, listener, ready_w, preserve_fds, host_tty)  # never returns
-    listener.close()
+        try:
+            child(ready_w)
+        finally:
+            os._exit(1)
     os.close(ready_w)
     with os.fdopen(ready_r, "rb") as fh:
-        answer = fh.read()
+        return pid, fh.read()
+
+
+def _host_pty(console_socket: str) -> int:
+    from snakevisor.runtime.console import open_host_pty
+    try:
+        return open_host_pty(console_socket)
+    except OSError as exc:
+        raise RuntimeFailure(f"console socket {console_socket}: "
+                             f"{exc.strerror or exc}") from None
+
+
+def _fork_sentry(opts: Options, spec: ContainerSpec, directory: str, preserve_fds: int,
+                 host_tty: int = -1) -> tuple[int, list[int]]:
+    listener = control.listen(directory, CONTROL)
+    try:
+        pid, answer = _fork_reporting(
+            lambda ready_w: _sentry_main(opts, spec, listener, ready_w, preserve_fds, host_tty))
+    finally:
+        listener.close()
     if not answer.startswith(b"ok "):
         _, status = os.waitpid(pid, 0)
         message = answer.decode(errors="replace").strip()
@@ -556,19 +573,10 @@ def exec_(opts: Options, container_id: str, process: ProcessSpec, pid_file: str 
         return _stand_in(states.path(container_id), message, None)
     host_tty = -1
     if process.terminal:
-        from snakevisor.runtime.console import open_host_pty
-        try:
-            host_tty = open_host_pty(str(console_socket))
-        except OSError as exc:
-            raise RuntimeFailure(f"console socket {console_socket}: "
-                                 f"{exc.strerror or exc}") from None
+        host_tty = _host_pty(str(console_socket))
         message["tty"] = True
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        os.close(ready_r)
+
+    def stand_in(ready_w: int) -> None:
         code = 1
         try:
             code = _stand_in(states.path(container_id), message, ready_w, host_tty)
@@ -576,11 +584,13 @@ def exec_(opts: Options, container_id: str, process: ProcessSpec, pid_file: str 
             _tell(ready_w, str(exc) or type(exc).__name__)
         finally:
             os._exit(code & 0xFF)
-    os.close(ready_w)
-    if host_tty >= 0:
-        os.close(host_tty)
-    with os.fdopen(ready_r, "rb") as fh:
-        answer = fh.read().decode(errors="replace")
+
+    try:
+        pid, said = _fork_reporting(stand_in)
+    finally:
+        if host_tty >= 0:
+            os.close(host_tty)
+    answer = said.decode(errors="replace")
     if answer != "ok":
         os.waitpid(pid, 0)
         raise RuntimeFailure(answer or "exec failed")

@@ -260,17 +260,11 @@ def _mount(spec: ContainerSpec, mount: dict, index: int) -> None:
                             "can be bind-mounted")
         spec.binds.append(BindMount(source, dest, "ro" in options))
     elif kind == "tmpfs":
-        from snakevisor.fsimpl.tmpfs import parse_size
-        size, mode = None, DEFAULT_TMPFS_MODE
-        for opt in options:
-            name, _, value = opt.partition("=")
-            try:
-                if name == "size":
-                    size = parse_size(value)
-                elif name == "mode":
-                    mode = int(value, 8)
-            except Exception:
-                raise SpecError(f"{where}: bad tmpfs option {opt!r}") from None
+        from snakevisor.fsimpl.tmpfs import parse_tmpfs_options
+        try:
+            size, mode = parse_tmpfs_options(options, DEFAULT_TMPFS_MODE, others=True)
+        except ValueError as exc:
+            raise SpecError(f"{where}: bad tmpfs option {str(exc)!r}") from None
         spec.tmpfs.append(TmpfsMount(dest, size, mode))
     else:
         raise SpecError(f"{where}: a {kind or 'typeless'} mount at {dest} is not supported")

@@ -22,6 +22,7 @@ import tempfile
 import termios
 import time
 from pathlib import Path
+from typing import Callable
 
 from harness import REPO
 
@@ -94,6 +95,41 @@ def interactive_shell_session(argv: list[str]) -> None:
         os.close(fd)
 
 
+def stop_daemon(proc: subprocess.Popen, log, directory: Path, mounted: tuple[str, ...]) -> None:
+    """SIGTERM (SIGKILL after 30 s) a daemon of ours, then unmount what it may have left
+    under its directory and remove it."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    log.close()
+    for name in mounted:
+        subprocess.run(["umount", "-R", "-l", str(directory / name)], capture_output=True)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def engine_fixture(make: Callable[[], object], rootfs_dir: Path | None = None,
+                   image: str | None = None):
+    """A module fixture's body: the engine (skipping when busybox or the engine is missing),
+    with IMAGE imported from a busybox root built in ROOTFS_DIR; stopped afterwards."""
+    import pytest
+    if not os.path.exists(BUSYBOX):
+        pytest.skip("busybox-static is not installed")
+    try:
+        engine = make()
+    except EngineUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        if image is not None and rootfs_dir is not None:
+            engine.import_image(busybox_rootfs(rootfs_dir), image)  # type: ignore[attr-defined]
+        yield engine
+    finally:
+        engine.stop()  # type: ignore[attr-defined]
+
+
 def tarball(rootfs: Path, dest: Path) -> Path:
     with tarfile.open(dest, "w") as tar:
         tar.add(rootfs, arcname=".")
@@ -150,17 +186,7 @@ class Dockerd:
         return name
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
-        subprocess.run(["umount", "-R", "-l", str(self.dir / "data")], capture_output=True)
-        subprocess.run(["umount", "-R", "-l", str(self.dir / "exec")], capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop_daemon(self.proc, self.log, self.dir, ("data", "exec"))
 
 
 class Containerd:
@@ -202,16 +228,7 @@ class Containerd:
                         str(rootfs), cid, *command, check=check)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
-        subprocess.run(["umount", "-R", "-l", str(self.dir / "root")], capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop_daemon(self.proc, self.log, self.dir, ("root",))
 
 
 class Podman:

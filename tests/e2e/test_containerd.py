@@ -6,27 +6,19 @@ configs with a relative root.path, which Docker does not.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 
-from engines import BUSYBOX, Containerd, EngineUnavailable, busybox_rootfs
+from engines import Containerd, busybox_rootfs, engine_fixture
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def containerd():
-    if not os.path.exists(BUSYBOX):
-        pytest.skip("busybox-static is not installed")
-    try:
-        daemon = Containerd()
-    except EngineUnavailable as exc:
-        pytest.skip(str(exc))
-    yield daemon
-    daemon.stop()
+    yield from engine_fixture(Containerd)
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,12 @@ what the container does under snakevisor with what Docker users expect from runc
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 
-from engines import BUSYBOX, Dockerd, EngineUnavailable, busybox_rootfs, interactive_shell_session
+from engines import Dockerd, engine_fixture, interactive_shell_session
 
 pytestmark = pytest.mark.slow
 
@@ -23,17 +22,7 @@ IMAGE = "sv-busybox:test"
 
 @pytest.fixture(scope="module")
 def dockerd(tmp_path_factory: pytest.TempPathFactory):
-    if not os.path.exists(BUSYBOX):
-        pytest.skip("busybox-static is not installed")
-    try:
-        daemon = Dockerd()
-    except EngineUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        daemon.import_image(busybox_rootfs(tmp_path_factory.mktemp("bb") / "rootfs"), IMAGE)
-        yield daemon
-    finally:
-        daemon.stop()
+    yield from engine_fixture(Dockerd, tmp_path_factory.mktemp("bb") / "rootfs", IMAGE)
 
 
 def run(d: Dockerd, *args: str, check: bool = False, **kw):

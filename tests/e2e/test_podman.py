@@ -7,12 +7,11 @@ delete is `delete --force`, and the console socket is conmon's.
 """
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
-from engines import BUSYBOX, EngineUnavailable, Podman, busybox_rootfs, interactive_shell_session
+from engines import Podman, engine_fixture, interactive_shell_session
 
 pytestmark = pytest.mark.slow
 
@@ -21,17 +20,7 @@ IMAGE = "localhost/sv-busybox:test"
 
 @pytest.fixture(scope="module")
 def podman(tmp_path_factory: pytest.TempPathFactory):
-    if not os.path.exists(BUSYBOX):
-        pytest.skip("busybox-static is not installed")
-    try:
-        engine = Podman()
-    except EngineUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        engine.import_image(busybox_rootfs(tmp_path_factory.mktemp("bb") / "rootfs"), IMAGE)
-        yield engine
-    finally:
-        engine.stop()
+    yield from engine_fixture(Podman, tmp_path_factory.mktemp("bb") / "rootfs", IMAGE)
 
 
 def test_run_and_exit_codes(podman: Podman) -> None:
