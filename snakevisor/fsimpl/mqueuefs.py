@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from snakevisor.kernel.errors import EBADF, EEXIST, EINVAL, ENOENT, SyscallError
 from snakevisor.kernel.mqueue import MessageQueue, MqueueNamespace, mqueue_namespace
-from snakevisor.vfs.file import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, File
+from snakevisor.vfs.file import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, File, default_llseek
 from snakevisor.vfs.inode import DT_REG, Filesystem, Inode, Stat
 
 if TYPE_CHECKING:
@@ -188,10 +188,7 @@ class MqueueFile(File):
 
     def lseek(self, offset: int, whence: int) -> int:
         """default_llseek: SEEK_END is relative to the file's size (80)."""
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: FILENT_SIZE}.get(whence)
-        if base is None or base + offset < 0:
-            raise SyscallError(EINVAL)
-        self.pos = base + offset
+        self.pos = default_llseek(self.pos, offset, whence, FILENT_SIZE)
         return self.pos
 
     def stat(self) -> Stat:  # type: ignore[override]

@@ -8,13 +8,12 @@ a place rather than naming a path (/proc/PID/exe, cwd, fd/N).
 """
 from __future__ import annotations
 
-import os
 import stat as st_
 import struct
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from snakevisor.kernel.errors import EACCES, EINVAL, EISDIR, SyscallError
-from snakevisor.vfs.file import File
+from snakevisor.vfs.file import File, default_llseek
 from snakevisor.vfs.inode import Filesystem, Inode, Stat, dtype_of
 
 if TYPE_CHECKING:
@@ -81,10 +80,7 @@ class SnapshotFile(File):
         return len(data)
 
     def lseek(self, offset: int, whence: int) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: len(self.data)}.get(whence)
-        if base is None or base + offset < 0:
-            raise SyscallError(EINVAL)
-        self.pos = base + offset
+        self.pos = default_llseek(self.pos, offset, whence, len(self.data))
         return self.pos
 
     def stat(self) -> Stat:  # type: ignore[override]

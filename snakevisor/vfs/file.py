@@ -167,6 +167,15 @@ class File:
 on_last_put: "Callable[[File], None] | None" = None
 
 
+def default_llseek(pos: int, offset: int, whence: int, size: int) -> int:
+    """Linux's default_llseek for a file of `size` bytes: the new position, EINVAL for an
+    unknown whence or a negative result."""
+    base = {os.SEEK_SET: 0, os.SEEK_CUR: pos, os.SEEK_END: size}.get(whence)
+    if base is None or base + offset < 0:
+        raise SyscallError(EINVAL)
+    return base + offset
+
+
 def put(file: File) -> None:
     """Drop one reference (an fd, a mapping, the loader's hold); the last one releases."""
     file.refs -= 1
