@@ -17,6 +17,7 @@ import fcntl
 import os
 import signal
 import socket
+import struct
 import termios
 import tty
 from typing import TYPE_CHECKING
@@ -29,11 +30,14 @@ RETRY = 0.01  #: seconds before retrying output the engine is not reading yet
 CHUNK = 65536
 
 
-def open_host_pty(console_socket: str) -> int:
-    """A host pty whose master goes to the engine's console socket (SCM_RIGHTS, the slave's
-    name as payload, as runc sends it); returns the slave."""
+def open_host_pty(console_socket: str, size: tuple[int, int] | None = None) -> int:
+    """A host pty (sized rows x columns when process.consoleSize asks) whose master goes to
+    the engine's console socket (SCM_RIGHTS, the slave's name as payload, as runc sends
+    it); returns the slave."""
     master, slave = os.openpty()
     try:
+        if size is not None:
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
         name = os.ttyname(slave)
         directory, base = os.path.split(os.path.abspath(console_socket))
         dfd = os.open(directory or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)

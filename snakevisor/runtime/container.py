@@ -80,7 +80,7 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
         host_tty = -1
         try:
             if console_socket is not None:
-                host_tty = _host_pty(console_socket)
+                host_tty = _host_pty(console_socket, spec.process.console_size)
             pid, stubs = _fork_sentry(opts, spec, directory, preserve_fds, host_tty)
             record = Record(id=container_id, bundle=spec.bundle, rootfs=spec.rootfs, pid=pid,
                             pid_start=process_start(pid) or 0, created=_now(),
@@ -174,10 +174,10 @@ def _fork_reporting(child: Callable[[int], None]) -> tuple[int, bytes]:
         return pid, fh.read()
 
 
-def _host_pty(console_socket: str) -> int:
+def _host_pty(console_socket: str, size: tuple[int, int] | None) -> int:
     from snakevisor.runtime.console import open_host_pty
     try:
-        return open_host_pty(console_socket)
+        return open_host_pty(console_socket, size)
     except OSError as exc:
         raise RuntimeFailure(f"console socket {console_socket}: "
                              f"{exc.strerror or exc}") from None
@@ -573,7 +573,7 @@ def exec_(opts: Options, container_id: str, process: ProcessSpec, pid_file: str 
         return _stand_in(states.path(container_id), message, None)
     host_tty = -1
     if process.terminal:
-        host_tty = _host_pty(str(console_socket))
+        host_tty = _host_pty(str(console_socket), process.console_size)
         message["tty"] = True
 
     def stand_in(ready_w: int) -> None:

@@ -82,6 +82,7 @@ class ProcessSpec:
     no_new_privileges: bool = False
     #: process.capabilities as masks by set name (None: the kernel's default for the ids)
     capabilities: dict[str, int] | None = None
+    console_size: tuple[int, int] | None = None  #: process.consoleSize (rows, columns)
 
     @property
     def identity(self) -> tuple[int, int, list[int]]:
@@ -192,7 +193,19 @@ def parse_process(raw: Any, what: str = "process") -> ProcessSpec:
                        terminal=bool(process.get("terminal", False)),
                        rlimits=_rlimits(process.get("rlimits", []), what),
                        no_new_privileges=bool(process.get("noNewPrivileges", False)),
-                       capabilities=_capabilities(process.get("capabilities"), what))
+                       capabilities=_capabilities(process.get("capabilities"), what),
+                       console_size=_console_size(process.get("consoleSize"), what))
+
+
+def _console_size(raw: Any, what: str) -> tuple[int, int] | None:
+    if raw is None:
+        return None
+    size = _obj(raw, f"{what}.consoleSize")
+    rows, cols = size.get("height", 0), size.get("width", 0)
+    for value in (rows, cols):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFF:
+            raise SpecError(f"{what}.consoleSize: height and width must be 0..65535")
+    return rows, cols
 
 
 def _capabilities(raw: Any, what: str) -> dict[str, int] | None:

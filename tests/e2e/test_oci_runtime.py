@@ -427,7 +427,8 @@ class PtyPeer:
 
 
 def test_terminal_through_the_console_socket(tmp_path: Path, rt: Runtime) -> None:
-    bundle = make_bundle(tmp_path / "b", ["sh"], terminal=True, env=["PATH=/bin", "PS1=$ "])
+    bundle = make_bundle(tmp_path / "b", ["sh"], terminal=True, env=["PATH=/bin", "PS1=$ "],
+                         consoleSize={"height": 25, "width": 90})
     path = tmp_path / "console.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
@@ -444,6 +445,8 @@ def test_terminal_through_the_console_socket(tmp_path: Path, rt: Runtime) -> Non
         conn.close()
         assert name.startswith(b"/dev/pts/") and len(fds) == 1
         peer = PtyPeer(fds[0])
+        size = struct.unpack("HHHH", fcntl.ioctl(peer.fd, termios.TIOCGWINSZ, bytes(8)))
+        assert size[:2] == (25, 90)  # process.consoleSize
         peer.resize(30, 100)
         peer.expect("$ ")
         peer.send(b"echo hi $((1+2)); tty; stty size\r")
