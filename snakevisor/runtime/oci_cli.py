@@ -323,11 +323,13 @@ def _exec_process(args: argparse.Namespace) -> ProcessSpec:
         uid, _, gid = (args.user or "0").partition(":")
         if not uid.isdigit() or (gid and not gid.isdigit()):
             raise container.RuntimeFailure(f"--user {args.user!r}: expected UID[:GID]")
+        bad = [g for g in args.additional_gids if not g.isdigit()]
+        if bad:
+            raise container.RuntimeFailure(f"--additional-gids {bad[0]!r}: expected a GID")
         raw = {"args": command, "cwd": args.cwd or "/",
                "env": [f"PATH={DEFAULT_PATH}", *args.env],
                "user": {"uid": int(uid), "gid": int(gid or 0),
-                        "additionalGids": [int(g) for g in args.additional_gids
-                                           if g.isdigit()]}}
+                        "additionalGids": [int(g) for g in args.additional_gids]}}
         process = parse_process(raw, "exec")
     if args.cwd:
         process.cwd = os.path.normpath(args.cwd)

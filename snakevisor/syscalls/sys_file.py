@@ -805,7 +805,7 @@ def _set_status_flags(file: File, flags: int) -> None:
 _FCNTL_ON_PATH = (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL)
 
 
-@syscall("fcntl", partial="leases, owners/signals: EINVAL")
+@syscall("fcntl", partial="leases and F_SETSIG/F_GETSIG: EINVAL; O_ASYNC delivers no SIGIO")
 def sys_fcntl(task: "Task", fd: int, cmd: int, arg: int, *_: int) -> int:
     fd, cmd = u32(fd), u32(cmd)
     fds = task.tg.fds

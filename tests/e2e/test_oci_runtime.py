@@ -589,3 +589,17 @@ def test_sysctls(tmp_path: Path, rt: Runtime) -> None:
     edit_config(bundle, lambda c: c["linux"].update(sysctl={"fs.mqueue.msg_max": "0"}))
     one_error_line(rt("create", "--bundle", str(bundle), "y3", check=False), "invalid value")
     assert not (rt.root / "y3").exists()
+
+
+def test_exec_flag_errors_are_one_line(tmp_path: Path, rt: Runtime) -> None:
+    bundle = make_bundle(tmp_path / "b", ["sleep", "100"])
+    rt("run", "--detach", "--bundle", str(bundle), "f1")
+    try:
+        one_error_line(rt("exec", "--user", "root", "f1", "true", check=False), "UID[:GID]")
+        one_error_line(rt("exec", "--additional-gids", "wheel", "f1", "true", check=False),
+                       "expected a GID")
+        res = rt("exec", "--user", "5:6", "--additional-gids", "7", "f1", "id", "-G",
+                 check=False)
+        assert res.stdout.split() == ["6", "7"], res.stderr
+    finally:
+        rt("delete", "--force", "f1")
