@@ -8,17 +8,16 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, TextIO
 
+from snakevisor.fsimpl.mountns import MountConfig
+
 if TYPE_CHECKING:
     from typing import Callable
 
     from snakevisor.gofer.launch import GoferMounts
     from snakevisor.kernel.boot import Identity
     from snakevisor.kernel.kernel import Kernel
-    from snakevisor.vfs.inode import Filesystem
 
 
-#: /dev/shm's size, as Docker gives containers
-DEV_SHM_SIZE = 64 << 20
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -36,28 +35,27 @@ class Sandbox:
     def __init__(self, rootfs: str = "/", writable_root: bool = False, hostname: str = "snakevisor",
                  strace: TextIO | None = None, debug: bool = False, platform: str = "ptrace",
                  volumes: list[tuple[str, str, bool]] | None = None,
-                 tmpfs: list[tuple[str, int | None, int]] | None = None,
-                 overlay: str = "none", confine: bool = False) -> None:
+                 tmpfs: "list[tuple[str, int | None, int] | tuple[str, int | None, int, str]] | None" = None,
+                 overlay: str = "none", confine: bool = False,
+                 masked_paths: list[str] | None = None,
+                 readonly_paths: list[str] | None = None) -> None:
         if not os.path.isdir(rootfs):
             raise SandboxError(f"rootfs {rootfs!r} is not a directory")
         if platform != "ptrace":
             raise SandboxError(f"unknown platform {platform!r} (available: ptrace)")
-        self.rootfs = os.path.realpath(rootfs)
-        self.writable_root = writable_root
+        #: the first container's mounts; tmpfs entries are (sandbox path, size or None,
+        #: mode[, pod volume name]), volumes (host dir, sandbox path, read-only)
+        self.mounts = MountConfig(
+            os.path.realpath(rootfs), writable_root, list(volumes or []),
+            [(t[0], t[1], t[2], t[3] if len(t) > 3 else "") for t in tmpfs or []],  # type: ignore[misc]
+            overlay, list(masked_paths or []), list(readonly_paths or []))
+        try:
+            self.mounts.check_overlay()
+        except ValueError as exc:
+            raise SandboxError(str(exc)) from None
         self.hostname = hostname
         self.strace = strace
         self.debug = debug
-        self.volumes = volumes or []  #: (host dir, sandbox path, read-only)
-        self.tmpfs = tmpfs or []  #: (sandbox path, size or None, mode)
-        if overlay.startswith("root:dir="):
-            store = overlay[len("root:dir="):]
-            if not os.path.isdir(store):
-                raise SandboxError(f"--overlay2 {overlay!r}: {store!r} is not a directory")
-        elif overlay not in ("none", "root:memory"):
-            raise SandboxError(f"--overlay2 {overlay!r}: expected none, root:memory or "
-                               "root:dir=PATH")
-        #: root:memory puts a sentry tmpfs over the root (writes never reach the host)
-        self.overlay = overlay
         #: pivot this process into an empty tree once the sandbox is built (kernel/confine.py);
         #: for a process that exists only to be this sandbox's sentry (the CLI)
         self.confine = confine
@@ -93,41 +91,8 @@ class Sandbox:
         if gofer is not None:  # a walk's answers stay valid for the rest of its system call
             gofer.conn.epoch = lambda: kernel.dispatched
         try:
-            from snakevisor.fsimpl.devfs import DevFs
-            from snakevisor.fsimpl.mqueuefs import mqueue_fs
-            from snakevisor.fsimpl.procfs.fs import ProcFs
-            from snakevisor.fsimpl.sandboxroot import SandboxRoot
-            from snakevisor.fsimpl.sysfs import SysFs
-            from snakevisor.fsimpl.tmpfs import Tmpfs
-            devfs = DevFs()
-            mounts = {
-                b"/proc": ProcFs(kernel),
-                b"/sys": SysFs(kernel),
-                b"/dev": devfs,
-                b"/dev/pts": devfs.pts,
-                b"/dev/shm": Tmpfs(size=DEV_SHM_SIZE, mode=0o1777, source="shm"),
-                b"/dev/mqueue": mqueue_fs(kernel),
-            }
-            for host_dir, inside, readonly in self.volumes:
-                mounts[os.fsencode(inside)] = (gofer.volumes[inside] if gofer is not None else
-                                               _host_dir_fs(host_dir, writable=not readonly))
-            for inside, size, mode in self.tmpfs:
-                mounts[os.fsencode(inside)] = Tmpfs(size=size, mode=mode)
-            if self.overlay.startswith("root:"):
-                from snakevisor.fsimpl.overlay import OverlayFs
-                from snakevisor.fsimpl.tmpfs import FileStore
-                store = None
-                if self.overlay.startswith("root:dir="):  # the upper layer's bytes on disk
-                    store = FileStore(gofer.upper if gofer is not None else
-                                      _host_dir_fs(self.overlay[len("root:dir="):], writable=True))
-                lower = gofer.root if gofer is not None else _host_dir_fs(self.rootfs, False)
-                mounts[b"/"] = OverlayFs(lower,
-                                         Tmpfs(mode=0o755, source="overlay-upper", store=store))
-            else:  # --overlay2 none / --writable-root: the host directory itself
-                mounts[b"/"] = (gofer.root if gofer is not None else
-                                _host_dir_fs(self.rootfs, writable=self.writable_root))
-            root = SandboxRoot(mounts)
-            mounts[b"/proc"].mount_records = root.mount_records  # type: ignore[attr-defined]
+            from snakevisor.fsimpl.mountns import build_root
+            root = build_root(kernel, self.mounts, gofer)
             kernel.root = root
             if self.confine and gofer is not None:  # no host path is ours to open any more
                 from snakevisor.kernel.confine import confine_sentry
@@ -161,15 +126,9 @@ class Sandbox:
         if os.environ.get("SNAKEVISOR_GOFER") == "0":
             return None
         from snakevisor.gofer.launch import start_gofer_mounts
-        upper = self.overlay[len("root:dir="):] if self.overlay.startswith("root:dir=") else None
+        m = self.mounts
         try:
-            return start_gofer_mounts(self.rootfs, self.writable_root, self.volumes, upper,
-                                      overlay=self.overlay.startswith("root:"))
+            return start_gofer_mounts(m.rootfs, m.writable_root, m.volumes, m.upper_dir,
+                                      overlay=m.overlay.startswith("root:"))
         except OSError as exc:
             raise SandboxError(f"cannot start the gofer: {exc}") from None
-
-
-def _host_dir_fs(host_dir: str, writable: bool) -> "Filesystem":
-    """A host directory walked by the sentry itself (SNAKEVISOR_GOFER=0 only)."""
-    from snakevisor.fsimpl.hostpathfs import HostPathFs
-    return HostPathFs(host_dir, writable=writable)

@@ -432,8 +432,8 @@ def _open_ptmx(flags: int, attrs: DeviceAttrs, task: "Task") -> "File":
 
 
 def sandbox_devpts(task: "Task") -> DevPtsFs:
-    """The devpts instance of the task's sandbox (mounted, or inside its /dev)."""
-    for fs in getattr(task.kernel.root, "mounts", {}).values():
+    """The devpts instance of the task's mount namespace (mounted, or inside its /dev)."""
+    for fs in getattr(task.tg.fs.root, "mounts", {}).values():
         if isinstance(fs, DevPtsFs):
             return fs
         pts = getattr(fs, "pts", None)

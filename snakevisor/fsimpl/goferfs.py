@@ -217,7 +217,7 @@ class GoferFs(Filesystem):
     fstype = "bind"
 
     def __init__(self, conn: GoferConnection, aname: bytes, host_dir: str,
-                 writable: bool, exclusive: bool = False) -> None:
+                 writable: bool, exclusive: bool = False, dev: int | None = None) -> None:
         super().__init__(host_dir, "rw" if writable else "ro")
         self.conn = conn
         self.aname = aname
@@ -229,7 +229,7 @@ class GoferFs(Filesystem):
         self.host_dir = host_dir
         # Rgetattr carries no st_dev; the donated fds' fstat reports the host's, so stat()
         # reports the same one (a gofer walk never crosses a mount: RESOLVE_NO_XDEV)
-        self.dev = os.stat(host_dir).st_dev
+        self.dev = os.stat(host_dir).st_dev if dev is None else dev
         self._root: GoferInode | None = None
         self._lru: OrderedDict[tuple[GoferInode, bytes], None] = OrderedDict()
         self.own_conn = False  #: close() ends the gofer (a file system started alone)

@@ -9,12 +9,13 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from snakevisor.gofer import Volume
 
 if TYPE_CHECKING:
-    from snakevisor.fsimpl.goferfs import GoferMounts
+    from snakevisor.fsimpl.goferfs import GoferConnection, GoferMounts
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -54,6 +55,76 @@ def start_gofer(root: str, volumes: list[Volume] | tuple[Volume, ...] = (), ro_r
 UPPER_ANAME = b"//overlay-upper"
 
 
+@dataclass
+class GoferPlan:
+    """What one sandbox's (or pod member's) gofer exports, resolved on the host.
+
+    Plain values only: a pod member's plan is made by the runtime, which starts the gofer,
+    and travels as JSON to the confined sentry, which mounts the exports (`mounts_over`)."""
+
+    rootfs: str
+    root_writable: bool
+    volumes: list[tuple[str, str, bool]]  #: (host path, sandbox path as given, read-only)
+    upper_dir: str | None = None
+    overlay: bool = False
+    #: each exported host path's st_dev, which stat() reports (a confined sentry cannot ask)
+    devs: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def resolve(cls, rootfs: str, root_writable: bool, volumes: list[tuple[str, str, bool]],
+                upper_dir: str | None = None, overlay: bool = False) -> "GoferPlan":
+        """Host paths resolved and checked here, while they can still be seen."""
+        rootfs = os.path.realpath(rootfs)
+        resolved = []
+        for host, inside, ro in volumes:
+            host = os.path.realpath(host)
+            if not (os.path.isdir(host) or os.path.isfile(host)):
+                raise FileNotFoundError(host)  # a directory or a regular file (a file bind)
+            resolved.append((host, inside, ro))
+        if upper_dir is not None:
+            upper_dir = os.path.realpath(upper_dir)
+            if not os.path.isdir(upper_dir):
+                raise NotADirectoryError(upper_dir)
+        paths = [rootfs, *(h for h, _, _ in resolved), *([upper_dir] if upper_dir else [])]
+        return cls(rootfs, root_writable, resolved, upper_dir, overlay,
+                   {path: os.stat(path).st_dev for path in paths})
+
+    def exports(self) -> list[Volume]:
+        out = [Volume(h, os.fsencode(os.path.normpath(inside)), ro)
+               for h, inside, ro in self.volumes]
+        if self.upper_dir is not None:
+            out.append(Volume(self.upper_dir, UPPER_ANAME, False))
+        return out
+
+    def start(self, stderr: int | None = None) -> tuple[subprocess.Popen, socket.socket]:
+        return start_gofer(self.rootfs, self.exports(), ro_root=not self.root_writable,
+                           stderr=stderr)
+
+
+def mounts_over(conn: "GoferConnection", plan: GoferPlan) -> "GoferMounts":
+    """The file systems of a plan's exports over one session (the gofer already started).
+
+    With overlay (the root is the overlay's read-only lower layer: a container image, which
+    nothing changes) the root is "exclusive", as runsc's default: its names are cached and
+    trusted.  A root written through (`--overlay2 none`) and the volumes are shared with the
+    host, whose changes must be seen at once: every walk revalidates."""
+    from snakevisor.fsimpl.goferfs import GoferFs, GoferMounts
+    try:
+        devs = plan.devs
+        root = GoferFs(conn, b"/", plan.rootfs, plan.root_writable, exclusive=plan.overlay,
+                       dev=devs.get(plan.rootfs))
+        mounted = {inside: GoferFs(conn, os.fsencode(os.path.normpath(inside)), host, not ro,
+                                   dev=devs.get(host))
+                   for host, inside, ro in plan.volumes}
+        upper = (GoferFs(conn, UPPER_ANAME, plan.upper_dir, True, exclusive=True,
+                         dev=devs.get(plan.upper_dir))
+                 if plan.upper_dir is not None else None)
+    except BaseException:
+        conn.close()
+        raise
+    return GoferMounts(conn, root, mounted, upper)
+
+
 def start_gofer_mounts(rootfs: str, root_writable: bool, volumes: list[tuple[str, str, bool]],
                        upper_dir: str | None = None, overlay: bool = False) -> "GoferMounts":
     """ONE gofer for a sandbox: the container root (attach name "/"), every volume (attach
@@ -61,36 +132,8 @@ def start_gofer_mounts(rootfs: str, root_writable: bool, volumes: list[tuple[str
     root:dir=PATH`), one file system each over a shared session.
 
     volumes are (host dir, sandbox path, read-only) as api.Sandbox keeps them.  Returns as
-    soon as the process is spawned: the session opens on first use.  Host paths are
-    resolved and stat'ed here, before the sentry gives up its own view of the host.
-
-    With overlay (the root is the overlay's read-only lower layer: a container image, which
-    nothing changes) the root is "exclusive", as runsc's default: its names are cached and
-    trusted.  A root written through (`--overlay2 none`) and the volumes are shared with the
-    host, whose changes must be seen at once: every walk revalidates."""
-    rootfs = os.path.realpath(rootfs)
-    specs = []
-    for host, inside, ro in volumes:
-        host = os.path.realpath(host)
-        if not (os.path.isdir(host) or os.path.isfile(host)):
-            raise FileNotFoundError(host)  # a directory or a regular file (a file bind mount)
-        specs.append(Volume(host, os.fsencode(os.path.normpath(inside)), ro))
-    exports = list(specs)
-    if upper_dir is not None:
-        upper_dir = os.path.realpath(upper_dir)
-        if not os.path.isdir(upper_dir):
-            raise NotADirectoryError(upper_dir)
-        exports.append(Volume(upper_dir, UPPER_ANAME, False))
-    proc, sock = start_gofer(rootfs, exports, ro_root=not root_writable)
-    from snakevisor.fsimpl.goferfs import GoferConnection, GoferFs, GoferMounts
-    conn = GoferConnection(proc, sock)
-    try:
-        root = GoferFs(conn, b"/", rootfs, root_writable, exclusive=overlay)
-        mounted = {inside: GoferFs(conn, v.path, v.host, not v.ro)
-                   for (_, inside, _), v in zip(volumes, specs)}
-        upper = (GoferFs(conn, UPPER_ANAME, upper_dir, True, exclusive=True)
-                 if upper_dir is not None else None)
-    except BaseException:
-        conn.close()
-        raise
-    return GoferMounts(conn, root, mounted, upper)
+    soon as the process is spawned: the session opens on first use."""
+    from snakevisor.fsimpl.goferfs import GoferConnection
+    plan = GoferPlan.resolve(rootfs, root_writable, volumes, upper_dir, overlay)
+    proc, sock = plan.start()
+    return mounts_over(GoferConnection(proc, sock), plan)

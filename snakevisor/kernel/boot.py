@@ -14,6 +14,7 @@ from snakevisor.vfs.fdtable import FdTable
 from snakevisor.vfs.fs_context import FsContext
 
 if TYPE_CHECKING:
+    from snakevisor.fsimpl.sandboxroot import SandboxRoot
     from snakevisor.vfs.file import File
 
 AT_FDCWD = -100
@@ -51,19 +52,22 @@ def spawn(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: 
           files: "list[File | None]", *, identity: Identity | None = None,
           rlimits: dict[int, tuple[int, int]] | None = None, run: bool = True,
           init: bool = False, capabilities: dict[str, int] | None = None,
-          no_new_privs: bool = False) -> Task:
+          no_new_privs: bool = False, root: "SandboxRoot | None" = None) -> Task:
     """A new process from outside the sandbox's process tree: the first one (init=True), or
     one the runtime's `exec` adds to a running sandbox (no parent inside: getppid() is 0,
     as for a process that joined the pid namespace).  `files` become its fds 0, 1, 2, …
     (None: closed).  `capabilities` (masks by set name: bounding, effective, permitted,
     inheritable, ambient) replace what the ids would give before the program is exec'd, so
     Linux's exec rules then derive its sets; no_new_privs as prctl(PR_SET_NO_NEW_PRIVS).
+    root: its mount namespace (a pod member's; default the sandbox's first container's).
     On failure nothing of it remains and BootError says why."""
     fds = FdTable()
     for fd, file in enumerate(files):
         if file is not None:  # a closed stdio fd stays closed for the application
             fds.set(fd, file)
-    tg = ThreadGroup(kernel, kernel.alloc_pid(), None, None, fds, FsContext(kernel.root, cwd))  # type: ignore[arg-type]
+    if root is None:
+        root = kernel.root  # type: ignore[assignment]
+    tg = ThreadGroup(kernel, kernel.alloc_pid(), None, None, fds, FsContext(root, cwd))  # type: ignore[arg-type]
     fds.users = 1
     task = Task(kernel, tg.pid, tg, None)  # type: ignore[arg-type]
     kernel.tasks[tg.pid] = task
@@ -88,7 +92,7 @@ def spawn(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: 
         thread_state(task).no_new_privs = True
     try:
         try:
-            tg.fs.cwd = kernel.root.resolve_dir(task, cwd.encode())
+            tg.fs.cwd = tg.fs.root.resolve_dir(task, cwd.encode())
         except SyscallError as exc:
             raise BootError(f"working directory {cwd}: {os.strerror(exc.errno)}", 126) from None
         try:

@@ -40,7 +40,9 @@ class Kernel:
 
         raise_sentry_nofile()
         self.platform = platform
-        self.root = root
+        self.root = root  #: the first container's mount namespace (each process has its own)
+        #: pod-wide volumes by name (fsimpl/mountns.pod_volume): one per sandbox, not per root
+        self.pod_volumes: dict[str, object] = {}
         self.hostname = hostname.encode()
         self.domainname = b"(none)"
         self.strace = strace

@@ -96,11 +96,10 @@ class ConsoleRelay:
         host_signals the sentry's own SIGWINCH/SIGHUP drive resizes and hang-up (the first
         process: the host slave is the sentry's controlling terminal); an exec'd process's
         stand-in reports its resizes instead."""
-        from snakevisor.fsimpl.devpts import DevPtsFs
+        from snakevisor.fsimpl.devpts import sandbox_devpts
 
         kernel = self.kernel
-        devpts = next(fs for fs in kernel.root.mounts.values()  # type: ignore[attr-defined]
-                      if isinstance(fs, DevPtsFs))
+        devpts = sandbox_devpts(task)  # of its own mount namespace (a pod member has one)
         ptmx = devpts.root().lookup(task, b"ptmx")
         master = devpts.open_master(task, os.O_RDWR | os.O_NOCTTY, ptmx, "/dev/ptmx")
         master.refs += 1  # ours for the sandbox's life

@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from snakevisor.runtime import control
 from snakevisor.runtime.cgroups import Cgroups, CgroupError, cgroup_path
@@ -27,6 +27,9 @@ from snakevisor.runtime.spec import (OCI_VERSION, ContainerSpec, Hook, ProcessSp
                                      load)
 from snakevisor.runtime.state import (CONTROL, Record, StateDir, StateError, alive,
                                       process_start)
+
+if TYPE_CHECKING:
+    from snakevisor.gofer.launch import GoferPlan
 
 log = logging.getLogger("snakevisor.runtime")
 
@@ -75,6 +78,9 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
     if opts.oci_seccomp and spec.seccomp is not None:
         seccomp_profile(spec)  # refused here, in one line, rather than in the sentry
     states = StateDir(opts.root)
+    if spec.sandbox_id:
+        return _create_member(opts, states, container_id, spec, pid_file, console_socket,
+                              preserve_fds)
     with states.claim(container_id):
         directory = states.path(container_id)
         host_tty = -1
@@ -114,6 +120,86 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
             if host_tty >= 0:
                 os.close(host_tty)
     return pid
+
+
+def _create_member(opts: Options, states: StateDir, container_id: str, spec: ContainerSpec,
+                   pid_file: str | None, console_socket: str | None, preserve_fds: int) -> int:
+    """A pod container (spec.sandbox_id): it joins the running sandbox's sentry
+    (runtime/pod.py).  Its stand-in — forked here, its pid the container's — starts the
+    container's gofer, hands it with the stdio to the sentry, and lives as long as the
+    container, exiting with its status."""
+    from snakevisor.fsimpl.mountns import MountConfig
+    from snakevisor.runtime.spec import apply_mount_hints, mount_hints
+    try:
+        sandbox = states.load(spec.sandbox_id)
+    except StateError:
+        raise RuntimeFailure(f"pod sandbox {spec.sandbox_id} does not exist") from None
+    if sandbox.sandbox:
+        raise RuntimeFailure(f"{spec.sandbox_id} is a pod's container, not its sandbox")
+    status = status_of(states, sandbox)
+    if status != "running":
+        raise RuntimeFailure(f"pod sandbox {spec.sandbox_id} is {status}, not running")
+    if opts.overlay.startswith("root:dir="):
+        raise RuntimeFailure("--overlay2 root:dir= keeps one sandbox's files: it cannot serve "
+                             "a pod's containers (use root:memory)")
+    try:  # the pod's mount hints (the sandbox's annotations), then the container's own
+        apply_mount_hints(spec, mount_hints({**sandbox.annotations, **spec.annotations}))
+    except SpecError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    mounts = MountConfig(spec.rootfs, not spec.readonly_root,
+                         [(b.source, b.destination, b.readonly) for b in spec.binds],
+                         [(t.destination, t.size, t.mode, t.share) for t in spec.tmpfs],
+                         "none" if spec.readonly_root else opts.overlay,
+                         getattr(spec, "masked_paths", []),  # TODO-LEAD
+                         getattr(spec, "readonly_paths", []))
+    plan = None
+    if os.environ.get("SNAKEVISOR_GOFER") != "0":
+        from snakevisor.gofer.launch import GoferPlan
+        try:
+            plan = GoferPlan.resolve(mounts.rootfs, mounts.writable_root, mounts.volumes,
+                                     overlay=mounts.overlay.startswith("root:"))
+        except OSError as exc:
+            raise RuntimeFailure(f"cannot serve the container's files: {exc}") from None
+    message = {"op": "join", "container": container_id, "process": _process_message(spec.process),
+               "mounts": asdict(mounts), "plan": asdict(plan) if plan is not None else None,
+               "tty": spec.process.terminal}
+    with states.claim(container_id):
+        directory = states.path(spec.sandbox_id)
+        host_tty = -1
+        pid = None
+        try:
+            if console_socket is not None:
+                host_tty = _host_pty(console_socket, spec.process.console_size)
+            stdio = (host_tty,) if host_tty >= 0 else (0, 1, 2)
+            pid = _fork_stand_in(directory, message, stdio + tuple(range(3, 3 + preserve_fds)),
+                                 host_tty, plan)
+            record = Record(id=container_id, bundle=spec.bundle, rootfs=spec.rootfs, pid=pid,
+                            pid_start=process_start(pid) or 0, created=_now(),
+                            annotations=spec.annotations,
+                            hooks={k: [asdict(h) for h in v] for k, v in spec.hooks.items()},
+                            sandbox=spec.sandbox_id)
+            states.save(record)
+            for kind in ("prestart", "createRuntime", "createContainer"):
+                run_hooks(record, kind, "created")
+            if pid_file:
+                write_pid_file(pid_file, pid)
+        except BaseException:
+            if pid is not None:
+                _kill_and_reap(pid)
+            states.remove(container_id)
+            raise
+        finally:
+            if host_tty >= 0:
+                os.close(host_tty)
+    return pid
+
+
+def _process_message(process: ProcessSpec) -> dict:
+    """An OCI process as the sentry's exec and join requests carry it."""
+    return {"args": process.args, "env": process.env, "cwd": process.cwd, "uid": process.uid,
+            "gid": process.gid, "groups": process.groups,
+            "rlimits": {str(k): list(v) for k, v in process.rlimits.items()},
+            "capabilities": process.capabilities, "no_new_privs": process.no_new_privileges}
 
 
 def apply_sysctls(kernel, sysctls: dict[str, str]) -> None:
@@ -232,8 +318,10 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
         server.serve_until_started(kernel)
 
     try:
+        log_stream = getattr(opts.log_handler, "stream", None)  # (--log, opened by the verb)
         _close_fds_except({0, 1, 2, listener.fileno(), ready_w, host_tty}
-                          | set(range(3, 3 + preserve_fds)))
+                          | set(range(3, 3 + preserve_fds))
+                          | ({log_stream.fileno()} if log_stream is not None else set()))
         _sentry_logging(opts)
         if host_tty >= 0:
             from snakevisor.runtime.console import take_host_terminal
@@ -255,8 +343,11 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
                               hostname=spec.hostname, debug=opts.debug, platform=opts.platform,
                               strace=sys.stderr if opts.strace else None,
                               volumes=[(b.source, b.destination, b.readonly) for b in spec.binds],
-                              tmpfs=[(t.destination, t.size, t.mode) for t in spec.tmpfs],
-                              overlay=overlay, confine=True)
+                              tmpfs=[(t.destination, t.size, t.mode, t.share)
+                                     for t in spec.tmpfs],
+                              overlay=overlay, confine=True,
+                              masked_paths=getattr(spec, "masked_paths", []),  # TODO-LEAD
+                              readonly_paths=getattr(spec, "readonly_paths", []))
             process = spec.process
             status = sandbox.run(process.args, env=process.env, cwd=process.cwd,
                                  identity=process.identity, rlimits=process.rlimits,
@@ -358,13 +449,22 @@ def run_hooks(record: Record, kind: str, status: str, fatal: bool = True) -> Non
 
 
 # -- the other verbs -----------------------------------------------------------------------
+def _request(states: StateDir, record: Record, message: dict,
+             timeout: float | None = control.REPLY_TIMEOUT) -> dict:
+    """Ask the sentry that runs the container (a pod member's is its sandbox's)."""
+    if record.sandbox:
+        message = {**message, "container": record.id}
+    return control.request(states.path(record.sandbox or record.id), CONTROL, message,
+                           timeout=timeout)
+
+
 def status_of(states: StateDir, record: Record) -> str:
     if not alive(record):
         return "stopped"
     if record.cgroup and container_cgroups(record).frozen():
         return "paused"
     try:
-        reply = control.request(states.path(record.id), CONTROL, {"op": "state"})
+        reply = _request(states, record, {"op": "state"})
     except control.ControlError:
         return "stopped" if not alive(record) else "running"
     return str(reply.get("status", "running"))
@@ -395,8 +495,7 @@ def kill(opts: Options, container_id: str, sig: int, every_process: bool = False
     if not alive(record):
         raise RuntimeFailure("container not running")
     try:
-        control.request(states.path(container_id), CONTROL,
-                        {"op": "kill", "signal": sig, "all": every_process})
+        _request(states, record, {"op": "kill", "signal": sig, "all": every_process})
     except control.ControlError as exc:
         if sig != signal.SIGKILL:
             raise RuntimeFailure(f"cannot signal the container: {exc}") from None
@@ -479,6 +578,7 @@ def pause(opts: Options, container_id: str, frozen: bool) -> None:
     with states.locked(container_id):
         record = states.load(container_id)
         status = status_of(states, record)
+        _not_a_member(record, "pause" if frozen else "resume")
         if frozen and status != "running":
             raise RuntimeFailure(f"container not running (it is {status})")
         if not frozen and status != "paused":
@@ -495,6 +595,7 @@ def update(opts: Options, container_id: str, resources: dict) -> None:
         record = states.load(container_id)
         if not alive(record):
             raise RuntimeFailure("container not running")
+        _not_a_member(record, "update")
         try:
             container_cgroups(record).apply(resources)
         except CgroupError as exc:
@@ -506,7 +607,16 @@ def stats(opts: Options, container_id: str) -> dict:
     record = states.load(container_id)
     if not alive(record):
         raise RuntimeFailure("container not running")
+    _not_a_member(record, "events --stats")
     return {"type": "stats", "id": container_id, "data": container_cgroups(record).stats()}
+
+
+def _not_a_member(record: Record, verb: str) -> None:
+    """A pod's containers share their sandbox's host processes and cgroups: the verbs that
+    act on cgroups act on the pod, through its sandbox."""
+    if record.sandbox:
+        raise RuntimeFailure(f"{verb} acts on a whole pod: use it on the pod's sandbox "
+                             f"{record.sandbox}")
 
 
 def wait(opts: Options, container_id: str) -> int:
@@ -533,7 +643,7 @@ def list_containers(opts: Options) -> list[dict]:
 def _ask(states: StateDir, record: Record, message: dict,
          timeout: float | None = control.REPLY_TIMEOUT) -> dict:
     try:
-        return control.request(states.path(record.id), CONTROL, message, timeout=timeout)
+        return _request(states, record, message, timeout=timeout)
     except control.ControlError as exc:
         raise RuntimeFailure(str(exc)) from None
 
@@ -547,7 +657,8 @@ FORWARDED = tuple(s for s in signal.valid_signals() if s not in (
 
 
 def exec_(opts: Options, container_id: str, process: ProcessSpec, pid_file: str | None = None,
-          detach: bool = False, console_socket: str | None = None) -> int:
+          detach: bool = False, console_socket: str | None = None,
+          preserve_fds: int = 0) -> int:
     """Add a process to a running container.  Its host stand-in is a process of ours (the
     exec'd program itself runs in the sandbox): it holds the stdio (or, with a terminal, the
     host pty's slave whose master went to --console-socket), forwards the signals it gets
@@ -557,43 +668,32 @@ def exec_(opts: Options, container_id: str, process: ProcessSpec, pid_file: str 
         raise RuntimeFailure("cannot allocate a tty without --console-socket")
     if console_socket is not None and not process.terminal:
         raise RuntimeFailure("--console-socket needs a terminal (--tty or process.terminal)")
+    if preserve_fds < 0:
+        raise RuntimeFailure("--preserve-fds must not be negative")
     states = StateDir(opts.root)
     record = states.load(container_id)
     status = status_of(states, record)
     if status != "running":
         raise RuntimeFailure(f"cannot exec in a container that is {status}")
-    message = {"op": "exec", "process": {
-        "args": process.args, "env": process.env, "cwd": process.cwd, "uid": process.uid,
-        "gid": process.gid, "groups": process.groups,
-        "rlimits": {str(k): list(v) for k, v in process.rlimits.items()},
-        "capabilities": process.capabilities, "no_new_privs": process.no_new_privileges}}
+    message: dict = {"op": "exec", "process": _process_message(process)}
+    if record.sandbox:
+        message["container"] = record.id
+    directory = states.path(record.sandbox or record.id)
+    preserved = tuple(range(3, 3 + preserve_fds))
     if not detach and not process.terminal:
         if pid_file:
             write_pid_file(pid_file, os.getpid())
-        return _stand_in(states.path(container_id), message, None)
+        return _stand_in(directory, message, None, (0, 1, 2) + preserved)
     host_tty = -1
     if process.terminal:
         host_tty = _host_pty(str(console_socket), process.console_size)
         message["tty"] = True
-
-    def stand_in(ready_w: int) -> None:
-        code = 1
-        try:
-            code = _stand_in(states.path(container_id), message, ready_w, host_tty)
-        except BaseException as exc:
-            _tell(ready_w, str(exc) or type(exc).__name__)
-        finally:
-            os._exit(code & 0xFF)
-
     try:
-        pid, said = _fork_reporting(stand_in)
+        pid = _fork_stand_in(directory, message,
+                             ((host_tty,) if host_tty >= 0 else (0, 1, 2)) + preserved, host_tty)
     finally:
         if host_tty >= 0:
             os.close(host_tty)
-    answer = said.decode(errors="replace")
-    if answer != "ok":
-        os.waitpid(pid, 0)
-        raise RuntimeFailure(answer or "exec failed")
     if pid_file:
         write_pid_file(pid_file, pid)
     if detach:
@@ -601,6 +701,27 @@ def exec_(opts: Options, container_id: str, process: ProcessSpec, pid_file: str 
     _, wait_status = os.waitpid(pid, 0)  # a terminal without --detach: wait for it here
     return os.waitstatus_to_exitcode(wait_status) if os.WIFEXITED(wait_status) else \
         128 + os.WTERMSIG(wait_status)
+
+
+def _fork_stand_in(directory: str, message: dict, fds: tuple[int, ...], host_tty: int,
+                   plan: "GoferPlan | None" = None) -> int:
+    """Fork the stand-in of an exec'd process or a pod member; its pid once the sentry has
+    taken the process (RuntimeFailure with the sentry's words if it refused)."""
+    def stand_in(ready_w: int) -> None:
+        code = 1
+        try:
+            code = _stand_in(directory, message, ready_w, fds, host_tty, plan)
+        except BaseException as exc:
+            _tell(ready_w, str(exc) or type(exc).__name__)
+        finally:
+            os._exit(code & 0xFF)
+
+    pid, said = _fork_reporting(stand_in)
+    answer = said.decode(errors="replace")
+    if answer != "ok":
+        os.waitpid(pid, 0)
+        raise RuntimeFailure(answer or f"{message['op']} failed")
+    return pid
 
 
 def _tell(fd: int | None, message: str) -> None:
@@ -613,16 +734,24 @@ def _tell(fd: int | None, message: str) -> None:
         pass
 
 
-def _stand_in(directory: str, message: dict, ready_w: int | None, host_tty: int = -1) -> int:
-    """Ask the sentry to start the process with our stdio (or the host pty's slave, which
-    then becomes our controlling terminal so resizes reach us as SIGWINCH), then mirror it:
-    forward signals and resizes, return its status (128+N when killed by signal N)."""
+def _stand_in(directory: str, message: dict, ready_w: int | None, fds: tuple[int, ...],
+              host_tty: int = -1, plan: "GoferPlan | None" = None) -> int:
+    """Ask the sentry to start the process with fds (the stdio or the host pty's slave,
+    which then becomes our controlling terminal so resizes reach us as SIGWINCH; then
+    --preserve-fds's) — for a pod member first starting its gofer (plan), whose socket goes
+    first — then mirror it: forward signals and resizes, return its status (128+N when
+    killed by signal N)."""
+    gofer = None
+    if plan is not None:
+        # (not on the engine's stderr pipe: the container's end is when that closes)
+        gofer, gofer_sock = plan.start(stderr=subprocess.DEVNULL)
+        fds = (gofer_sock.fileno(),) + fds
     if host_tty >= 0:
         from snakevisor.runtime.console import take_host_terminal
         take_host_terminal(host_tty)
     try:
         sock = control.connect(directory, CONTROL, timeout=control.REPLY_TIMEOUT)
-        control.send(sock, message, fds=(host_tty,) if host_tty >= 0 else (0, 1, 2))
+        control.send(sock, message, fds=fds)
         control.read_line(sock)
     except control.ControlError as exc:
         raise RuntimeFailure(str(exc)) from None
@@ -631,7 +760,8 @@ def _stand_in(directory: str, message: dict, ready_w: int | None, host_tty: int 
     sock.settimeout(None)
     # the process has its own copies of the stdio (or its terminal) now: ours must not keep
     # an engine waiting for EOF on the pipes it gave us (the shim waits for it before it
-    # takes the console), nor may any other fd the engine leaked into us stay open
+    # takes the console), nor may any other fd the engine leaked into us stay open (nor our
+    # end of the gofer's socket: the gofer ends when the sentry lets go of it)
     _close_fds_except({sock.fileno(), host_tty} - {-1}
                       | ({ready_w} if ready_w is not None else set()))
     null = os.open(os.devnull, os.O_RDWR)
@@ -648,7 +778,12 @@ def _stand_in(directory: str, message: dict, ready_w: int | None, host_tty: int 
     try:
         wait_status = int(control.read_line(sock)["status"])
     except (control.ControlError, KeyError, ValueError):
-        return 255  # the sandbox went away under us
+        wait_status = 0xFF00  # the sandbox went away under us: 255
+    if gofer is not None:  # it exits once the sentry has closed its end
+        try:
+            gofer.wait(KILL_WAIT)
+        except subprocess.TimeoutExpired:
+            gofer.kill()
     if wait_status & 0x7F:
         return 128 + (wait_status & 0x7F)
     return (wait_status >> 8) & 0xFF

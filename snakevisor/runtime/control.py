@@ -12,18 +12,23 @@ system calls, never in the middle of one.  Only root and the runtime's own uid m
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import struct
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from snakevisor.api import DEFAULT_PATH
 
 if TYPE_CHECKING:
     from snakevisor.kernel.kernel import Kernel
+    from snakevisor.runtime.pod import Pod
 
+log = logging.getLogger("snakevisor.runtime")
 REPLY_TIMEOUT = 5.0  #: seconds a verb waits for the sentry (it answers between syscalls)
+#: fds one request may carry: a pod member's gofer socket, stdio, and --preserve-fds
+MAX_FDS = 128
 _UCRED = struct.Struct("3i")
 
 
@@ -131,6 +136,16 @@ class ControlServer:
         self.started = False
         self._waiters: list[socket.socket] = []
         self._allowed = {0, os.getuid()}
+        self._pod: "Pod | None" = None
+
+    @property
+    def pod(self) -> "Pod":
+        """The containers that joined this sandbox (made at the first join)."""
+        if self._pod is None:
+            from snakevisor.runtime.pod import Pod
+            assert self.kernel is not None
+            self._pod = Pod(self, self.kernel)
+        return self._pod
 
     # -- the two phases -------------------------------------------------------------
     def serve_until_started(self, kernel: "Kernel") -> None:
@@ -143,10 +158,16 @@ class ControlServer:
         kernel.watch_fd(self.listener.fileno(), self._serve_one)
 
     def finish(self, status: int) -> None:
-        """The container ended: tell every `wait` its status."""
+        """The container ended: tell every `wait` its status, and every member of the pod
+        that it was killed with the sandbox."""
         for conn in self._waiters:
-            self._reply(conn, {"status": status})
+            reply(conn, {"status": status})
         self._waiters.clear()
+        if self._pod is not None:
+            for member in list(self._pod.members.values()):
+                for conn in [member.conn, *member.waiters]:
+                    if conn is not None:
+                        reply(conn, {"status": 9})  # (a wait status: killed by SIGKILL)
         self.listener.close()
 
     # -- requests --------------------------------------------------------------------
@@ -160,30 +181,39 @@ class ControlServer:
             uid = _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                 _UCRED.size))[1]
             if uid not in self._allowed:
-                self._reply(conn, {"error": "permission denied"})
+                reply(conn, {"error": "permission denied"})
                 return
             message, fds = _read_request(conn)
         except (OSError, ValueError):
             conn.close()
             return
         op = message.get("op")
-        if op != "exec":
+        if op not in ("exec", "join"):
             for fd in fds:
                 os.close(fd)
+        answer: dict | None
         try:
-            if op == "wait":
+            if op in ("exec", "join"):
+                self._add_process(conn, op, message, fds)
+                return
+            if message.get("container") is not None:  # about a member of the pod
+                answer = self.pod.handle(op, message, conn)
+                if answer is None:
+                    return  # answered later
+            elif op == "wait":
                 self._waiters.append(conn)
                 return
-            if op == "exec":
-                self._exec(conn, message, fds)
-                return
-            reply = self._handle(op, message)
+            else:
+                answer = self._handle(op, message)
         except ContainerKilled:
-            self._reply(conn, {})
+            reply(conn, {})
             raise
         except (KeyError, TypeError, ValueError) as exc:
-            reply = {"error": f"bad request: {exc}"}
-        self._reply(conn, reply)
+            answer = {"error": f"bad request: {exc}"}
+        except Exception as exc:  # a bug of ours fails this request, not the sandbox
+            log.error("control request %r failed: %s", op, exc, exc_info=True)
+            answer = {"error": f"internal error: {type(exc).__name__}: {exc}"}
+        reply(conn, answer)
 
     def _handle(self, op: object, message: dict) -> dict:
         from snakevisor.kernel import signals
@@ -210,59 +240,83 @@ class ControlServer:
             return {"pids": host_pids(kernel)}
         return {"error": f"unknown request {op!r}"}
 
+    def _add_process(self, conn: socket.socket, op: str, message: dict, fds: list[int]) -> None:
+        """exec or join: a request that hands us fds and keeps its connection."""
+        from snakevisor.runtime.pod import PodError
+        try:
+            if not self.started:
+                raise PodError(f"cannot {op} in a sandbox that has not started")
+            if op == "join":
+                self.pod.join(conn, message, fds)
+            else:
+                self._exec(conn, message, fds)
+        except PodError as exc:
+            reply(conn, {"error": str(exc), "status": exc.status})
+        except (KeyError, TypeError, ValueError) as exc:
+            reply(conn, {"error": f"bad request: {exc}"})
+        except Exception as exc:  # a bug of ours fails this request, not the sandbox
+            log.error("control request %r failed: %s", op, exc, exc_info=True)
+            reply(conn, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+        finally:
+            for fd in fds:  # what the request did not take (each taker removes its own)
+                os.close(fd)
+
     # -- exec: a new process in the running sandbox ------------------------------------
     def _exec(self, conn: socket.socket, message: dict, fds: list[int]) -> None:
         """Start message["process"] with the caller's stdio (fds); the connection stays
         open: the caller forwards signals over it, we answer its end with the status, and
-        its closing (the caller was killed) kills the process."""
+        its closing (the caller was killed) kills the process.  With a terminal the first
+        fd is the host pty's slave: the process gets a pty of the sandbox's devpts relayed
+        to it (runtime/console.py).  Fds after the stdio are --preserve-fds's (3, 4, ...).
+        message["container"] names a pod member to exec in (its mount namespace)."""
         from snakevisor.fsimpl.stdio import StdioFile
         from snakevisor.kernel.boot import BootError, spawn
+        from snakevisor.runtime.pod import PodError
 
         kernel = self.kernel
         assert kernel is not None
-        if not self.started:
-            for fd in fds:
-                os.close(fd)
-            self._reply(conn, {"error": "cannot exec in a container that has not started"})
-            return
+        root = None
+        if message.get("container") is not None:
+            member = self.pod.members.get(str(message["container"]))
+            if member is None or not member.started:
+                raise PodError(f"container {message['container']} is not running")
+            root = member.root
         proc = message["process"]
         env = [f"{k}={v}" for k, v in proc["env"].items()]
-        # with a terminal the one fd is the host pty's slave: the process gets a pty of the
-        # sandbox's devpts relayed to it (runtime/console.py), else fds are its stdio
         tty = bool(message.get("tty"))
-        if tty and len(fds) != 1:
-            for fd in fds:
-                os.close(fd)
-            self._reply(conn, {"error": "exec with a terminal needs exactly one fd"})
-            return
-        files = [] if tty else [StdioFile(fd) for fd in fds]
+        if len(fds) < (1 if tty else 3):
+            raise PodError("exec: the stdio (or a terminal) is needed")
+        host_tty = fds.pop(0) if tty else -1
+        files: list = [None, None, None] if tty else []
+        files += [StdioFile(fd) for fd in fds]
+        fds.clear()
         try:
             task = spawn(kernel, [a.encode() for a in proc["args"]], [e.encode() for e in env],
                          proc["cwd"], proc["env"].get("PATH", DEFAULT_PATH), files,
                          identity=(proc["uid"], proc["gid"], proc["groups"]),
                          rlimits={int(k): tuple(v) for k, v in proc["rlimits"].items()},
                          capabilities=proc.get("capabilities"),
-                         no_new_privs=bool(proc.get("no_new_privs")), run=not tty)
+                         no_new_privs=bool(proc.get("no_new_privs")), run=not tty, root=root)
         except BootError as exc:
             if tty:
-                os.close(fds[0])
-            self._reply(conn, {"error": str(exc), "status": exc.status})
-            return
+                os.close(host_tty)
+            raise PodError(str(exc), exc.status) from None
         relay = None
         if tty:
             from snakevisor.runtime.console import ConsoleRelay
-            relay = ConsoleRelay(kernel, fds[0])
+            relay = ConsoleRelay(kernel, host_tty)
             relay.attach(task, host_signals=False)
             task.thread.resume()
         tg = task.tg
         tg.on_exit = lambda status: self._exec_ended(conn, status, relay)
         send_quietly(conn, {"pid": tg.pid, "host_pid": task.thread.tid})
         conn.setblocking(False)
-        kernel.watch_fd(conn.fileno(), lambda: self._exec_message(conn, tg, relay))
+        kernel.watch_fd(conn.fileno(), lambda: self.relay_message(conn, tg, relay))
 
-    def _exec_message(self, conn: socket.socket, tg, relay=None) -> None:
-        """A signal to forward, a resize of its terminal, or the caller's end (EOF): then
-        the process dies too."""
+    def relay_message(self, conn: socket.socket, tg, relay=None,
+                      on_eof: "Callable[[], None] | None" = None) -> None:
+        """From a process's stand-in: a signal to forward, a resize of its terminal, or the
+        stand-in's end (EOF): then the process dies too (on_eof, if given, decides how)."""
         from snakevisor.kernel import signals
         from snakevisor.kernel.sigframe import SI_USER
         kernel = self.kernel
@@ -276,7 +330,9 @@ class ControlServer:
         if not data:
             kernel.unwatch_fd(conn.fileno())
             conn.close()
-            if tg.alive:
+            if on_eof is not None:
+                on_eof()
+            elif tg.alive:
                 tg.on_exit = None
                 kernel.send_signal(tg, signals.SIGKILL)
             return
@@ -298,16 +354,17 @@ class ControlServer:
             relay.close()
         self.kernel.unwatch_fd(conn.fileno())
         conn.setblocking(True)
-        self._reply(conn, {"status": status})
+        reply(conn, {"status": status})
 
-    @staticmethod
-    def _reply(conn: socket.socket, reply: dict) -> None:
-        try:
-            conn.sendall(json.dumps(reply).encode() + b"\n")
-        except OSError:
-            pass
-        finally:
-            conn.close()
+
+def reply(conn: socket.socket, answer: dict) -> None:
+    """The last line on a connection: then it is closed."""
+    try:
+        conn.sendall(json.dumps(answer).encode() + b"\n")
+    except OSError:
+        pass
+    finally:
+        conn.close()
 
 
 def send_quietly(conn: socket.socket, message: dict) -> None:
@@ -318,8 +375,8 @@ def send_quietly(conn: socket.socket, message: dict) -> None:
 
 
 def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:
-    """One JSON line and the fds sent with it (at most 3: an exec's stdio)."""
-    data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+    """One JSON line and the fds sent with it (at most MAX_FDS)."""
+    data, fds, _, _ = socket.recv_fds(conn, 1 << 16, MAX_FDS)
     try:
         while not data.endswith(b"\n") and len(data) < 1 << 20:
             chunk = conn.recv(1 << 16)
@@ -336,29 +393,35 @@ def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:
     return message, fds
 
 
-def signal_container(kernel: "Kernel", sig: int, every_process: bool) -> None:
-    """A signal from outside the sandbox (si_pid 0, SI_USER), to its first process or to all.
+def deliver_signal(kernel: "Kernel", tg, sig: int, first: bool) -> None:
+    """A signal from outside the sandbox (si_pid 0, SI_USER) to one process.
 
-    As for the init of a pid namespace signalled from an ancestor namespace, the first
-    process only receives signals it has a handler for, plus SIGKILL and SIGSTOP."""
+    As for the init of a pid namespace signalled from an ancestor namespace, a container's
+    first process only receives signals it has a handler for, plus SIGKILL and SIGSTOP."""
     from snakevisor.kernel import signals
     from snakevisor.kernel.sigframe import SI_USER
-    if sig == 0:
+    if sig == 0 or not tg.alive:
         return
-    info = signals.basic_siginfo(sig, SI_USER)
-    for tg in list(kernel.thread_groups.values()):
-        if not tg.alive or (not every_process and tg is not kernel.init):
-            continue
-        if (tg is kernel.init and sig not in (signals.SIGKILL, signals.SIGSTOP)
-                and signals.action(tg, sig)[0] == signals.SIG_DFL):
-            continue
-        kernel.send_signal(tg, sig, info)
+    if (first and sig not in (signals.SIGKILL, signals.SIGSTOP)
+            and signals.action(tg, sig)[0] == signals.SIG_DFL):
+        return
+    kernel.send_signal(tg, sig, signals.basic_siginfo(sig, SI_USER))
+
+
+def own_processes(kernel: "Kernel") -> list:
+    """The live processes of the sandbox's own container (not of pod members: those have
+    roots of their own), by pid."""
+    return sorted((tg for tg in kernel.thread_groups.values()
+                   if tg.alive and tg.fs.root is kernel.root), key=lambda g: g.pid)
+
+
+def signal_container(kernel: "Kernel", sig: int, every_process: bool) -> None:
+    """kill of the sandbox's container: its first process, or all of its processes."""
+    assert kernel.init is not None
+    for tg in own_processes(kernel) if every_process else [kernel.init]:
+        deliver_signal(kernel, tg, sig, first=tg is kernel.init)
 
 
 def host_pids(kernel: "Kernel") -> list[int]:
-    """The host pids of the sandbox's processes (the stubs), first process first."""
-    pids = []
-    for tg in sorted(kernel.thread_groups.values(), key=lambda g: g.pid):
-        if tg.alive and tg.tasks:
-            pids.append(tg.tasks[0].thread.tid)
-    return pids
+    """The host pids of the container's processes (the stubs), first process first."""
+    return [tg.tasks[0].thread.tid for tg in own_processes(kernel) if tg.tasks]

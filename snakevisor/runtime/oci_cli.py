@@ -199,12 +199,11 @@ def _dispatch(args: argparse.Namespace, opts: container.Options, rlog: RuntimeLo
         return container.run(opts, args.id, args.bundle, args.pid_file, args.detach,
                              args.preserve_fds, args.console_socket)
     if verb == "exec":
-        if args.preserve_fds:
-            raise container.RuntimeFailure("exec --preserve-fds is not supported yet")
+        container.check_preserved_fds(args.preserve_fds)
         process = _exec_process(args)
         process.terminal = process.terminal or args.tty
         return container.exec_(opts, args.id, process, args.pid_file, args.detach,
-                               args.console_socket)
+                               args.console_socket, args.preserve_fds)
     if verb == "start":
         container.start(opts, args.id)
     elif verb == "state":

@@ -46,6 +46,28 @@ class TmpfsMount:
     destination: str
     size: int | None
     mode: int
+    share: str = ""  #: a pod volume's name: one tmpfs for every container of the pod
+
+
+#: Kubernetes' runtime annotations naming a pod container's sandbox (containerd, CRI-O)
+POD_ROLE = (("io.kubernetes.cri.container-type", "io.kubernetes.cri.sandbox-id"),
+            ("io.kubernetes.cri-o.ContainerType", "io.kubernetes.cri-o.SandboxID"))
+#: gVisor's mount hints: dev.gvisor.spec.mount.NAME.{source,type,share,options}
+MOUNT_HINT = "dev.gvisor.spec.mount."
+
+
+@dataclass
+class MountHint:
+    """How the pod's containers use one volume (a gVisor mount hint): a bind mount of
+    `source` in any of them becomes a tmpfs of the sentry — one for the whole pod with
+    share=pod, a private one with share=container — or stays a bind (type=bind, or
+    share=shared: the host sees it too)."""
+
+    name: str
+    source: str
+    kind: str  #: "tmpfs" or "bind"
+    share: str  #: "container", "pod" or "shared"
+    options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -108,6 +130,10 @@ class ContainerSpec:
     seccomp: dict | None = None  #: linux.seccomp as given (enforced with --oci-seccomp)
     sysctl: dict[str, str] = field(default_factory=dict)  #: linux.sysctl, namespaced ones
     resources: dict = field(default_factory=dict)  #: linux.resources, validated
+    masked_paths: list[str] = field(default_factory=list)  #: linux.maskedPaths
+    readonly_paths: list[str] = field(default_factory=list)  #: linux.readonlyPaths
+    #: the pod sandbox this container joins (its sentry runs it), "" when it is a sandbox
+    sandbox_id: str = ""
 
 
 def load(bundle: str) -> ContainerSpec:
@@ -143,6 +169,7 @@ def parse(raw: Any, bundle: str) -> ContainerSpec:
         _mount(spec, _obj(mount, f"mounts[{index}]"), index)
     spec.hooks = _hooks(cfg.get("hooks", {}))
     linux = _obj(cfg.get("linux", {}), "linux")
+    joined: list[str] = []  #: namespaces named by path: only a pod member may (its sandbox's)
     for index, ns in enumerate(_list(linux.get("namespaces", []), "linux.namespaces")):
         ns = _obj(ns, f"linux.namespaces[{index}]")
         kind = _str(ns.get("type"), f"linux.namespaces[{index}].type")
@@ -152,7 +179,7 @@ def parse(raw: Any, bundle: str) -> ContainerSpec:
         if kind == "network":
             spec.netns = _str(path, "linux.namespaces[network].path") if path else "new"
         elif path:  # the sandbox's own kernel is every other namespace
-            raise SpecError(f"joining a {kind} namespace by path is not supported")
+            joined.append(kind)
     spec.cgroups_path = _str(linux.get("cgroupsPath", ""), "linux.cgroupsPath")
     spec.resources = parse_resources(linux.get("resources", {}))
     for name, value in _obj(linux.get("sysctl", {}), "linux.sysctl").items():
@@ -161,9 +188,65 @@ def parse(raw: Any, bundle: str) -> ContainerSpec:
         spec.sysctl[name] = _str(value, f"linux.sysctl.{name}")
     if linux.get("seccomp") is not None:
         spec.seccomp = _obj(linux["seccomp"], "linux.seccomp")
+    spec.masked_paths = _abs_paths(linux.get("maskedPaths", []), "linux.maskedPaths")
+    spec.readonly_paths = _abs_paths(linux.get("readonlyPaths", []), "linux.readonlyPaths")
     annotations = _obj(cfg.get("annotations", {}), "annotations")
     spec.annotations = {str(k): _str(v, f"annotations.{k}") for k, v in annotations.items()}
+    for kind_key, sandbox_key in POD_ROLE:
+        if spec.annotations.get(kind_key) == "container":
+            spec.sandbox_id = spec.annotations.get(sandbox_key, "")
+            if not spec.sandbox_id:
+                raise SpecError(f"annotation {sandbox_key} is required with {kind_key}=container")
+    if joined and not spec.sandbox_id:
+        raise SpecError(f"joining a {joined[0]} namespace by path is not supported")
+    apply_mount_hints(spec, mount_hints(spec.annotations))
     return spec
+
+
+def mount_hints(annotations: dict[str, str]) -> dict[str, MountHint]:
+    """The mount hints among a pod's annotations, by name; SpecError for a bad one."""
+    raw: dict[str, dict[str, str]] = {}
+    for key, value in annotations.items():
+        if key.startswith(MOUNT_HINT):
+            name, _, attr = key[len(MOUNT_HINT):].rpartition(".")
+            if not name or attr not in ("source", "type", "share", "options"):
+                raise SpecError(f"annotation {key}: not a mount hint (NAME.source, .type, "
+                                ".share or .options)")
+            raw.setdefault(name, {})[attr] = value
+    hints = {}
+    for name, attrs in raw.items():
+        where = f"mount hint {name}"
+        if "source" not in attrs:
+            raise SpecError(f"{where}: no source")
+        kind, share = attrs.get("type", "bind"), attrs.get("share", "shared")
+        if kind not in ("tmpfs", "bind"):
+            raise SpecError(f"{where}: type {kind!r} (expected tmpfs or bind)")
+        if share not in ("container", "pod", "shared"):
+            raise SpecError(f"{where}: share {share!r} (expected container, pod or shared)")
+        options = [o for o in attrs.get("options", "").split(",") if o]
+        hints[name] = MountHint(name, os.path.normpath(attrs["source"]), kind, share, options)
+    return hints
+
+
+def apply_mount_hints(spec: ContainerSpec, hints: dict[str, MountHint]) -> None:
+    """Bind mounts named by a tmpfs hint become the sentry's tmpfs (pod-wide for share=pod):
+    what a pod's containers write there stays in the sandbox, and they see each other's."""
+    by_source = {h.source: h for h in hints.values()
+                 if h.kind == "tmpfs" and h.share in ("container", "pod")}
+    kept = []
+    for bind in spec.binds:
+        hint = by_source.get(bind.source)
+        if hint is None:
+            kept.append(bind)
+            continue
+        from snakevisor.fsimpl.tmpfs import parse_tmpfs_options
+        try:
+            size, mode = parse_tmpfs_options(hint.options, DEFAULT_TMPFS_MODE, others=True)
+        except ValueError as exc:
+            raise SpecError(f"mount hint {hint.name}: bad option {str(exc)!r}") from None
+        spec.tmpfs.append(TmpfsMount(bind.destination, size, mode,
+                                     hint.name if hint.share == "pod" else ""))
+    spec.binds = kept
 
 
 def parse_process(raw: Any, what: str = "process") -> ProcessSpec:
@@ -349,6 +432,15 @@ def _str(value: Any, what: str) -> str:
 
 def _strs(value: Any, what: str) -> list[str]:
     return [_str(v, what) for v in _list(value, what)]
+
+
+def _abs_paths(value: Any, what: str) -> list[str]:
+    """A list of absolute paths inside the container (maskedPaths, readonlyPaths)."""
+    paths = _strs(value, what)
+    for path in paths:
+        if not path.startswith("/"):
+            raise SpecError(f"{what}: {path!r} must be an absolute path")
+    return paths
 
 
 def _id(value: Any, what: str) -> int:

@@ -45,6 +45,9 @@ class Record:
     owner: str = ""
     cgroup: str = ""  #: the application's cgroup path below each hierarchy ("" = none)
     cpuset: bool = False  #: it has a cpuset group too
+    #: a pod member: the id of the sandbox whose sentry runs it (record.pid is then its
+    #: stand-in, runtime/pod.py); "" for a container that is its own sandbox
+    sandbox: str = ""
 
 
 def check_id(container_id: str) -> str:

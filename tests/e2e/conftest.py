@@ -48,3 +48,14 @@ def outside_marker(tmp_path: Path) -> Path:
     marker = tmp_path / "outside-secret"
     marker.write_text("host secret\n")
     return marker
+
+
+@pytest.fixture
+def rt(tmp_path: Path):
+    """The OCI runtime CLI with a state root of its own (test_oci_runtime.Runtime); every
+    container left is deleted afterwards."""
+    from test_oci_runtime import Runtime
+    runtime = Runtime(tmp_path / "state", tmp_path / "log.json")
+    yield runtime
+    for cid in os.listdir(runtime.root) if runtime.root.exists() else []:
+        runtime("delete", "--force", cid, check=False)

@@ -133,14 +133,6 @@ class Runtime:
             time.sleep(0.05)
 
 
-@pytest.fixture
-def rt(tmp_path: Path):
-    runtime = Runtime(tmp_path / "state", tmp_path / "log.json")
-    yield runtime
-    for cid in os.listdir(runtime.root) if runtime.root.exists() else []:
-        runtime("delete", "--force", cid, check=False)
-
-
 def one_error_line(res: subprocess.CompletedProcess[str], *words: str) -> str:
     assert res.returncode != 0
     lines = res.stderr.strip().splitlines()
