@@ -9,6 +9,8 @@ Each row is the median wall time of N runs of a command that creates a container
     docker   docker run --rm --runtime=R IMAGE /bin/true     (a private dockerd)
     podman   podman --runtime PATH run --rm IMAGE /bin/true  (private storage)
     ctr      ctr run --rm --runc-binary PATH --rootfs R ID /bin/true  (a private containerd)
+    pod      snakevisor run of a pod container (the CRI sandbox-id annotations) joining a
+             running sandbox's sentry — no new sentry; runc's row is a plain `runc run`
 
 The ratio is against runc in the same engine.  The engines are the tests' own private
 daemons (tests/e2e/engines.py), so nothing of the machine's own is used or changed — except
@@ -36,7 +38,7 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from engines import (RUNTIME, Containerd, Dockerd, EngineUnavailable,  # noqa: E402
                      Podman, busybox_rootfs)
 
-ENGINES = ("direct", "docker", "podman", "ctr")
+ENGINES = ("direct", "docker", "podman", "ctr", "pod")
 TIMEOUT = 120
 
 
@@ -88,19 +90,49 @@ def checked(cmd: list[str], what: str) -> None:
         raise RuntimeError(f"{what}: exit {res.returncode}: {res.stderr.strip()[-300:]}")
 
 
-def make_bundle(where: Path) -> Path:
+def make_bundle(where: Path, args: tuple[str, ...] = ("/bin/true",),
+                annotations: dict[str, str] | None = None) -> Path:
     busybox_rootfs(where / "rootfs")
     subprocess.run([str(RUNTIME), "spec", "--bundle", str(where)], check=True)
     config = json.loads((where / "config.json").read_text())
-    config["process"]["args"] = ["/bin/true"]
+    config["process"]["args"] = list(args)
+    config["annotations"] = annotations or {}
     (where / "config.json").write_text(json.dumps(config))
     return where
+
+
+def pod_ms(rts: dict[str, str], work: Path, runs: int) -> dict[str, float]:
+    """A pod container's run in a running sandbox (snakevisor), a plain run (runc)."""
+    state = ["--root", str(work / "pod-state")]
+    role = "io.kubernetes.cri.container-type"
+    sandbox = make_bundle(work / "pod-sandbox", ("/bin/sleep", "1000"),
+                          {role: "sandbox", "io.kubernetes.cri.sandbox-id": "pod"})
+    member = make_bundle(work / "pod-member", ("/bin/true",),
+                         {role: "container", "io.kubernetes.cri.sandbox-id": "pod"})
+    # (its stdio: not pipes, which the detached sandbox would keep open)
+    subprocess.run([str(RUNTIME), *state, "run", "--detach", "--bundle", str(sandbox), "pod"],
+                   check=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        out = {"snakevisor": wall_ms(lambda i: checked(
+            [str(RUNTIME), *state, "run", "--bundle", str(member), f"m{i + 1}"],
+            "pod member run"), runs)}
+    finally:
+        checked([str(RUNTIME), *state, "delete", "--force", "pod"], "pod delete")
+    if "runc" in rts:
+        root = ["--root", str(work / "state" / "runc-pod")]
+        out["runc"] = wall_ms(lambda i: checked(
+            [rts["runc"], *root, "run", "--bundle", str(work / "bundle"), f"p{i + 1}"],
+            "runc run"), runs)
+    return out
 
 
 def measure(engine: str, rts: dict[str, str], work: Path, runs: int) -> dict[str, float]:
     bundle = work / "bundle"
     rootfs = bundle / "rootfs"
     out: dict[str, float] = {}
+    if engine == "pod":
+        return pod_ms(rts, work, runs)
     if engine == "direct":
         state = work / "state"
         for name, path in rts.items():

@@ -134,6 +134,7 @@ class ContainerSpec:
     readonly_paths: list[str] = field(default_factory=list)  #: linux.readonlyPaths
     #: the pod sandbox this container joins (its sentry runs it), "" when it is a sandbox
     sandbox_id: str = ""
+    own_pid_namespace: bool = False  #: linux.namespaces has a new pid namespace
 
 
 def load(bundle: str) -> ContainerSpec:
@@ -180,6 +181,8 @@ def parse(raw: Any, bundle: str) -> ContainerSpec:
             spec.netns = _str(path, "linux.namespaces[network].path") if path else "new"
         elif path:  # the sandbox's own kernel is every other namespace
             joined.append(kind)
+        elif kind == "pid":
+            spec.own_pid_namespace = True
     spec.cgroups_path = _str(linux.get("cgroupsPath", ""), "linux.cgroupsPath")
     spec.resources = parse_resources(linux.get("resources", {}))
     for name, value in _obj(linux.get("sysctl", {}), "linux.sysctl").items():

@@ -247,6 +247,24 @@ def test_preserve_fds_hands_fd_3_on(tmp_path: Path, rt: Runtime) -> None:
     # a preserved fd that is not open is an error, not a chance to pass one of ours on
     one_error_line(rt("run", "--preserve-fds", "2", "--bundle", str(bundle), "f2",
                       check=False), "fd 3 is not open")
+    # exec too: fds 3 and 4 of the exec'd process are the caller's
+    edit_config(bundle, lambda c: c["process"].update(args=["sleep", "100"]))
+    rt("run", "--detach", "--bundle", str(bundle), "f3")
+    r, w = os.pipe()
+    r2, w2 = os.pipe()
+    res = subprocess.run(["/bin/bash", "-c", f'exec "$0" "$@" 3>&{w} 4>&{w2} {w}>&- {w2}>&-',
+                          *rt.argv(), "exec", "--preserve-fds", "2", "f3", "sh", "-c",
+                          "echo three >&3; echo four >&4; echo five >&5"],
+                         capture_output=True, text=True, cwd=REPO, env=_env(), timeout=60,
+                         pass_fds=(w, w2))
+    os.close(w)
+    os.close(w2)
+    assert res.returncode == 1 and "5: Bad file descriptor" in res.stderr, res.stderr
+    with os.fdopen(r) as fh, os.fdopen(r2) as fh2:
+        assert (fh.read(), fh2.read()) == ("three\n", "four\n")
+    one_error_line(rt("exec", "--preserve-fds", "1", "f3", "true", check=False),
+                   "fd 3 is not open")
+    rt("delete", "--force", "f3")
 
 
 def test_errors_are_one_line_and_logged_as_json(tmp_path: Path, rt: Runtime) -> None:
