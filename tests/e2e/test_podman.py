@@ -65,3 +65,34 @@ def test_exec_with_a_terminal(podman: Podman) -> None:
         assert podman.podman("exec", cid, "echo", "still").stdout == "still\n"
     finally:
         podman.podman("rm", "-f", cid)
+
+
+def test_a_pod_is_one_sandbox(podman: Podman) -> None:
+    """`podman pod`: its containers carry CRI-O's sandbox annotations naming the infra
+    container, so they join its sentry: one kernel — each other's processes (the pod shares
+    its pid namespace here), IPC — and the pod's /dev/shm; each its own root."""
+    podman.podman("pod", "create", "--name", "svpod", "--infra-image", IMAGE,
+                  "--infra-command", "sleep 1000", "--share", "ipc,uts,pid")
+    try:
+        podman.podman("run", "-d", "--pod", "svpod", "--name", "svpod-a", IMAGE, "sh", "-c",
+                      "echo from-a > /dev/shm/note; touch /dev/mqueue/queue-a; "
+                      "echo only-a > /etc/mine; exec sleep 1001")
+        deadline = time.monotonic() + 30
+        while podman.podman("exec", "svpod-a", "cat", "/dev/shm/note",
+                            check=False).stdout != "from-a\n":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        res = podman.podman("run", "--rm", "--pod", "svpod", IMAGE, "sh", "-c",
+                            "ps -o args | grep -c '^sleep 100[01]'; cat /dev/shm/note; "
+                            "ls /dev/mqueue; cat /etc/mine 2>&1; hostname",
+                            check=False)
+        lines = res.stdout.splitlines()
+        assert res.returncode == 0, res.stderr
+        # the infra container's sleep and a's; the pod's /dev/shm; a's POSIX queue
+        assert lines[:3] == ["2", "from-a", "queue-a"], lines
+        assert "No such file" in lines[3] and lines[4] == "svpod", lines
+        # the infra container's sentry runs both: one sandbox, not three
+        top = podman.podman("pod", "top", "svpod", check=False)
+        assert top.returncode == 0, top.stderr
+    finally:
+        podman.podman("pod", "rm", "-f", "-t", "0", "svpod", check=False)
