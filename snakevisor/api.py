@@ -64,7 +64,7 @@ class Sandbox:
             identity: "Identity | None" = None,
             rlimits: "dict[int, tuple[int, int]] | None" = None, inherited: int = 0,
             capabilities: "dict[str, int] | None" = None, no_new_privs: bool = False,
-            on_ready: "Callable[[Kernel], None] | None" = None) -> int:
+            on_ready: "Callable[[Kernel], bool | None] | None" = None) -> int:
         """Run argv to completion; returns its exit status (128+N if killed by signal N).
 
         identity: the first process's (uid, gid, supplementary groups) inside the sandbox;
@@ -72,7 +72,8 @@ class Sandbox:
         up it gets as its own (fd 3 ..); capabilities/no_new_privs: its capability sets (masks
         by set name) and no_new_privs, as boot.spawn takes them; on_ready(kernel): called once the
         program is loaded (not yet running) and the sentry confined — the OCI runtime's
-        `create` returns from there and `start` lets the loop begin."""
+        `create` returns from there and `start` lets the loop begin; if it returns False the
+        first process stays stopped until the caller resumes it (startContainer hooks)."""
         if not argv:
             raise SandboxError("no command given")
         gofer = self._start_gofer()  # first: its start-up overlaps ours
@@ -109,8 +110,8 @@ class Sandbox:
             except BootError as exc:
                 raise SandboxError(str(exc), exc.status) from None
             if on_ready is not None:
-                on_ready(kernel)
-                init.thread.resume()
+                if on_ready(kernel) is not False:  # (False: the caller resumes it later)
+                    init.thread.resume()
             return kernel.run()
         finally:
             if gofer is not None:

@@ -302,7 +302,7 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
         except OSError:
             pass
 
-    def on_ready(kernel) -> None:
+    def on_ready(kernel) -> bool:
         nonlocal ready
         apply_sysctls(kernel, spec.sysctl)
         if opts.oci_seccomp and spec.seccomp is not None:
@@ -319,6 +319,7 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
         stubs = [kernel.platform.template.pid, kernel.init.host_pid]
         tell(b"ok " + " ".join(str(p) for p in stubs).encode())
         server.serve_until_started(kernel)
+        return server.resume_first
 
     try:
         log_stream = getattr(opts.log_handler, "stream", None)  # (--log, opened by the verb)
@@ -488,7 +489,13 @@ def start(opts: Options, container_id: str) -> None:
             raise RuntimeFailure(f"cannot start a container that is {status}"
                                  if status != "running" else
                                  "cannot start an already running container")
-        _ask(states, record, {"op": "start"})
+        message: dict = {"op": "start"}
+        hooks = record.hooks.get("startContainer", [])
+        timeout = control.REPLY_TIMEOUT
+        if hooks:  # run inside the sandbox before the program (runtime/start_hooks.py)
+            message.update(hooks=hooks, state=json.dumps(oci_state(record, "created")))
+            timeout += sum(h.get("timeout") or DEFAULT_HOOK_TIMEOUT for h in hooks)
+        _ask(states, record, message, timeout=timeout)
         run_hooks(record, "poststart", "running", fatal=False)
 
 

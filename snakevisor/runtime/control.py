@@ -137,6 +137,9 @@ class ControlServer:
         self._waiters: list[socket.socket] = []
         self._allowed = {0, os.getuid()}
         self._pod: "Pod | None" = None
+        #: whether the sandbox resumes its first process after `start` (False: startContainer
+        #: hooks run first, and the server resumes it after them)
+        self.resume_first = True
 
     @property
     def pod(self) -> "Pod":
@@ -204,7 +207,9 @@ class ControlServer:
                 self._waiters.append(conn)
                 return
             else:
-                answer = self._handle(op, message)
+                answer = self._handle(op, message, conn)
+                if answer is None:
+                    return  # answered later
         except ContainerKilled:
             reply(conn, {})
             raise
@@ -215,7 +220,7 @@ class ControlServer:
             answer = {"error": f"internal error: {type(exc).__name__}: {exc}"}
         reply(conn, answer)
 
-    def _handle(self, op: object, message: dict) -> dict:
+    def _handle(self, op: object, message: dict, conn: socket.socket) -> dict | None:
         from snakevisor.kernel import signals
         kernel = self.kernel
         assert kernel is not None and kernel.init is not None
@@ -225,7 +230,15 @@ class ControlServer:
             if self.started:
                 return {"error": "the container is already running"}
             self.started = True
-            return {}
+            if not message.get("hooks"):
+                return {}
+            # startContainer hooks: run by the loop once we return; the first process is
+            # resumed (and `start` answered) when they have succeeded
+            self.resume_first = False
+            start_with_hooks(kernel, message, kernel.init, conn,
+                             resume=lambda: kernel.init.tasks[0].thread.resume(),  # type: ignore[union-attr]
+                             fail=lambda: kernel.exit_group(kernel.init, 1 << 8))  # type: ignore[arg-type]
+            return None
         if op == "kill":
             sig = int(message["signal"])
             if not 0 <= sig <= signals.NSIG:
@@ -391,6 +404,22 @@ def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:
             os.close(fd)
         raise
     return message, fds
+
+
+def start_with_hooks(kernel: "Kernel", message: dict, first, conn: socket.socket,
+                     resume: "Callable[[], None]", fail: "Callable[[], None]") -> None:
+    """`start` with startContainer hooks: run them inside the sandbox, then resume the
+    container's first process and answer — or, when one fails, answer why and end it."""
+    from snakevisor.runtime.start_hooks import StartHooks
+
+    def done(error: str | None) -> None:
+        if error is None:
+            resume()
+            reply(conn, {})
+        else:
+            reply(conn, {"error": error})
+            fail()
+    StartHooks(kernel, message["hooks"], str(message.get("state", "{}")), first, done).run()
 
 
 def deliver_signal(kernel: "Kernel", tg, sig: int, first: bool) -> None:

@@ -151,6 +151,13 @@ class Pod:
             if member.started:
                 return {"error": "the container is already running"}
             member.started = True
+            if message.get("hooks"):  # startContainer hooks first (answered after them)
+                from snakevisor.kernel.signals import SIGKILL
+                from snakevisor.runtime.control import start_with_hooks
+                start_with_hooks(kernel, message, member.first, conn,
+                                 resume=member.first.tasks[0].thread.resume,
+                                 fail=lambda: kernel.exit_group(member.first, SIGKILL))
+                return None
             member.first.tasks[0].thread.resume()
             return {}
         if op == "kill":

@@ -395,8 +395,6 @@ def _hooks(raw: Any) -> dict[str, list[Hook]]:
     for kind, entries in hooks.items():
         if kind not in HOOK_KINDS:
             raise SpecError(f"hooks: unknown kind {kind!r}")
-        if kind == "startContainer" and entries:  # it would run inside the sandbox
-            raise SpecError("startContainer hooks are not supported")
         for index, entry in enumerate(_list(entries, f"hooks.{kind}")):
             where = f"hooks.{kind}[{index}]"
             entry = _obj(entry, where)

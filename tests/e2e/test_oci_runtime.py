@@ -325,6 +325,35 @@ def test_hooks_get_the_state_on_stdin(tmp_path: Path, rt: Runtime) -> None:
     assert not (rt.root / "h2").exists()
 
 
+def test_start_container_hooks_run_inside_before_the_program(tmp_path: Path,
+                                                             rt: Runtime) -> None:
+    """startContainer hooks are the image's programs, run in the sandbox (its root, not the
+    host's) in order, with the state on stdin, before the container's program starts."""
+    bundle = make_bundle(tmp_path / "b", ["sh", "-c", "cat /tmp/hooks; echo program"])
+    (bundle / "rootfs" / "bin" / "hook").write_text(
+        "#!/bin/sh\necho \"$1 $(cat | grep -o '\"status\": *\"[a-z]*\"')\" >> /tmp/hooks\n"
+        "echo hook $1 says hi\n")
+    (bundle / "rootfs" / "bin" / "hook").chmod(0o755)
+    edit_config(bundle, lambda c: c.update(hooks={"startContainer": [
+        {"path": "/bin/hook", "args": ["hook", "one"]},
+        {"path": "/bin/hook", "args": ["hook", "two"], "timeout": 30}]}))
+    res = rt("run", "--bundle", str(bundle), "s1")
+    assert res.stdout == ('hook one says hi\nhook two says hi\n'
+                          'one "status": "created"\ntwo "status": "created"\nprogram\n'), res.stdout
+    assert not Path("/tmp/hooks").exists() or "program" not in Path("/tmp/hooks").read_text()
+    # a failing one fails start: the program never runs
+    edit_config(bundle, lambda c: c["hooks"]["startContainer"].insert(
+        0, {"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}))
+    rt("create", "--bundle", str(bundle), "s2")
+    one_error_line(rt("start", "s2", check=False), "startContainer hook /bin/sh",
+                   "exit status 3")
+    assert rt.wait_status("s2", "stopped")["status"] == "stopped"
+    # one that is not in the image
+    edit_config(bundle, lambda c: c["hooks"].update(startContainer=[{"path": "/bin/nope"}]))
+    rt("create", "--bundle", str(bundle), "s3")
+    one_error_line(rt("start", "s3", check=False), "/bin/nope")
+
+
 def test_many_containers_at_once(tmp_path: Path, rt: Runtime) -> None:
     bundle = make_bundle(tmp_path / "b", ["sleep", "100"])
     ids = [f"m{i}" for i in range(6)]

@@ -120,6 +120,11 @@ def test_member_exit_status_reaches_the_engine(tmp_path: Path, rt: Runtime) -> N
     one_error_line(rt("create", "--bundle", str(bad), "m2", check=False),
                    "executable file not found")
     assert "m2" not in rt("list", "--format", "json").stdout
+    # a member's startContainer hooks run in its root before its program
+    hooked = member_bundle(tmp_path / "h", ["cat", "/tmp/by-hook"])
+    edit_config(hooked, lambda c: c.update(hooks={"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "echo hooked > /tmp/by-hook"]}]}))
+    assert rt("run", "--bundle", str(hooked), "m3").stdout == "hooked\n"
     rt("delete", "--force", SANDBOX)
 
 
