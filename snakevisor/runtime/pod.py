@@ -82,16 +82,14 @@ class Pod:
         if member_id in self.members:
             raise PodError(f"container {member_id} is already in this sandbox")
         tty = bool(message.get("tty"))
-        if len(fds) < (2 if tty else 4):
+        served = message.get("plan") is not None  # (else SNAKEVISOR_GOFER=0, development:
+        if len(fds) < served + (1 if tty else 3):  # the sentry walks host paths itself)
             raise PodError("join: the gofer's socket and the stdio are needed")
-        gofer_sock = socket.socket(fileno=fds.pop(0))
         gofer = None
-        if message.get("plan") is not None:
-            conn_9p = GoferConnection(None, gofer_sock)
+        if served:
+            conn_9p = GoferConnection(None, socket.socket(fileno=fds.pop(0)))
             conn_9p.epoch = lambda: kernel.dispatched
             gofer = mounts_over(conn_9p, GoferPlan(**message["plan"]))
-        else:  # SNAKEVISOR_GOFER=0 (development): the sentry walks host paths itself
-            gofer_sock.close()
         try:
             root = build_root(kernel, MountConfig(**message["mounts"]), gofer)
         except (OSError, ValueError, TypeError, KeyError) as exc:
