@@ -209,6 +209,8 @@ class SandboxRoot:
             way: None for point in mounts for way in _ancestors(point)}
         #: every place a process holds (cwd, directory fds), kept current by rename/rmdir
         self._held: "weakref.WeakSet[Anchor]" = weakref.WeakSet()
+        #: mounts made after the tree was built (add_mount), in the order they were made
+        self._added: list[tuple[bytes, Filesystem]] = []
 
     # -- the walk ----------------------------------------------------------------------------
     def _root_trail(self) -> list[Place]:
@@ -366,13 +368,41 @@ class SandboxRoot:
     def _parent_ino(self, trail: list[Place]) -> int | None:
         """What getdents shows for `..`: the parent's inode number, or (None) the
         directory's own at the root of a file system (a mount's root is its own parent)."""
-        if len(trail) < 2 or trail[-1].path in self.mounts:
+        mount = self.mounts.get(trail[-1].path)
+        if len(trail) >= 2 and isinstance(mount, BindMount) and mount.inner != b"/":
+            return trail[-2].node.ino  # bound on itself: the file system's own parent
+        if len(trail) < 2 or mount is not None:
             above = getattr(trail[-1].node, "parent_ino", None)  # a host directory's own `..`
             return above() if above is not None else None
         return trail[-2].node.ino
 
     def _mount_point(self, trail: list[Place]) -> bytes:
         return next(p.path for p in reversed(trail) if p.path in self.mounts)
+
+    def mount_point_of(self, path: bytes) -> bytes:
+        """The point of the mount a canonical path is in: the deepest one at or above it."""
+        while path not in self.mounts:
+            path = path.rpartition(b"/")[0] or b"/"
+        return path
+
+    def mount_of(self, path: bytes) -> "Filesystem":
+        return self.mounts[self.mount_point_of(path)]
+
+    def lookup_child(self, here: Place, name: bytes) -> Place | None:
+        """One step of the walk for the runtime setting the tree up (no process yet, so no
+        permission checks): a mount's root where one is mounted."""
+        return self._child(None, here, name)  # type: ignore[arg-type]
+
+    def _want_write(self, place: Place) -> None:
+        """mnt_want_write for a change at `place` (EROFS on a read-only mount)."""
+        _writable_fs(place.node, self.mount_of(place.path))
+
+    def add_mount(self, point: bytes, fs: "Filesystem") -> None:
+        """Mount fs at an existing place of the tree (a runtime's masks and read-only views,
+        before any process runs); one already there stays beneath it (`covers`)."""
+        fs.covers = self.mounts.get(point)  # type: ignore[attr-defined]
+        self.mounts[point] = fs
+        self._added.append((point, fs))
 
     def _search(self, task: "Task", node: Inode) -> None:
         if not node.is_dir:
@@ -539,7 +569,7 @@ class SandboxRoot:
                      mode: int) -> "File":
         """A new regular file, opened with whatever access was asked (its mode does not apply
         to the open that created it)."""
-        _writable_fs(here.node)
+        self._want_write(here)
         check(task, here.node.mode, here.node.uid, here.node.gid, MAY_WRITE | MAY_EXEC)
         mode = mode & ~task.tg.umask & 0o7777
         create_open = getattr(here.node, "create_open", None)
@@ -557,7 +587,7 @@ class SandboxRoot:
         node = place.node
         if not node.is_dir:
             raise SyscallError(ENOTDIR)
-        _writable_fs(node)
+        self._want_write(place)
         check(task, node.mode, node.uid, node.gid, MAY_WRITE | MAY_EXEC)
         opener = getattr(node, "open_tmpfile", None)
         if opener is None:
@@ -594,8 +624,12 @@ class SandboxRoot:
             return SentryDirFile(node, task, flags, where, anchor or self.hold(trail),
                                  self._parent_ino(trail))
         wants_write = acc in (1, 2) or bool(flags & O_TRUNC and st_.S_ISREG(node.mode))
+        if flags & O_TRUNC and st_.S_ISREG(node.mode):
+            self._want_write(trail[-1])  # do_open: before may_open's permission check
         need = (MAY_READ if acc in (0, 2) else 0) | (MAY_WRITE if wants_write else 0)
         check(task, node.mode, node.uid, node.gid, need)
+        if wants_write and not _special(node.mode):
+            self._want_write(trail[-1])  # do_dentry_open's write access to the mount
         file = node.open(task, flags)
         file.path = where.decode(errors="surrogateescape")
         return file
@@ -675,13 +709,11 @@ class SandboxRoot:
 
     def access_at(self, task: "Task", dirfd: int, path: bytes, mode: int, effective: bool,
                   follow: bool) -> None:
-        node = self._resolve(task, dirfd, path, follow)[0]
+        node, where = self._resolve(task, dirfd, path, follow)
         if not mode:
             return  # F_OK: it exists
-        if mode & 2 and not getattr(node.fs, "writable", True) and not (
-                st_.S_ISCHR(node.mode) or st_.S_ISBLK(node.mode) or st_.S_ISFIFO(node.mode)
-                or st_.S_ISSOCK(node.mode)):
-            raise SyscallError(EROFS)
+        if mode & 2 and not _special(node.mode):
+            self._want_write(Place(where, node))
         if mode & 2 and getattr(node, "no_write", False):
             raise SyscallError(EACCES)
         creds = task.tg.creds
@@ -706,7 +738,12 @@ class SandboxRoot:
         return self.hold(trail)
 
     def statfs(self, task: "Task", path: bytes) -> bytes:
-        return self._resolve(task, AT_FDCWD, path)[0].fs.statfs()
+        node, where = self._resolve(task, AT_FDCWD, path)
+        try:
+            _writable_fs(node, self.mount_of(where))
+        except SyscallError:  # a read-only bind: f_flags says so (ST_RDONLY)
+            return with_st_rdonly(node.fs.statfs())
+        return node.fs.statfs()
 
     def sync(self) -> None:
         for fs in self.mounts.values():
@@ -725,35 +762,55 @@ class SandboxRoot:
         return _inode_of(file)
 
     def mount_records(self) -> list:
-        """The mount table as /proc/PID/mountinfo shows it: the root, then each mount."""
+        """The mount table as /proc/PID/mountinfo shows it: the root, each mount the tree
+        was built with, then those added since in their order (a mount covering another at
+        the same point is its child)."""
         from snakevisor.fsimpl.procfs.mounts import MountRecord
-        points = sorted(self.mounts, key=len)
-        root = self.mounts[b"/"]
-        if root.fstype == "overlay":
-            records = [MountRecord(1, 0, 0, root.dev & 0xFF, "/", "/", "rw,relatime",
-                                   "overlay", "overlay", "rw," + root.options)]
-        else:
-            ro = "rw" if getattr(root, "writable", True) else "ro"
-            records = [MountRecord(1, 0, os.major(root.dev), os.minor(root.dev), "/", "/",
-                                   ro + ",relatime", "rootfs", "rootfs", ro)]
-        for i, point in enumerate(points, start=2):
-            if point == b"/":
-                continue
-            fs = self.mounts[point]
-            parent = max((j for j, p in enumerate(points, start=2)
-                          if point.startswith(p + b"/")), default=1)
-            flags = _MOUNT_FLAGS.get(fs.fstype, "rw,nosuid,relatime")
-            if fs.fstype == "bind":
-                flags = fs.options + ",relatime"
-            records.append(MountRecord(i, parent, os.major(fs.dev), os.minor(fs.dev), "/",
-                                       point.decode(errors="replace"), flags,
-                                       "ext4" if fs.fstype == "bind" else fs.fstype, fs.source,
-                                       _super_options(fs)))
+        late = {id(fs) for _, fs in self._added}
+        entries: list[tuple[bytes, Filesystem]] = []
+        for point in sorted(self.mounts, key=len):
+            fs: "Filesystem | None" = self.mounts[point]
+            while fs is not None and id(fs) in late:
+                fs = fs.covers  # type: ignore[attr-defined]
+            if fs is not None:
+                entries.append((point, fs))
+        entries += self._added
+        records: list = []
+        for i, (point, fs) in enumerate(entries, start=1):
+            parent = max((j for j, (p, _) in enumerate(entries[:i - 1], start=1)
+                          if p in (point, b"/") or _within(point, p)), default=0)
+            major, minor, root, flags, fstype, source, options = self._mount_fields(fs)
+            records.append(MountRecord(i, parent, major, minor, root,
+                                       point.decode(errors="replace"), flags, fstype, source,
+                                       options))
         return records
+
+    def _mount_fields(self, fs: "Filesystem") -> tuple[int, int, str, str, str, str, str]:
+        """(major, minor, root, mount flags, type, source, superblock options) of a mount."""
+        if isinstance(fs, BindMount):
+            major, minor, _, flags, fstype, source, options = self._mount_fields(fs.source_mount)
+            if not fs.writable:
+                flags = "ro" + flags[2:] if flags.startswith(("rw", "ro")) else "ro," + flags
+            return major, minor, fs.inner.decode(errors="replace"), flags, fstype, source, options
+        bottom = self.mounts[b"/"]
+        while getattr(bottom, "covers", None) is not None:
+            bottom = bottom.covers  # type: ignore[attr-defined]
+        major, minor = os.major(fs.dev), os.minor(fs.dev)
+        if fs is bottom:  # the root file system (the first mount at /)
+            if fs.fstype == "overlay":
+                return 0, fs.dev & 0xFF, "/", "rw,relatime", "overlay", "overlay", "rw," + fs.options
+            ro = "rw" if getattr(fs, "writable", True) else "ro"
+            return major, minor, "/", ro + ",relatime", "rootfs", "rootfs", ro
+        flags = getattr(fs, "mount_flags", None) or \
+            _MOUNT_FLAGS.get(fs.fstype, "rw,nosuid,relatime")
+        if fs.fstype == "bind":
+            flags = fs.options + ",relatime"
+        return (major, minor, "/", flags, "ext4" if fs.fstype == "bind" else fs.fstype,
+                fs.source, _super_options(fs))
 
     # -- extended attributes -------------------------------------------------------------------
     def xattrs(self, task: "Task", dirfd: int, path: bytes, follow: bool) -> "Xattrs":
-        return Xattrs(task, self._attr_node(task, dirfd, path, follow))
+        return Xattrs(task, *self._attr_node(task, dirfd, path, follow))
 
     # -- changes: names ----------------------------------------------------------------------
     def _sticky(self, task: "Task", dir_: Inode, victim: Inode) -> None:
@@ -785,7 +842,7 @@ class SandboxRoot:
             raise SyscallError(EEXIST)
         if trailing and not want_dir:
             raise SyscallError(ENOENT)
-        _writable_fs(here.node)
+        self._want_write(here)
         check(task, here.node.mode, here.node.uid, here.node.gid, MAY_WRITE | MAY_EXEC)
         return here, name
 
@@ -807,7 +864,7 @@ class SandboxRoot:
     def link(self, task: "Task", olddirfd: int, old: bytes, newdirfd: int, new: bytes,
              flags: int) -> None:
         if old:
-            node = self._resolve(task, olddirfd, old, bool(flags & AT_SYMLINK_FOLLOW))[0]
+            node, where = self._resolve(task, olddirfd, old, bool(flags & AT_SYMLINK_FOLLOW))
             file = _magic_file(node) if flags & AT_SYMLINK_FOLLOW else None
         elif olddirfd == AT_FDCWD:  # AT_EMPTY_PATH: the cwd (a directory: EPERM below)
             node, file = self._resolve(task, AT_FDCWD, b".")[0], None
@@ -818,6 +875,8 @@ class SandboxRoot:
         if file is not None:
             node = _inode_of(file)
         here, name = self._new_name(task, newdirfd, new)
+        if old and file is None and self.mount_of(where) is not self.mount_of(here.path):
+            raise SyscallError(EXDEV)  # linkat: both names in one mount
         if node is None and type(file) is HostFile and hasattr(here.node, "link_fd"):
             here.node.link_fd(task, name, file.fd)  # type: ignore[attr-defined]
             return
@@ -835,7 +894,7 @@ class SandboxRoot:
     def unlink(self, task: "Task", dirfd: int, path: bytes, rmdir: bool) -> None:
         trail, name, trailing = self._parent(task, dirfd, path, "rmdir" if rmdir else "unlink")
         here = trail[-1]
-        _writable_fs(here.node)
+        self._want_write(here)
         nxt = self._child(task, here, name)
         if nxt is None:
             raise SyscallError(ENOENT)
@@ -857,13 +916,14 @@ class SandboxRoot:
         src_trail, src_name, src_slash = self._parent(task, olddirfd, old, "")
         dst_trail, dst_name, dst_slash = self._parent(task, newdirfd, new, "")
         src, dst = src_trail[-1], dst_trail[-1]
-        if _fs_of(src.node) is not _fs_of(dst.node):
+        if _fs_of(src.node) is not _fs_of(dst.node) or \
+                self.mount_of(src.path) is not self.mount_of(dst.path):
             raise SyscallError(EXDEV)
         if src_name in (b"", b".", b".."):
             raise SyscallError(EBUSY)
         if dst_name in (b"", b".", b".."):
             raise SyscallError(EEXIST if flags & RENAME_NOREPLACE else EBUSY)
-        _writable_fs(src.node)
+        self._want_write(src)
         found = self._child(task, src, src_name)
         if found is None:
             raise SyscallError(ENOENT)
@@ -907,43 +967,46 @@ class SandboxRoot:
             self._moved(task, old, new, exchange)
 
     # -- changes: attributes ----------------------------------------------------------------
-    def _attr_node(self, task: "Task", dirfd: int, path: bytes, follow: bool) -> Inode:
+    def _attr_node(self, task: "Task", dirfd: int, path: bytes, follow: bool
+                   ) -> tuple[Inode, "Filesystem | None"]:
         """What chmod/chown/utimens change: a path's object (the open file behind a
-        /proc/PID/fd/N link), or with an empty path dirfd's."""
+        /proc/PID/fd/N link), or with an empty path dirfd's; and the mount it is in."""
         if not path:
             node = self._empty(task, dirfd)
             if not isinstance(node, Inode):
                 task.kernel.warn_once("attr:noinode", "attribute change of a file with no "
                                       "sentry inode refused (EPERM)")
                 raise SyscallError(EPERM)
-            return node
-        node = self._resolve(task, dirfd, path, follow)[0]
+            if dirfd == AT_FDCWD:
+                return node, self.mount_of(self._cwd(task).path)
+            return node, file_mount(task, task.tg.fds.files[dirfd & 0xFFFFFFFF])
+        node, where = self._resolve(task, dirfd, path, follow)
         target = _magic_file(node) if follow else None
         if target is not None:
             inner = _inode_of(target)
             if not isinstance(inner, Inode):
                 raise SyscallError(EPERM)
-            return inner
-        return node
+            return inner, file_mount(task, target)
+        return node, self.mount_of(where)
 
     def chmod(self, task: "Task", dirfd: int, path: bytes, mode: int) -> None:
-        InodeAttrs(task, self._attr_node(task, dirfd, path, True)).chmod(mode)
+        InodeAttrs(task, *self._attr_node(task, dirfd, path, True)).chmod(mode)
 
     def chown(self, task: "Task", dirfd: int, path: bytes, uid: int, gid: int,
               follow: bool) -> None:
-        InodeAttrs(task, self._attr_node(task, dirfd, path, follow)).chown(uid, gid)
+        InodeAttrs(task, *self._attr_node(task, dirfd, path, follow)).chown(uid, gid)
 
     def utimens(self, task: "Task", dirfd: int, path: bytes, times: bytes | None,
                 follow: bool) -> None:
-        InodeAttrs(task, self._attr_node(task, dirfd, path, follow)).utimens(times)
+        InodeAttrs(task, *self._attr_node(task, dirfd, path, follow)).utimens(times)
 
     def truncate(self, task: "Task", path: bytes, length: int) -> None:
-        node = self._attr_node(task, AT_FDCWD, path, True)
+        node, mount = self._attr_node(task, AT_FDCWD, path, True)
         if node.is_dir:
             raise SyscallError(EISDIR)
         if not st_.S_ISREG(node.mode):
             raise SyscallError(EINVAL)
-        _writable_fs(node)
+        _writable_fs(node, mount)
         check(task, node.mode, node.uid, node.gid, MAY_WRITE)
         node.setattr(task, size=length)
 
@@ -998,6 +1061,32 @@ def _way_fs() -> "Filesystem":
     return _WAY_FS
 
 
+class BindMount(Filesystem):
+    """A mount of an object already in the tree (mount --bind; a runtime's masked files and
+    read-only paths): the same objects, reached through a mount with flags of its own.
+    `writable` False makes everything below it read-only (`_writable_fs`)."""
+
+    def __init__(self, source_mount: "Filesystem", node: Inode, inner: bytes,
+                 writable: bool) -> None:
+        # no Filesystem.__init__: a bind has no superblock (device, options) of its own
+        while isinstance(source_mount, BindMount):
+            source_mount = source_mount.source_mount
+        self.source_mount = source_mount  #: the mount the object was bound from
+        self.node = node
+        self.inner = inner  #: where the object is inside its file system (mountinfo's root)
+        self.writable = writable
+        self.fstype, self.source, self.options = node.fs.fstype, node.fs.source, node.fs.options
+        self.dev = node.fs.dev
+        self.xattr_prefixes = node.fs.xattr_prefixes
+        self.covers: "Filesystem | None" = None  #: the mount at the same point beneath
+
+    def root(self) -> Inode:
+        return self.node
+
+    def statfs(self) -> bytes:
+        return self.node.fs.statfs()
+
+
 def _magic_file(node: Inode) -> "File | None":
     """The open file a /proc/PID/fd/N link stands for (None for other nodes)."""
     target = getattr(node, "open_fd", None)
@@ -1023,31 +1112,60 @@ def _same_object(a: Inode, b: Inode) -> bool:
     return a is b or (a.fs is b.fs and a.ino == b.ino and type(a) is type(b))
 
 
-def _writable_fs(node: Inode) -> None:
-    """EROFS on a read-only mount (a `:ro` volume), checked where mnt_want_write is."""
-    if not getattr(node.fs, "writable", True):
+_F_FLAGS = 80  #: offset of f_flags in struct statfs
+ST_RDONLY = 1
+
+
+def with_st_rdonly(raw: bytes) -> bytes:
+    """A struct statfs with ST_RDONLY added to f_flags (a read-only mount's answer)."""
+    flags = int.from_bytes(raw[_F_FLAGS:_F_FLAGS + 8], "little") | ST_RDONLY
+    return raw[:_F_FLAGS] + flags.to_bytes(8, "little") + raw[_F_FLAGS + 8:]
+
+
+def _special(mode: int) -> bool:
+    """Device nodes, FIFOs and sockets: opened for writing even on a read-only mount."""
+    return st_.S_ISCHR(mode) or st_.S_ISBLK(mode) or st_.S_ISFIFO(mode) or st_.S_ISSOCK(mode)
+
+
+def _writable_fs(node: Inode, mount: "Filesystem | None" = None) -> None:
+    """EROFS on a read-only file system (a `:ro` volume) or a read-only bind of part of one
+    (an OCI readonlyPath; `mount`: the entry of the mount table the object was reached
+    through, by its path), checked where mnt_want_write is.  The one place that decides it.
+    A bind counts only for objects of its own file system: a path names an fd's file only
+    approximately (a memfd's "/memfd:x (deleted)" is in no mount of the tree)."""
+    if not getattr(node.fs, "writable", True) or (
+            isinstance(mount, BindMount) and not mount.writable and mount.node.fs is node.fs):
         raise SyscallError(EROFS)
+
+
+def file_mount(task: "Task", file: "File") -> "Filesystem | None":
+    """The mount an open file of the task's tree was opened in (f_path.mnt), by its path."""
+    root = getattr(task.tg.fs, "root", None)
+    path = getattr(file, "path", "")
+    if not isinstance(root, SandboxRoot) or not path.startswith("/"):
+        return None
+    return root.mount_of(os.fsencode(path))
 
 
 class InodeAttrs:
     """chmod/chown/utimens of a sentry inode with Linux's permission rules (the path and
     the fd forms share it; HostFile offers the same three methods for host files)."""
 
-    def __init__(self, task: "Task", node: Inode) -> None:
-        self.task, self.node = task, node
+    def __init__(self, task: "Task", node: Inode, mount: "Filesystem | None" = None) -> None:
+        self.task, self.node, self.mount = task, node, mount
 
     def _owned(self) -> None:
         if self.task.tg.creds.fsuid != self.node.uid and not _has_cap(self.task, CAP_FOWNER):
             raise SyscallError(EPERM)
 
     def chmod(self, mode: int) -> None:
-        _writable_fs(self.node)
+        _writable_fs(self.node, self.mount)
         self._owned()
         self.node.setattr(self.task, mode=mode & 0o7777)
 
     def chown(self, uid: int, gid: int) -> None:
         node, creds = self.node, self.task.tg.creds
-        _writable_fs(node)
+        _writable_fs(node, self.mount)
         changes_owner = uid not in (0xFFFFFFFF, node.uid)
         gid_ok = gid in (0xFFFFFFFF, node.gid) or (creds.fsuid == node.uid and
                                                   (gid == creds.fsgid or gid in creds.groups))
@@ -1059,7 +1177,7 @@ class InodeAttrs:
         from snakevisor.fsimpl.hostfs import UTIME_NOW, UTIME_OMIT, check_times
         node = self.node
         check_times(times)
-        _writable_fs(node)
+        _writable_fs(node, self.mount)
         stamps = [(0, UTIME_NOW), (0, UTIME_NOW)] if times is None else [
             (int.from_bytes(times[o:o + 8], "little", signed=True),
              int.from_bytes(times[o + 8:o + 16], "little", signed=True)) for o in (0, 16)]
@@ -1076,7 +1194,7 @@ class InodeAttrs:
 def attr_target(task: "Task", file: "File") -> "InodeAttrs | None":
     """The attribute changer for an fd of a sentry file system (None: not one)."""
     node = _inode_of(file)
-    return InodeAttrs(task, node) if isinstance(node, Inode) else None
+    return InodeAttrs(task, node, file_mount(task, file)) if isinstance(node, Inode) else None
 
 
 class Xattrs:
@@ -1084,8 +1202,8 @@ class Xattrs:
     the file system's storage (xattr_permission: user.* only on files and directories,
     trusted.* for CAP_SYS_ADMIN only, DAC for the rest; EROFS on a read-only mount)."""
 
-    def __init__(self, task: "Task", node: Inode) -> None:
-        self.task, self.node = task, node
+    def __init__(self, task: "Task", node: Inode, mount: "Filesystem | None" = None) -> None:
+        self.task, self.node, self.mount = task, node, mount
 
     def _permission(self, name: bytes, write: bool) -> None:
         task, node = self.task, self.node
@@ -1115,12 +1233,12 @@ class Xattrs:
         return b"".join(n + b"\0" for n in names)
 
     def set(self, name: bytes, value: bytes, flags: int) -> None:
-        _writable_fs(self.node)
+        _writable_fs(self.node, self.mount)
         self._permission(name, True)
         self.node.setxattr(self.task, name, value, flags)
 
     def remove(self, name: bytes) -> None:
-        _writable_fs(self.node)
+        _writable_fs(self.node, self.mount)
         self._permission(name, True)
         self.node.removexattr(self.task, name)
 
@@ -1148,7 +1266,7 @@ def file_xattrs(task: "Task", file: "File") -> Xattrs:
             _NO_XATTR_FS = _NoXattrFs()
         st = file.stat()
         node = Inode(_NO_XATTR_FS, st.st_mode, st.st_uid, st.st_gid, ino=st.st_ino)
-    return Xattrs(task, node)
+    return Xattrs(task, node, file_mount(task, file))
 
 
 def _super_options(fs: "Filesystem") -> str:
