@@ -48,6 +48,10 @@ class Kernel:
         self.strace = strace
         self.debug = debug
         self.handlers = syscalls.load_all()
+        #: --oci-seccomp: each container's profile by its root (syscalls/oci_seccomp.py
+        #: rebuilds `handlers` from `plain_handlers` when one is added or removed)
+        self.seccomp_profiles: dict[object, object] = {}
+        self.plain_handlers = self.handlers
         self.by_host_tid: dict[int, Task] = {}
         self.tasks: dict[int, Task] = {}  #: sandbox tid -> live task
         self.thread_groups: dict[int, ThreadGroup] = {}  #: pid -> process (zombies too)

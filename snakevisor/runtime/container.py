@@ -153,8 +153,8 @@ def _create_member(opts: Options, states: StateDir, container_id: str, spec: Con
                          [(b.source, b.destination, b.readonly) for b in spec.binds],
                          [(t.destination, t.size, t.mode, t.share) for t in spec.tmpfs],
                          "none" if spec.readonly_root else opts.overlay,
-                         getattr(spec, "masked_paths", []),  # TODO-LEAD
-                         getattr(spec, "readonly_paths", []))
+                         spec.masked_paths,
+                         spec.readonly_paths)
     plan = None
     if os.environ.get("SNAKEVISOR_GOFER") != "0":
         from snakevisor.gofer.launch import GoferPlan
@@ -165,7 +165,8 @@ def _create_member(opts: Options, states: StateDir, container_id: str, spec: Con
             raise RuntimeFailure(f"cannot serve the container's files: {exc}") from None
     message = {"op": "join", "container": container_id, "process": _process_message(spec.process),
                "mounts": asdict(mounts), "plan": asdict(plan) if plan is not None else None,
-               "tty": spec.process.terminal}
+               "tty": spec.process.terminal,
+               "seccomp": spec.seccomp if opts.oci_seccomp else None}
     with states.claim(container_id):
         directory = states.path(spec.sandbox_id)
         host_tty = -1
@@ -350,8 +351,8 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
                               tmpfs=[(t.destination, t.size, t.mode, t.share)
                                      for t in spec.tmpfs],
                               overlay=overlay, confine=True,
-                              masked_paths=getattr(spec, "masked_paths", []),  # TODO-LEAD
-                              readonly_paths=getattr(spec, "readonly_paths", []))
+                              masked_paths=spec.masked_paths,
+                              readonly_paths=spec.readonly_paths)
             process = spec.process
             status = sandbox.run(process.args, env=process.env, cwd=process.cwd,
                                  identity=process.identity, rlimits=process.rlimits,

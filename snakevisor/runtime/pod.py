@@ -113,6 +113,9 @@ class Pod:
             self._close(gofer, [host_tty] if tty else [])
             raise PodError(str(exc), exc.status) from None
         member = Member(member_id, root, gofer, task.tg, conn)
+        if message.get("seccomp") is not None:  # --oci-seccomp: its own profile
+            from snakevisor.syscalls import oci_seccomp
+            oci_seccomp.install(kernel, oci_seccomp.parse(message["seccomp"]), root)
         if tty:
             from snakevisor.runtime.console import ConsoleRelay
             member.relay = ConsoleRelay(kernel, host_tty)
@@ -191,6 +194,9 @@ class Pod:
         from snakevisor.kernel import signals
         from snakevisor.runtime.control import reply
         self.members.pop(member.id, None)
+        if member.root in self.kernel.seccomp_profiles:
+            from snakevisor.syscalls import oci_seccomp
+            oci_seccomp.install(self.kernel, None, member.root)
         for tg in self.processes(member):
             self.kernel.send_signal(tg, signals.SIGKILL)
         if member.relay is not None:

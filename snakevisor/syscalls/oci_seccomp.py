@@ -119,28 +119,47 @@ def decide(profile: Profile, nr: int, regs: tuple) -> tuple[int, int]:
     return best if best is not None else (profile.default, profile.default_errno)
 
 
-def install(kernel: Any, profile: Profile) -> None:
-    """Swap in a handler table that applies the profile (before the application runs)."""
-    table = list(kernel.handlers)
+def install(kernel: Any, profile: Profile | None, root: Any = None) -> None:
+    """Apply profile to the processes of one container — those whose root (mount namespace)
+    is root, by default the sandbox's first container — before they run; None removes a
+    container's profile (a pod member that ended).  The handler table is rebuilt so that a
+    call no profile restricts runs its plain handler, at no cost."""
+    profiles = kernel.seccomp_profiles
+    base = kernel.plain_handlers
+    key = kernel.root if root is None else root
+    if profile is None:
+        profiles.pop(key, None)
+    else:
+        profiles[key] = profile
+    table = list(base)
     for nr in range(len(table)):
-        rules = profile.rules.get(nr, ())
-        if not rules and profile.default == ALLOW:
-            continue
-        if rules and all(not r.args and r.action == ALLOW for r in rules):
-            continue  # allowed outright: the plain handler, no cost
-        table[nr] = _guarded(profile, nr, table[nr])
-    kernel.handlers = table
+        if any(_restricts(p, nr) for p in profiles.values()):
+            table[nr] = _guarded(profiles, nr, base[nr])
+    if getattr(kernel, "_inotify_base", None) is not None:  # inotify's wrappers stay on top
+        from snakevisor.syscalls.sys_inotify import rebase
+        rebase(kernel, table)
+    else:
+        kernel.handlers = table
 
 
-def _guarded(profile: Profile, nr: int, handler: Handler | None) -> Handler:
+def _restricts(profile: Profile, nr: int) -> bool:
+    rules = profile.rules.get(nr, ())
+    if not rules:
+        return profile.default != ALLOW
+    return not all(not r.args and r.action == ALLOW for r in rules)
+
+
+def _guarded(profiles: dict, nr: int, handler: Handler | None) -> Handler:
     def call(task: "Task", *regs: int) -> int:
-        action, err = decide(profile, nr, regs)
-        if action >= LOG:
-            if handler is None:
-                from snakevisor.kernel.errors import ENOSYS, SyscallError
-                raise SyscallError(ENOSYS)
-            return handler(task, *regs)
-        return _deny(task, nr, action, err)
+        profile = profiles.get(task.tg.fs.root)  # (None: a container without a profile)
+        if profile is not None:
+            action, err = decide(profile, nr, regs)
+            if action < LOG:
+                return _deny(task, nr, action, err)
+        if handler is None:
+            from snakevisor.kernel.errors import ENOSYS, SyscallError
+            raise SyscallError(ENOSYS)
+        return handler(task, *regs)
     return call
 
 

@@ -253,14 +253,7 @@ def _installed(kernel) -> bool:
 def _install(task: "Task") -> None:
     """The first watch: wrap the file calls and learn the files already open."""
     kernel = task.kernel
-    base = getattr(kernel, "handlers", None) or HANDLERS
-    table = list(base)
-    for name, wrap in WRAPPERS.items():
-        nr = SYSCALL_NUMBERS[name]
-        if table[nr] is not None:
-            table[nr] = wrap(table[nr])
-    kernel._inotify_base = base
-    kernel.handlers = table
+    rebase(kernel, getattr(kernel, "handlers", None) or HANDLERS)
     hub = get_hub(kernel)
     hub.on_idle = lambda: _uninstall(kernel)
     groups = getattr(kernel, "thread_groups", None) or {task.tg.pid: task.tg}
@@ -274,6 +267,18 @@ def _install(task: "Task") -> None:
             info = hub.tracked(file)
             if info is None or info.hub is not hub:
                 _name_of(hub, task, file)
+
+
+def rebase(kernel, base: list) -> None:
+    """Wrap the file calls of base (the table the sandbox would use without watches: it
+    changes when --oci-seccomp adds a pod member's profile) and dispatch through that."""
+    table = list(base)
+    for name, wrap in WRAPPERS.items():
+        nr = SYSCALL_NUMBERS[name]
+        if table[nr] is not None:
+            table[nr] = wrap(table[nr])
+    kernel._inotify_base = base
+    kernel.handlers = table
 
 
 def _uninstall(kernel) -> None:

@@ -642,3 +642,23 @@ def test_exec_flag_errors_are_one_line(tmp_path: Path, rt: Runtime) -> None:
         assert res.stdout.split() == ["6", "7"], res.stderr
     finally:
         rt("delete", "--force", "f1")
+
+
+def test_masked_and_readonly_paths(tmp_path: Path, rt: Runtime) -> None:
+    """linux.maskedPaths/readonlyPaths as runc applies them (details: test_pathrules.py)."""
+    bundle = make_bundle(tmp_path / "b", ["sh", "-c",
+                                          "cat /etc/secret; ls /etc/private | wc -l; "
+                                          "{ echo x > /etc/new; } 2>&1; echo x > /tmp/ok && echo ok; "
+                                          "grep -c ' ro,' /proc/self/mountinfo"])
+    (bundle / "rootfs" / "etc" / "secret").write_text("password\n")
+    (bundle / "rootfs" / "etc" / "private").mkdir()
+    (bundle / "rootfs" / "etc" / "private" / "key").write_text("k\n")
+    edit_config(bundle, lambda c: c["linux"].update(
+        maskedPaths=["/etc/secret", "/etc/private", "/no/such/path"],
+        readonlyPaths=["/etc", "/proc/sys"]))
+    res = rt("run", "--bundle", str(bundle), "m1")
+    assert res.stdout.splitlines() == [
+        "0", "sh: can't create /etc/new: Read-only file system", "ok",
+        "3"], res.stdout  # /etc, /proc/sys, /etc/private (a file's mask is /dev/null's: rw)
+    edit_config(bundle, lambda c: c["linux"].update(maskedPaths=["relative"]))
+    one_error_line(rt("create", "--bundle", str(bundle), "m2", check=False), "absolute")

@@ -213,3 +213,35 @@ def test_member_terminal_through_the_console_socket(tmp_path: Path, rt: Runtime)
     os.close(peer.fd)
     rt("delete", "t1")
     rt("delete", "--force", SANDBOX)
+
+
+class SeccompRuntime(Runtime):
+    """The runtime with --oci-seccomp (each container's own linux.seccomp is enforced)."""
+
+    def argv(self) -> list[str]:
+        return [*super().argv(), "--oci-seccomp"]
+
+
+def test_each_member_keeps_its_own_seccomp_profile(tmp_path: Path) -> None:
+    rt = SeccompRuntime(tmp_path / "state")
+    start_sandbox(tmp_path, rt)
+    try:
+        strict = member_bundle(tmp_path / "strict", ["sh", "-c", "mkdir /tmp/d 2>&1; echo $?"])
+        edit_config(strict, lambda c: c["linux"].update(seccomp={
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                          "errnoRet": 1}]}))
+        rt("create", "--bundle", str(strict), "strict")  # stays, holding its profile
+        free = member_bundle(tmp_path / "free", ["sh", "-c", "mkdir /tmp/d 2>&1; echo $?"])
+        assert rt("run", "--bundle", str(free), "free").stdout == "0\n"
+        rt("start", "strict")
+        wait_for(lambda: rt.state("strict")["status"] == "stopped")
+        rt("delete", "strict")
+        # (its output went to the create's stdio: run it again to read it)
+        res = rt("run", "--bundle", str(strict), "strict2")
+        assert res.stdout.splitlines() == [
+            "mkdir: can't create directory '/tmp/d': Operation not permitted", "1"]
+        # the sandbox's own container has no profile: unaffected
+        assert rt("exec", SANDBOX, "sh", "-c", "mkdir /tmp/x").returncode == 0
+    finally:
+        rt("delete", "--force", SANDBOX, check=False)
