@@ -13,7 +13,7 @@ VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/requirements-dev.txt"
 APT_PACKAGES=(gcc make libc6-dev busybox-static manpages-dev strace python3 python3-venv runc diod sqlite3 git procps
               redis-server redis-tools memcached libmemcached-tools postgresql docker.io
-              containerd podman crun)
+              containerd podman crun debootstrap)
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }
 die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }

@@ -4,10 +4,12 @@ containerd, no bridge and no iptables rules, and snakevisor registered as a runt
 
 Why isolated: the tests must not depend on (or disturb) a daemon someone left running, and a
 fresh machine has none.  Images are imported from root file systems the tests build, so no
-registry is needed.
+registry is needed: a busybox root (instant) and a Debian minbase root (debootstrap, built
+once per machine and kept as a tarball in TEST_CACHE).
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -22,12 +24,19 @@ import tempfile
 import termios
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from harness import REPO
 
 RUNTIME = REPO / ".venv" / "bin" / "snakevisor"
 BUSYBOX = "/bin/busybox"
+# Outside the repo and the tests' temporary directories, so one build serves every later run.
+TEST_CACHE = Path(os.environ.get("SNAKEVISOR_TEST_CACHE", "/var/cache/snakevisor-tests"))
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# debootstrap's messages when the mirror cannot be reached (as opposed to a broken build).
+NETWORK_FAILURES = ("Failed getting release file", "Couldn't download", "Temporary failure",
+                    "Could not resolve", "Connection refused", "Connection timed out",
+                    "Network is unreachable", "No route to host", "unable to resolve")
 
 
 class EngineUnavailable(Exception):
@@ -49,6 +58,60 @@ def busybox_rootfs(where: Path) -> Path:
                                           "nobody:x:65534:65534:nobody:/:/bin/sh\n")
     (where / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
     return where
+
+
+def debian_rootfs(cache: Path = TEST_CACHE, suite: str = "bookworm",
+                  variant: str = "minbase") -> Path:
+    """A tarball of a Debian SUITE root made by `debootstrap --variant=VARIANT` (amd64),
+    built on the first call on this machine and kept in CACHE: a build downloads ~50 MB
+    and takes half a minute or more, an import of the tar seconds.  Skips the test when
+    debootstrap is missing or the mirror cannot be reached; any other failure fails it."""
+    import pytest
+    tar = cache / f"debian-{suite}-{variant}-amd64.tar"
+    if tar.exists():
+        return tar
+    if shutil.which("debootstrap") is None:
+        pytest.skip("debootstrap is not installed (scripts/install-deps.sh installs it)")
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another test run may be building the same root
+        if tar.exists():
+            return tar
+        for stale in cache.glob(".build-*"):  # the lock is ours: their builders are gone
+            unmount_under(stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=cache))
+        try:
+            root, log = work / "root", work / "debootstrap.log"
+            with open(log, "wb") as out:
+                res = subprocess.run(["debootstrap", f"--variant={variant}", "--arch=amd64",
+                                      suite, str(root), DEBIAN_MIRROR],
+                                     stdout=out, stderr=subprocess.STDOUT, timeout=1800)
+            if res.returncode != 0:
+                text = log.read_text(errors="replace")
+                why = f"debootstrap {suite} failed ({res.returncode}): {text[-1500:]}"
+                if any(marker in text for marker in NETWORK_FAILURES):
+                    pytest.skip(f"{DEBIAN_MIRROR} unreachable: {why}")
+                pytest.fail(why)
+            for deb in (root / "var" / "cache" / "apt" / "archives").glob("*.deb"):
+                deb.unlink()  # downloads, not part of the root (as in Debian's images)
+            subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf",
+                            str(work / "root.tar"), "."], check=True, capture_output=True)
+            os.rename(work / "root.tar", tar)  # atomically: a tar in the cache is complete
+        finally:
+            unmount_under(work)  # a killed debootstrap leaves its /proc and /sys mounted
+            shutil.rmtree(work, ignore_errors=True)
+    return tar
+
+
+def unmount_under(directory: Path) -> None:
+    """Lazily unmount every mount at or below DIRECTORY, deepest first."""
+    prefix = str(directory.resolve())
+    with open("/proc/self/mountinfo") as info:
+        points = [line.split()[4].encode().decode("unicode_escape") for line in info]
+    for point in sorted(points, key=len, reverse=True):
+        if point == prefix or point.startswith(prefix + "/"):
+            subprocess.run(["umount", "-l", point], capture_output=True)
 
 
 def interactive_shell_session(argv: list[str]) -> None:
@@ -130,10 +193,29 @@ def engine_fixture(make: Callable[[], object], rootfs_dir: Path | None = None,
         engine.stop()  # type: ignore[attr-defined]
 
 
-def tarball(rootfs: Path, dest: Path) -> Path:
+def image_fixture(engine, root: Callable[[], Path], image: str) -> Iterator[str]:
+    """A module fixture's body: IMAGE imported into a running ENGINE (another fixture's)
+    from the root ROOT() gives, a directory or a tarball (ROOT may skip); removed after."""
+    engine.import_image(root(), image)
+    try:
+        yield image
+    finally:
+        engine.remove_image(image)
+
+
+@contextlib.contextmanager
+def tarball(rootfs: Path, dest: Path) -> Iterator[Path]:
+    """ROOTFS as a tar an engine can import: itself when it already is one (a cached root),
+    else DEST made from the directory for the duration."""
+    if rootfs.is_file():
+        yield rootfs
+        return
     with tarfile.open(dest, "w") as tar:
         tar.add(rootfs, arcname=".")
-    return dest
+    try:
+        yield dest
+    finally:
+        dest.unlink()
 
 
 class Dockerd:
@@ -180,10 +262,13 @@ class Dockerd:
         return res
 
     def import_image(self, rootfs: Path, name: str) -> str:
-        tar = tarball(rootfs, self.dir / f"{name.replace(':', '_')}.tar")
-        self.docker("import", str(tar), name)
-        tar.unlink()
+        """NAME from ROOTFS, a root directory or a tarball of one."""
+        with tarball(rootfs, self.dir / f"{name.replace(':', '_')}.tar") as tar:
+            self.docker("import", str(tar), name, timeout=600)
         return name
+
+    def remove_image(self, name: str) -> None:
+        self.docker("rmi", "-f", name, check=False)
 
     def stop(self) -> None:
         stop_daemon(self.proc, self.log, self.dir, ("data", "exec"))
@@ -256,10 +341,13 @@ class Podman:
         return res
 
     def import_image(self, rootfs: Path, name: str) -> str:
-        tar = tarball(rootfs, self.dir / "image.tar")
-        self.podman("import", str(tar), name)
-        tar.unlink()
+        """NAME from ROOTFS, a root directory or a tarball of one."""
+        with tarball(rootfs, self.dir / "image.tar") as tar:
+            self.podman("import", str(tar), name, timeout=600)
         return name
+
+    def remove_image(self, name: str) -> None:
+        self.podman("rmi", "-f", name, check=False)
 
     def stop(self) -> None:
         self.podman("rm", "-a", "-f", check=False)
