@@ -38,7 +38,7 @@ class Sandbox:
                  tmpfs: "list[tuple[str, int | None, int] | tuple[str, int | None, int, str]] | None" = None,
                  overlay: str = "none", confine: bool = False,
                  masked_paths: list[str] | None = None,
-                 readonly_paths: list[str] | None = None) -> None:
+                 readonly_paths: list[str] | None = None, dev_console: bool = True) -> None:
         if not os.path.isdir(rootfs):
             raise SandboxError(f"rootfs {rootfs!r} is not a directory")
         if platform != "ptrace":
@@ -48,7 +48,7 @@ class Sandbox:
         self.mounts = MountConfig(
             os.path.realpath(rootfs), writable_root, list(volumes or []),
             [(t[0], t[1], t[2], t[3] if len(t) > 3 else "") for t in tmpfs or []],  # type: ignore[misc]
-            overlay, list(masked_paths or []), list(readonly_paths or []))
+            overlay, list(masked_paths or []), list(readonly_paths or []), dev_console)
         try:
             self.mounts.check_overlay()
         except ValueError as exc:
@@ -64,13 +64,15 @@ class Sandbox:
             identity: "Identity | None" = None,
             rlimits: "dict[int, tuple[int, int]] | None" = None, inherited: int = 0,
             capabilities: "dict[str, int] | None" = None, no_new_privs: bool = False,
+            default_home: bool = False,
             on_ready: "Callable[[Kernel], bool | None] | None" = None) -> int:
         """Run argv to completion; returns its exit status (128+N if killed by signal N).
 
         identity: the first process's (uid, gid, supplementary groups) inside the sandbox;
         rlimits: resource number -> (soft, hard) for it; inherited: how many of our fds from 3
         up it gets as its own (fd 3 ..); capabilities/no_new_privs: its capability sets (masks
-        by set name) and no_new_privs, as boot.spawn takes them; on_ready(kernel): called once the
+        by set name), no_new_privs and default_home (HOME from /etc/passwd when env has
+        none, as runc sets it), as boot.spawn takes them; on_ready(kernel): called once the
         program is loaded (not yet running) and the sentry confined — the OCI runtime's
         `create` returns from there and `start` lets the loop begin; if it returns False the
         first process stays stopped until the caller resumes it (startContainer hooks)."""
@@ -106,7 +108,8 @@ class Sandbox:
                           [f"{k}={v}".encode() for k, v in env.items()], cwd,
                           env.get("PATH", DEFAULT_PATH), identity=identity, rlimits=rlimits,
                           inherited=inherited, run=on_ready is None,
-                          capabilities=capabilities, no_new_privs=no_new_privs)
+                          capabilities=capabilities, no_new_privs=no_new_privs,
+                          default_home=default_home)
             except BootError as exc:
                 raise SandboxError(str(exc), exc.status) from None
             if on_ready is not None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 #: the links every Linux /dev has (to procfs, which the sandbox mounts at /proc)
 LINKS = {b"fd": b"/proc/self/fd", b"stdin": b"/proc/self/fd/0", b"stdout": b"/proc/self/fd/1",
-         b"stderr": b"/proc/self/fd/2", b"core": b"/proc/kcore"}
+         b"stderr": b"/proc/self/fd/2"}  # (no core: the sandbox's /proc has no kcore)
 #: directories other file systems are mounted on (pts holds the devpts instance itself)
 MOUNT_POINTS = (b"shm", b"mqueue")
 
@@ -78,7 +78,8 @@ class DevFsRoot(TmpfsDir):
 class DevFs(Tmpfs):
     fstype = "devtmpfs"
 
-    def __init__(self) -> None:
+    def __init__(self, console: bool = True) -> None:
+        """console: whether /dev/console exists (runc makes it for a terminal only)."""
         from snakevisor.fsimpl.devpts import DevPtsFs
         super().__init__(size=1 << 20, mode=0o755, source="devtmpfs")
         root = DevFsRoot(self, self._root.mode, 0, 0)
@@ -86,6 +87,8 @@ class DevFs(Tmpfs):
         #: the sandbox's pseudo-terminals (mount it at /dev/pts to list it as a mount)
         self.pts = DevPtsFs()
         for name, spec in DEVICES.items():
+            if name == "console" and not console:
+                continue
             node = DeviceNode(self, spec.mode, rdev=spec.rdev)
             root.children[name.encode()] = node
         for name, target in LINKS.items():

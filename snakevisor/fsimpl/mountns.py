@@ -38,6 +38,7 @@ class MountConfig:
     overlay: str = "none"
     masked_paths: list[str] = field(default_factory=list)  #: linux.maskedPaths
     readonly_paths: list[str] = field(default_factory=list)  #: linux.readonlyPaths
+    dev_console: bool = True  #: /dev/console (an OCI container has one with a terminal only)
 
     @property
     def upper_dir(self) -> str | None:
@@ -77,7 +78,7 @@ def build_root(kernel: "Kernel", config: MountConfig,
     from snakevisor.fsimpl.sysfs import SysFs
     from snakevisor.fsimpl.tmpfs import Tmpfs
 
-    devfs = DevFs()
+    devfs = DevFs(console=config.dev_console)
     proc = ProcFs(kernel)
     mounts: dict[bytes, Filesystem] = {
         b"/proc": proc,

@@ -32,11 +32,15 @@ class BootError(Exception):
 Identity = tuple[int, int, list[int]]
 
 
+#: how much of /etc/passwd passwd_home reads
+PASSWD_MAX = 1 << 20
+
+
 def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: str, *,
               identity: Identity | None = None,
               rlimits: dict[int, tuple[int, int]] | None = None, inherited: int = 0,
               run: bool = True, capabilities: dict[str, int] | None = None,
-              no_new_privs: bool = False) -> Task:
+              no_new_privs: bool = False, default_home: bool = False) -> Task:
     """Create pid 1 with the CLI's stdio and exec argv[0] (searched in PATH when bare), as
     `identity` (default root) with `rlimits` over the host's (an OCI process's settings),
     and the caller's fds 3 .. 3+inherited-1 as its own.  With run=False it stays stopped
@@ -45,14 +49,15 @@ def boot_init(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, pa
 
     return spawn(kernel, argv, envp, cwd, path, stdio_files(inherited), identity=identity,
                  rlimits=rlimits, run=run, init=True, capabilities=capabilities,
-                 no_new_privs=no_new_privs)
+                 no_new_privs=no_new_privs, default_home=default_home)
 
 
 def spawn(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: str,
           files: "list[File | None]", *, identity: Identity | None = None,
           rlimits: dict[int, tuple[int, int]] | None = None, run: bool = True,
           init: bool = False, capabilities: dict[str, int] | None = None,
-          no_new_privs: bool = False, root: "SandboxRoot | None" = None) -> Task:
+          no_new_privs: bool = False, root: "SandboxRoot | None" = None,
+          default_home: bool = False) -> Task:
     """A new process from outside the sandbox's process tree: the first one (init=True), or
     one the runtime's `exec` adds to a running sandbox (no parent inside: getppid() is 0,
     as for a process that joined the pid namespace).  `files` become its fds 0, 1, 2, …
@@ -60,6 +65,8 @@ def spawn(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: 
     inheritable, ambient) replace what the ids would give before the program is exec'd, so
     Linux's exec rules then derive its sets; no_new_privs as prctl(PR_SET_NO_NEW_PRIVS).
     root: its mount namespace (a pod member's; default the sandbox's first container's).
+    default_home: without HOME in envp, set it from the sandbox's /etc/passwd for its uid
+    ("/" when there is no entry), as runc does for an OCI process.
     On failure nothing of it remains and BootError says why."""
     fds = FdTable()
     for fd, file in enumerate(files):
@@ -95,6 +102,8 @@ def spawn(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: 
             tg.fs.cwd = tg.fs.root.resolve_dir(task, cwd.encode())
         except SyscallError as exc:
             raise BootError(f"working directory {cwd}: {os.strerror(exc.errno)}", 126) from None
+        if default_home and not any(e.startswith(b"HOME=") for e in envp):
+            envp = [*envp, b"HOME=" + passwd_home(task, tg.creds.euid)]
         try:
             prog = _find_program(task, argv, path)
             exec_into(task, prog, envp, run=run)
@@ -126,6 +135,31 @@ def spawn(kernel: Kernel, argv: list[bytes], envp: list[bytes], cwd: str, path: 
                 kernel.exit_group(tg, 127 << 8)
         raise
     return task
+
+
+def passwd_home(task: Task, uid: int) -> bytes:
+    """uid's home directory in the sandbox's /etc/passwd, read as the process itself would
+    (through its root, with its permissions); "/" when there is none to be had."""
+    try:
+        file = task.tg.fs.root.open(task, AT_FDCWD, b"/etc/passwd", os.O_RDONLY, 0)
+    except SyscallError:
+        return b"/"
+    try:
+        data = b""
+        while len(data) < PASSWD_MAX:
+            chunk = file.read(task, 65536)
+            if not chunk:
+                break
+            data += chunk
+    except SyscallError:
+        return b"/"
+    finally:
+        file.release()
+    for line in data.splitlines():
+        fields = line.split(b":")
+        if len(fields) >= 7 and fields[2] == str(uid).encode():
+            return fields[5] or b"/"
+    return b"/"
 
 
 def _find_program(task: Task, argv: list[bytes], path: str) -> loader.Program:

@@ -153,8 +153,7 @@ def _create_member(opts: Options, states: StateDir, container_id: str, spec: Con
                          [(b.source, b.destination, b.readonly) for b in spec.binds],
                          [(t.destination, t.size, t.mode, t.share) for t in spec.tmpfs],
                          "none" if spec.readonly_root else opts.overlay,
-                         spec.masked_paths,
-                         spec.readonly_paths)
+                         spec.masked_paths, spec.readonly_paths, spec.process.terminal)
     plan = None
     if os.environ.get("SNAKEVISOR_GOFER") != "0":
         from snakevisor.gofer.launch import GoferPlan
@@ -352,12 +351,14 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
                                      for t in spec.tmpfs],
                               overlay=overlay, confine=True,
                               masked_paths=spec.masked_paths,
-                              readonly_paths=spec.readonly_paths)
+                              readonly_paths=spec.readonly_paths,
+                              dev_console=spec.process.terminal)
             process = spec.process
             status = sandbox.run(process.args, env=process.env, cwd=process.cwd,
                                  identity=process.identity, rlimits=process.rlimits,
                                  inherited=preserve_fds, capabilities=process.capabilities,
-                                 no_new_privs=process.no_new_privileges, on_ready=on_ready)
+                                 no_new_privs=process.no_new_privileges, default_home=True,
+                                 on_ready=on_ready)
         except control.ContainerKilled as exc:
             status = exc.status
         except (SandboxError, RuntimeFailure) as exc:

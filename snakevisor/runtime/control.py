@@ -309,7 +309,8 @@ class ControlServer:
                          identity=(proc["uid"], proc["gid"], proc["groups"]),
                          rlimits={int(k): tuple(v) for k, v in proc["rlimits"].items()},
                          capabilities=proc.get("capabilities"),
-                         no_new_privs=bool(proc.get("no_new_privs")), run=not tty, root=root)
+                         no_new_privs=bool(proc.get("no_new_privs")), default_home=True,
+                         run=not tty, root=root)
         except BootError as exc:
             if tty:
                 os.close(host_tty)

@@ -108,7 +108,8 @@ class Pod:
                          identity=(proc["uid"], proc["gid"], proc["groups"]),
                          rlimits={int(k): tuple(v) for k, v in proc["rlimits"].items()},
                          capabilities=proc.get("capabilities"),
-                         no_new_privs=bool(proc.get("no_new_privs")), run=False, root=root)
+                         no_new_privs=bool(proc.get("no_new_privs")), default_home=True,
+                         run=False, root=root)
         except BootError as exc:
             self._close(gofer, [host_tty] if tty else [])
             raise PodError(str(exc), exc.status) from None

@@ -318,20 +318,12 @@ def test_debian_one_file_system(dockerd: Dockerd, debian: str) -> None:
     assert out.startswith("constant\n") and int(out.split()[1]) > 1000, out
 
 
-@pytest.mark.xfail(strict=True, reason="snakevisor/runtime does not set HOME: runc (libcontainer "
-                   "setupUser) sets HOME from the container's /etc/passwd entry of the "
-                   "process's uid (\"/\" when it has none) unless process.env has one; under "
-                   "snakevisor `env` lacks HOME=/root")
 def test_debian_environment(dockerd: Dockerd, debian: str) -> None:
     for extra in ([], ["-u", "1000"], ["-e", "HOME=/srv"]):
         same_as_runc(dockerd, "-h", "box", *extra, debian, "/bin/bash", "-c",
                      "env | sort; cd ~ && pwd")
 
 
-@pytest.mark.xfail(strict=True, reason="snakevisor/fsimpl/devfs.py and devices.py: /dev always "
-                   "has console (without process.terminal) and core -> /proc/kcore (dangling: "
-                   "this host has no /proc/kcore); runc makes console only for a terminal and "
-                   "core only when the host's /proc/kcore exists")
 def test_debian_dev_listing(dockerd: Dockerd, debian: str) -> None:
     same_as_runc(dockerd, debian, "ls", "-A", "/dev")
 

@@ -662,3 +662,24 @@ def test_masked_and_readonly_paths(tmp_path: Path, rt: Runtime) -> None:
         "3"], res.stdout  # /etc, /proc/sys, /etc/private (a file's mask is /dev/null's: rw)
     edit_config(bundle, lambda c: c["linux"].update(maskedPaths=["relative"]))
     one_error_line(rt("create", "--bundle", str(bundle), "m2", check=False), "absolute")
+
+
+def test_home_comes_from_the_image_passwd(tmp_path: Path, rt: Runtime) -> None:
+    """As runc: HOME, when process.env has none, is the uid's home in the container's
+    /etc/passwd ("/" without an entry) — for the first process and for exec."""
+    bundle = make_bundle(tmp_path / "b", ["sh", "-c", "echo $HOME"], env=["PATH=/bin"])
+    (bundle / "rootfs" / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\nv:x:1001:1001:::\n")
+    outs = []
+    for n, user in enumerate(({"uid": 0, "gid": 0}, {"uid": 1000, "gid": 1000},
+                              {"uid": 1001, "gid": 1}, {"uid": 2000, "gid": 2000})):
+        edit_config(bundle, lambda c: c["process"].update(user=user))
+        outs.append(rt("run", "--bundle", str(bundle), f"home{n}").stdout)
+    assert outs == ["/root\n", "/home/u\n", "/\n", "/\n"]
+    edit_config(bundle, lambda c: c["process"].update(env=["PATH=/bin", "HOME=/given"],
+                                                      args=["sleep", "100"]))
+    rt("run", "--detach", "--bundle", str(bundle), "home9")
+    assert rt("exec", "--user", "1000:1000", "home9", "sh", "-c", "echo $HOME").stdout == \
+        "/home/u\n"  # exec's own env: none given, so from passwd
+    assert rt("exec", "--env", "HOME=/e", "home9", "sh", "-c", "echo $HOME").stdout == "/e\n"
+    rt("delete", "--force", "home9")
