@@ -142,6 +142,9 @@ def _create_member(opts: Options, states: StateDir, container_id: str, spec: Con
     if opts.overlay.startswith("root:dir="):
         raise RuntimeFailure("--overlay2 root:dir= keeps one sandbox's files: it cannot serve "
                              "a pod's containers (use root:memory)")
+    if spec.resources:
+        log.warning("container %s: linux.resources of a pod's container are not applied "
+                    "(the pod's sandbox's cgroups hold its processes)", container_id)
     if spec.own_pid_namespace:
         log.warning("container %s asks for a pid namespace of its own: the containers of a "
                     "pod share their sandbox's (as with shareProcessNamespace)", container_id)
