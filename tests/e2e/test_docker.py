@@ -275,14 +275,6 @@ def test_debian_root_listing(dockerd: Dockerd, debian: str) -> None:
     assert entries(ours.stdout) == entries(theirs.stdout)
 
 
-@pytest.mark.xfail(strict=True, reason="snakevisor/fsimpl/overlay.py: OverlayNode.lookup "
-                   "drops the lower node under a non-directory upper, and _remove/rename leave "
-                   "a whiteout only when child.lower is set, so removing a copied-up or "
-                   "re-created lower name resurrects the lower file (overlayfs whiteouts "
-                   "whenever a lower layer has the name): `echo x >> /etc/debian_version; "
-                   "rm /etc/debian_version; cat /etc/debian_version` prints 12.x; dpkg's "
-                   "second run fails: error creating new backup file "
-                   "'/var/lib/dpkg/status-old': File exists")
 def test_debian_package_install_offline(dockerd: Dockerd, debian: str) -> None:
     """dpkg-deb builds a package, `apt-get install ./x.deb` installs it (apt's solver, then
     dpkg unpacking and rewriting its database), dpkg verifies and removes it: no network."""
@@ -302,12 +294,6 @@ def test_debian_package_install_offline(dockerd: Dockerd, debian: str) -> None:
     assert "Setting up svtest (1.0) ...\nsvtest runs\nStatus: install ok installed\n" in out
 
 
-@pytest.mark.xfail(strict=True, reason="snakevisor/fsimpl/overlay.py: OverlayNode.stat is the "
-                   "stat of whichever layer holds the object, so copy-up changes st_dev and "
-                   "st_ino, and copied-up directories (/ included) have the upper tmpfs's "
-                   "st_dev while lower-only ones have the lower's: `find / -xdev` stops at /. "
-                   "overlayfs gives every directory the overlay's st_dev and keeps st_ino "
-                   "across copy-up")
 def test_debian_one_file_system(dockerd: Dockerd, debian: str) -> None:
     """Tools that stay on one file system (find -xdev, du -x, tar --one-file-system) see the
     root as one, before and after the application writes to it."""
