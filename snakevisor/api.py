@@ -35,20 +35,24 @@ class Sandbox:
     def __init__(self, rootfs: str = "/", writable_root: bool = False, hostname: str = "snakevisor",
                  strace: TextIO | None = None, debug: bool = False, platform: str = "ptrace",
                  volumes: list[tuple[str, str, bool]] | None = None,
-                 tmpfs: "list[tuple[str, int | None, int] | tuple[str, int | None, int, str]] | None" = None,
+                 tmpfs: "list[tuple] | None" = None,
                  overlay: str = "none", confine: bool = False,
                  masked_paths: list[str] | None = None,
-                 readonly_paths: list[str] | None = None, dev_console: bool = True) -> None:
+                 readonly_paths: list[str] | None = None, dev_console: bool = True,
+                 mount_flags: dict[str, list[str]] | None = None) -> None:
         if not os.path.isdir(rootfs):
             raise SandboxError(f"rootfs {rootfs!r} is not a directory")
         if platform != "ptrace":
             raise SandboxError(f"unknown platform {platform!r} (available: ptrace)")
         #: the first container's mounts; tmpfs entries are (sandbox path, size or None,
-        #: mode[, pod volume name]), volumes (host dir, sandbox path, read-only)
+        #: mode[, pod volume name[, mount flags]]), volumes (host dir, sandbox path,
+        #: read-only); mount_flags: sandbox path -> of "nosuid", "nodev", "noexec"
+        flags = dict(mount_flags or {})
+        flags.update({t[0]: list(t[4]) for t in tmpfs or [] if len(t) > 4})  # type: ignore[misc]
         self.mounts = MountConfig(
             os.path.realpath(rootfs), writable_root, list(volumes or []),
             [(t[0], t[1], t[2], t[3] if len(t) > 3 else "") for t in tmpfs or []],  # type: ignore[misc]
-            overlay, list(masked_paths or []), list(readonly_paths or []), dev_console)
+            overlay, list(masked_paths or []), list(readonly_paths or []), dev_console, flags)
         try:
             self.mounts.check_overlay()
         except ValueError as exc:

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 #: /dev/shm's size, as Docker gives containers
 DEV_SHM_SIZE = 64 << 20
 OVERLAY_MODES = ("none", "root:memory")  #: and root:dir=PATH
+#: the flags Linux and runc give the built-in mounts when a config names none
+_ALL = ["nosuid", "nodev", "noexec"]
+DEFAULT_MOUNT_FLAGS = {"/proc": _ALL, "/sys": _ALL, "/dev": ["nosuid"],
+                       "/dev/pts": ["nosuid", "noexec"], "/dev/shm": _ALL, "/dev/mqueue": _ALL}
 
 
 @dataclass
@@ -39,6 +43,9 @@ class MountConfig:
     masked_paths: list[str] = field(default_factory=list)  #: linux.maskedPaths
     readonly_paths: list[str] = field(default_factory=list)  #: linux.readonlyPaths
     dev_console: bool = True  #: /dev/console (an OCI container has one with a terminal only)
+    #: sandbox path as given -> its mount's flags (of "nosuid", "nodev", "noexec"); the
+    #: built-in mounts not named have DEFAULT_MOUNT_FLAGS, the root, volumes and tmpfs none
+    mount_flags: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def upper_dir(self) -> str | None:
@@ -106,7 +113,9 @@ def build_root(kernel: "Kernel", config: MountConfig,
     else:  # --overlay2 none / --writable-root: the host directory itself
         mounts[b"/"] = (gofer.root if gofer is not None else
                         _host_dir_fs(config.rootfs, writable=config.writable_root))
-    root = SandboxRoot(mounts)
+    flags = {os.fsencode(os.path.normpath(p)): f
+             for p, f in {**DEFAULT_MOUNT_FLAGS, **config.mount_flags}.items()}
+    root = SandboxRoot(mounts, {p: f for p, f in flags.items() if p in mounts})
     proc.mount_records = root.mount_records  # type: ignore[attr-defined]
     if config.masked_paths or config.readonly_paths:
         from snakevisor.fsimpl.pathrules import apply_path_rules

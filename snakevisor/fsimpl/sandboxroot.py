@@ -191,16 +191,48 @@ class _Lookup:
             raise SyscallError(ELOOP)
 
 
-#: per-mount flags /proc/PID/mountinfo shows, as a container runtime mounts them
-_MOUNT_FLAGS = {"proc": "rw,nosuid,nodev,noexec,relatime", "sysfs": "rw,nosuid,nodev,noexec,relatime",
-                "devpts": "rw,nosuid,noexec,relatime", "mqueue": "rw,nosuid,nodev,noexec,relatime"}
+#: the per-mount flags the VFS enforces (MNT_NOSUID, MNT_NODEV, MNT_NOEXEC), in the order
+#: mountinfo prints them
+NOSUID, NODEV, NOEXEC = "nosuid", "nodev", "noexec"
+MOUNT_FLAG_NAMES = (NOSUID, NODEV, NOEXEC)
+NO_FLAGS: frozenset[str] = frozenset()
+#: a tree built without flags (SandboxRoot(mounts) alone): each mount but the root gets
+#: what a container runtime gives its file-system type, nosuid for the rest
+_TYPE_FLAGS = {"proc": (NOSUID, NODEV, NOEXEC), "sysfs": (NOSUID, NODEV, NOEXEC),
+               "devpts": (NOSUID, NOEXEC), "mqueue": (NOSUID, NODEV, NOEXEC)}
+
+
+def _flag_set(flags: Iterable[str]) -> frozenset[str]:
+    out = frozenset(flags)
+    if out - set(MOUNT_FLAG_NAMES):
+        raise ValueError(f"unknown mount flags {sorted(out - set(MOUNT_FLAG_NAMES))}")
+    return out
+
+
+def _show_flags(options: str, flags: frozenset[str]) -> str:
+    """A mount's option column ("rw,relatime") with its flags after rw/ro, as Linux's
+    show_mnt_opts orders them."""
+    parts = [o for o in options.split(",") if o and o not in MOUNT_FLAG_NAMES]
+    head = parts[:1] if parts[:1] in (["rw"], ["ro"]) else ["rw"]
+    rest = parts[1:] if parts[:1] in (["rw"], ["ro"]) else parts
+    return ",".join(head + [f for f in MOUNT_FLAG_NAMES if f in flags] + rest)
 
 
 class SandboxRoot:
     """The sandbox's file-system tree: sentry file systems at fixed mount points."""
 
-    def __init__(self, mounts: "dict[bytes, Filesystem]") -> None:
+    def __init__(self, mounts: "dict[bytes, Filesystem]",
+                 flags: "dict[bytes, Iterable[str]] | None" = None) -> None:
         self.mounts = mounts
+        if flags is None:
+            flags = {point: _TYPE_FLAGS.get(fs.fstype, (NOSUID,))
+                     for point, fs in mounts.items() if point != b"/"}
+        #: nosuid/nodev/noexec of each mount, by its point (a mount with none is absent):
+        #: per mount, not per file system, since one tmpfs may be mounted in several roots
+        self.flags: dict[bytes, frozenset[str]] = {
+            point: _flag_set(f) for point, f in flags.items() if f}
+        #: the flags of mounts an added mount covers (by id of the covered file system)
+        self._covered_flags: dict[int, frozenset[str]] = {}
         if b"/" not in mounts:
             raise ValueError("the sandbox root needs a file system mounted at /")
         #: directories on the way to a mount point that its parent file system lacks (a
@@ -397,12 +429,42 @@ class SandboxRoot:
         """mnt_want_write for a change at `place` (EROFS on a read-only mount)."""
         _writable_fs(place.node, self.mount_of(place.path))
 
-    def add_mount(self, point: bytes, fs: "Filesystem") -> None:
+    def mount_flags(self, path: bytes) -> frozenset[str]:
+        """The nosuid/nodev/noexec flags of the mount a canonical path is in."""
+        return self.flags.get(self.mount_point_of(path), NO_FLAGS) if self.flags else NO_FLAGS
+
+    def add_mount(self, point: bytes, fs: "Filesystem",
+                  flags: "Iterable[str] | None" = None) -> None:
         """Mount fs at an existing place of the tree (a runtime's masks and read-only views,
-        before any process runs); one already there stays beneath it (`covers`)."""
-        fs.covers = self.mounts.get(point)  # type: ignore[attr-defined]
+        before any process runs); one already there stays beneath it (`covers`).  Without
+        `flags` the mount takes those its file system names (`mount_flags` text: a fresh
+        read-only tmpfs), a bind its source mount's (clone_mnt), anything else those of the
+        mount it is made in."""
+        if flags is None:
+            flags = self._inherited_flags(point, fs)
+        covered = self.mounts.get(point)
+        if covered is not None:
+            self._covered_flags[id(covered)] = self.flags.get(point, NO_FLAGS)
+        fs.covers = covered  # type: ignore[attr-defined]
         self.mounts[point] = fs
+        self.flags[point] = _flag_set(flags)
         self._added.append((point, fs))
+
+    def _inherited_flags(self, point: bytes, fs: "Filesystem") -> frozenset[str]:
+        given = getattr(fs, "mount_flags", None)
+        if isinstance(given, str):
+            return frozenset(f for f in given.split(",") if f in MOUNT_FLAG_NAMES)
+        if isinstance(fs, BindMount):
+            source = next((p for p, m in self.mounts.items() if m is fs.source_mount), None)
+            if source is not None:
+                return self.flags.get(source, NO_FLAGS)
+        return self.mount_flags(point)
+
+    def _flags_of(self, point: bytes, fs: "Filesystem") -> frozenset[str]:
+        """The flags of the mount of fs at point (the top one there, or one it covers)."""
+        if self.mounts.get(point) is fs:
+            return self.flags.get(point, NO_FLAGS)
+        return self._covered_flags.get(id(fs), NO_FLAGS)
 
     def _search(self, task: "Task", node: Inode) -> None:
         if not node.is_dir:
@@ -616,6 +678,9 @@ class SandboxRoot:
             return _PathFile(node, where, flags, held, self._parent_ino(trail))
         if node.is_symlink:
             raise SyscallError(ELOOP)
+        if (st_.S_ISCHR(node.mode) or st_.S_ISBLK(node.mode)) and \
+                NODEV in self.mount_flags(where):
+            raise SyscallError(EACCES)  # may_open_dev, before the permission check
         acc = flags & O_ACCMODE
         if node.is_dir:
             if acc != 0 or flags & O_TRUNC:
@@ -781,8 +846,9 @@ class SandboxRoot:
                           if p in (point, b"/") or _within(point, p)), default=0)
             major, minor, root, flags, fstype, source, options = self._mount_fields(fs)
             records.append(MountRecord(i, parent, major, minor, root,
-                                       point.decode(errors="replace"), flags, fstype, source,
-                                       options))
+                                       point.decode(errors="replace"),
+                                       _show_flags(flags, self._flags_of(point, fs)), fstype,
+                                       source, options))
         return records
 
     def _mount_fields(self, fs: "Filesystem") -> tuple[int, int, str, str, str, str, str]:
@@ -801,8 +867,8 @@ class SandboxRoot:
                 return 0, fs.dev & 0xFF, "/", "rw,relatime", "overlay", "overlay", "rw," + fs.options
             ro = "rw" if getattr(fs, "writable", True) else "ro"
             return major, minor, "/", ro + ",relatime", "rootfs", "rootfs", ro
-        flags = getattr(fs, "mount_flags", None) or \
-            _MOUNT_FLAGS.get(fs.fstype, "rw,nosuid,relatime")
+        # (nosuid, nodev, noexec belong to the mount, not here: mount_records adds them)
+        flags = getattr(fs, "mount_flags", None) or "rw,relatime"
         if fs.fstype == "bind":
             flags = fs.options + ",relatime"
         return (major, minor, "/", flags, "ext4" if fs.fstype == "bind" else fs.fstype,
@@ -1145,6 +1211,16 @@ def file_mount(task: "Task", file: "File") -> "Filesystem | None":
     if not isinstance(root, SandboxRoot) or not path.startswith("/"):
         return None
     return root.mount_of(os.fsencode(path))
+
+
+def file_mount_flags(task: "Task", file: "File") -> frozenset[str]:
+    """The nosuid/nodev/noexec flags of the mount an open file was opened in, by its path
+    (none for files outside the task's tree: pipes, sockets, memfds)."""
+    root = getattr(task.tg.fs, "root", None)
+    path = getattr(file, "path", "")
+    if not isinstance(root, SandboxRoot) or not root.flags or not path.startswith("/"):
+        return NO_FLAGS
+    return root.mount_flags(os.fsencode(path.removesuffix(" (deleted)")))
 
 
 class InodeAttrs:

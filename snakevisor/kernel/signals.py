@@ -16,10 +16,11 @@ acts on them).  Everything else is bookkeeping here:
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import TYPE_CHECKING
 
 from snakevisor.kernel.errors import EFAULT, EINTR, SyscallError
-from snakevisor.kernel.sigframe import CLD_CONTINUED, CLD_STOPPED, SI_KERNEL
+from snakevisor.kernel.sigframe import CLD_CONTINUED, CLD_STOPPED, SI_KERNEL, SI_USER
 
 if TYPE_CHECKING:
     from snakevisor.kernel.kernel import Kernel
@@ -33,6 +34,8 @@ SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU = 17, 18, 19, 20, 21, 22
 SIGURG, SIGXCPU, SIGXFSZ, SIGWINCH, SIGSYS = 23, 24, 25, 28, 31
 NSIG = 64
 SIG_DFL, SIG_IGN = 0, 1
+#: the sandbox's first process: the init of its pid namespace (pid 1 is never reused)
+INIT_PID = 1
 
 SA_NOCLDSTOP, SA_NOCLDWAIT, SA_SIGINFO = 1, 2, 4
 SA_ONSTACK, SA_RESTART, SA_NODEFER, SA_RESETHAND = 0x08000000, 0x10000000, 0x40000000, 0x80000000
@@ -122,11 +125,14 @@ def send_signal(kernel: "Kernel", target: "Task | ThreadGroup", sig: int,
             tg.shared_pending.discard(s)
         if tg.stopped:
             continue_group(kernel, tg)
+    blocked = task.sigmask & sig_bit(sig) if task else \
+        all(t.sigmask & sig_bit(sig) for t in tg.tasks if t.alive)
+    if tg.pid == INIT_PID and not blocked and init_ignores(tg, sig, info):
+        return
     if sig == SIGKILL:
         kernel.exit_group(tg, SIGKILL)
         return
-    blocked_everywhere = all(t.sigmask & sig_bit(sig) for t in tg.tasks if t.alive)
-    if is_ignored(tg, sig) and not (task.sigmask & sig_bit(sig) if task else blocked_everywhere):
+    if is_ignored(tg, sig) and not blocked:
         return
     if not pending.add(sig, info):
         return
@@ -134,6 +140,49 @@ def send_signal(kernel: "Kernel", target: "Task | ThreadGroup", sig: int,
     chosen = task if task is not None else _choose_thread(tg, sig)
     if chosen is not None:
         notify(kernel, chosen)
+
+
+def init_ignores(tg: "ThreadGroup", sig: int, info: bytes) -> bool:
+    """Linux's SIGNAL_UNKILLABLE rule (sig_task_ignored) for the sandbox's pid 1, the init
+    of its pid namespace: a signal whose action is the default one is dropped, SIGKILL and
+    SIGSTOP too unless forced (see `forced`).  Synchronous faults are forced through
+    `force_sig`, which makes init killable again, as force_sig_info_to_task does.  The caller
+    has checked the signal is not blocked (blocked signals are never ignored: delivery
+    decides, see `deliver`)."""
+    if tg in _KILLABLE_INITS or action(tg, sig)[0] != SIG_DFL:
+        return False
+    return not (sig in (SIGKILL, SIGSTOP) and forced(info))
+
+
+def forced(info: bytes) -> bool:
+    """Whether Linux would generate this signal with `force` (send_signal_locked): the kernel
+    sent it (SI_KERNEL: SEND_SIG_PRIV, a CPU-time limit...) or a sender in an ancestor pid
+    namespace did (si_pid 0 with SI_USER: the runtime's `kill` through runtime/control.py,
+    whose own rule already keeps other default-action signals from the first process).
+
+    A process of the sandbox always has a nonzero pid, so SI_USER with si_pid 0 comes from
+    outside -- except for a siginfo init forges for itself with rt_sigqueueinfo, which Linux
+    would not force (a limitation: the sentry does not know its sender here)."""
+    code = int.from_bytes(info[8:12], "little", signed=True)
+    return code == SI_KERNEL or (code == SI_USER and not int.from_bytes(info[16:20], "little"))
+
+
+#: inits whose SIGNAL_UNKILLABLE a forced fault signal with the default action cleared
+_KILLABLE_INITS: "weakref.WeakSet[ThreadGroup]" = weakref.WeakSet()
+
+
+def force_sig(kernel: "Kernel", task: "Task", sig: int, info: bytes) -> None:
+    """Linux's force_sig_info_to_task for a synchronous signal the kernel raises in `task`
+    (seccomp's SIGSYS, a fault): a blocked or ignored one is unblocked and reset to the
+    default action, and a default action then makes even init killable."""
+    handler, flags, restorer, mask = action(task.tg, sig)
+    blocked = task.sigmask & sig_bit(sig)
+    if blocked or handler == SIG_IGN:
+        task.tg.sigactions[sig] = (SIG_DFL, flags, restorer, mask)
+        task.sigmask &= ~sig_bit(sig)
+    if action(task.tg, sig)[0] == SIG_DFL and task.tg.pid == INIT_PID:
+        _KILLABLE_INITS.add(task.tg)
+    send_signal(kernel, task, sig, info)
 
 
 def _choose_thread(tg: "ThreadGroup", sig: int) -> "Task | None":
@@ -216,6 +265,9 @@ def deliver(kernel: "Kernel", task: "Task", result: int | None) -> bool:
         if handler == SIG_DFL or (handler == SIG_IGN and sig in FAULTS):
             if sig in DEFAULT_IGNORE:
                 continue
+            if (task.tg.pid == INIT_PID and handler == SIG_DFL and sig not in (SIGKILL, SIGSTOP)
+                    and task.tg not in _KILLABLE_INITS):
+                continue  # init takes no default action it was sent (it was blocked then)
             if sig in STOP_SIGNALS:
                 stop_group(kernel, task.tg, sig)
                 task.frozen = (result,)

@@ -19,7 +19,8 @@ from snakevisor.kernel.errors import (
     E2BIG, EACCES, EAGAIN, ELOOP, ENOENT, ENOEXEC, SyscallError,
 )
 from snakevisor.mm import elf
-from snakevisor.syscalls.sys_cred import exec_secure
+from snakevisor.fsimpl.sandboxroot import NOEXEC, NOSUID, file_mount_flags
+from snakevisor.syscalls.sys_cred import exec_ids, exec_secure
 from snakevisor.mm.address_space import (
     MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE, PROT_READ, PROT_WRITE, TASK_SIZE,
     AddressSpace, page_down, page_up,
@@ -49,6 +50,8 @@ class Program:
     argv: list[bytes]
     image: elf.ElfImage
     interp: "tuple[File, elf.ElfImage] | None"
+    #: the (euid, egid) the image runs with (a set-id file's owner/group: exec_ids)
+    ids: tuple[int, int]
 
 
 def _host_auxv() -> dict[int, int]:
@@ -83,13 +86,20 @@ def _open_executable(task: "Task", dirfd: int, path: bytes, flags: int = 0) -> "
         file = task.tg.fs.root.open(task, dirfd, path,
                                     O_RDONLY | O_CLOEXEC | (flags & 0x100 and os.O_NOFOLLOW), 0)
     try:
-        st = file.stat()
-        if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o111:
-            raise SyscallError(EACCES)
+        _check_exec(task, file)
     except BaseException:
         file.release()
         raise
     return file
+
+
+def _check_exec(task: "Task", file: "File") -> None:
+    """do_open_execat's checks of a program or interpreter: a regular file with an x bit,
+    not on a noexec mount (path_noexec) — EACCES otherwise."""
+    st = file.stat()
+    if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o111 or \
+            NOEXEC in file_mount_flags(task, file):
+        raise SyscallError(EACCES)
 
 
 def resolve(task: "Task", dirfd: int, filename: bytes, argv: list[bytes], flags: int = 0,
@@ -105,7 +115,10 @@ def resolve(task: "Task", dirfd: int, filename: bytes, argv: list[bytes], flags:
         else:
             image = elf.parse(_read_whole(file, task), header)
             interp_part = _open_interpreter(task, image.interp) if image.interp is not None else None
-            return Program(file, file.path, filename, argv, image, interp_part)
+            st = file.stat()
+            ids = exec_ids(task, st.st_mode, st.st_uid, st.st_gid,
+                           NOSUID in file_mount_flags(task, file))
+            return Program(file, file.path, filename, argv, image, interp_part, ids)
     except BaseException:
         file.release()
         raise
@@ -139,6 +152,7 @@ def _open_interpreter(task: "Task", path: bytes) -> tuple["File", elf.ElfImage]:
             raise MissingInterpreter(path) from None
         raise
     try:
+        _check_exec(task, ifile)
         iheader = ifile.pread(task, BINPRM_BUF_SIZE, 0)
         return ifile, elf.parse(_read_whole(ifile, task), iheader, interpreter=True)
     except BaseException:
@@ -194,8 +208,9 @@ def _build_stack(mm: AddressSpace, task: "Task", prog: Program, envp: list[bytes
     auxv = [
         (33, mm.vdso_base), (51, _HOST_AUXV.get(51, 0)), (16, _HOST_AUXV.get(16, 0)),
         (6, PAGE), (17, 100), (3, bias + image.phdr_address()), (4, 56), (5, image.phnum),
-        (7, interp_bias), (8, 0), (9, bias + image.entry), (11, creds.ruid), (12, creds.euid),
-        (13, creds.rgid), (14, creds.egid), (23, int(exec_secure(task.tg))), (25, addr(random_off)),
+        (7, interp_bias), (8, 0), (9, bias + image.entry), (11, creds.ruid), (12, prog.ids[0]),
+        (13, creds.rgid), (14, prog.ids[1]), (23, int(exec_secure(task.tg, prog.ids))),
+        (25, addr(random_off)),
         (26, _HOST_AUXV.get(26, 0)), (31, addr(execfn_off)), (15, addr(platform_off)), (0, 0),
     ]
     auxv = [(k, v) for k, v in auxv if k not in (33, 51) or v]

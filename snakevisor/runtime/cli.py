@@ -87,17 +87,21 @@ def _parse_volume(spec: str) -> tuple[str, str, bool]:
     return os.path.realpath(host), os.path.normpath(inside), len(parts) == 3 and parts[2] == "ro"
 
 
-def _parse_tmpfs(spec: str) -> tuple[str, int | None, int]:
-    """PATH[:size=N,mode=M] -> (sandbox path, size in bytes or None, mode)."""
+def _parse_tmpfs(spec: str) -> tuple[str, int | None, int, str, list[str]]:
+    """PATH[:size=N,mode=M,nosuid,nodev,noexec] -> (sandbox path, size in bytes or None,
+    mode, "" (no pod volume), mount flags)."""
     from snakevisor.fsimpl.tmpfs import parse_tmpfs_options
+    from snakevisor.runtime.spec import FLAG_OPTIONS, parse_mount_flags
     path, _, options = spec.partition(":")
     if not path.startswith("/") or os.path.normpath(path) == "/":
         _fail(f"--tmpfs {spec!r}: the path must be absolute and not /", 2)
+    given = list(filter(None, options.split(",")))
     try:
-        size, mode = parse_tmpfs_options(list(filter(None, options.split(","))))
+        size, mode = parse_tmpfs_options([o for o in given if o not in FLAG_OPTIONS])
     except ValueError as exc:
-        _fail(f"--tmpfs {spec!r}: bad option {str(exc)!r} (size=N[k|m|g|%], mode=OCTAL)", 2)
-    return os.path.normpath(path), size, mode
+        _fail(f"--tmpfs {spec!r}: bad option {str(exc)!r} (size=N[k|m|g|%], mode=OCTAL, "
+              "[no]suid, [no]dev, [no]exec)", 2)
+    return os.path.normpath(path), size, mode, "", parse_mount_flags(given)
 
 
 def _overlay_mode(args: argparse.Namespace) -> str:

@@ -156,7 +156,8 @@ def _create_member(opts: Options, states: StateDir, container_id: str, spec: Con
                          [(b.source, b.destination, b.readonly) for b in spec.binds],
                          [(t.destination, t.size, t.mode, t.share) for t in spec.tmpfs],
                          "none" if spec.readonly_root else opts.overlay,
-                         spec.masked_paths, spec.readonly_paths, spec.process.terminal)
+                         spec.masked_paths, spec.readonly_paths, spec.process.terminal,
+                         spec.mount_flags)
     plan = None
     if os.environ.get("SNAKEVISOR_GOFER") != "0":
         from snakevisor.gofer.launch import GoferPlan
@@ -355,7 +356,8 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
                               overlay=overlay, confine=True,
                               masked_paths=spec.masked_paths,
                               readonly_paths=spec.readonly_paths,
-                              dev_console=spec.process.terminal)
+                              dev_console=spec.process.terminal,
+                              mount_flags=spec.mount_flags)
             process = spec.process
             status = sandbox.run(process.args, env=process.env, cwd=process.cwd,
                                  identity=process.identity, rlimits=process.rlimits,

@@ -135,6 +135,9 @@ class ContainerSpec:
     #: the pod sandbox this container joins (its sentry runs it), "" when it is a sandbox
     sandbox_id: str = ""
     own_pid_namespace: bool = False  #: linux.namespaces has a new pid namespace
+    #: each mount's destination -> its nosuid/nodev/noexec options (the built-in mounts'
+    #: replace fsimpl/mountns.DEFAULT_MOUNT_FLAGS)
+    mount_flags: dict[str, list[str]] = field(default_factory=dict)
 
 
 def load(bundle: str) -> ContainerSpec:
@@ -347,6 +350,7 @@ def _mount(spec: ContainerSpec, mount: dict, index: int) -> None:
         raise SpecError(f"{where}: destination {dest!r} must be absolute")
     kind = mount.get("type", "bind" if "bind" in mount.get("options", []) else "")
     options = _strs(mount.get("options", []), f"{where}.options")
+    spec.mount_flags[dest] = parse_mount_flags(options)
     if kind in BUILTIN_MOUNTS.get(dest, ()):
         return
     if kind == "bind" or "bind" in options or "rbind" in options:
@@ -367,6 +371,22 @@ def _mount(spec: ContainerSpec, mount: dict, index: int) -> None:
         spec.tmpfs.append(TmpfsMount(dest, size, mode))
     else:
         raise SpecError(f"{where}: a {kind or 'typeless'} mount at {dest} is not supported")
+
+
+#: mount options that set a per-mount flag, and their opposites that clear it (last wins)
+FLAG_OPTIONS = {"nosuid": ("nosuid", True), "suid": ("nosuid", False),
+                 "nodev": ("nodev", True), "dev": ("nodev", False),
+                 "noexec": ("noexec", True), "exec": ("noexec", False)}
+
+
+def parse_mount_flags(options: list[str]) -> list[str]:
+    """The nosuid/nodev/noexec flags a mount's options leave set."""
+    chosen: dict[str, bool] = {}
+    for option in options:
+        if option in FLAG_OPTIONS:
+            name, on = FLAG_OPTIONS[option]
+            chosen[name] = on
+    return [name for name in ("nosuid", "nodev", "noexec") if chosen.get(name)]
 
 
 def _rlimits(raw: Any, what: str) -> dict[int, tuple[int, int]]:

@@ -165,7 +165,7 @@ def _guarded(profiles: dict, nr: int, handler: Handler | None) -> Handler:
 
 def _deny(task: "Task", nr: int, action: int, err: int) -> int:
     from snakevisor.kernel.errors import ENOSYS, SyscallError
-    from snakevisor.kernel.signals import SIGSYS, basic_siginfo
+    from snakevisor.kernel.signals import SIGSYS, basic_siginfo, force_sig
     kernel = task.kernel
     if action == ERRNO:
         raise SyscallError(err)
@@ -175,7 +175,7 @@ def _deny(task: "Task", nr: int, action: int, err: int) -> int:
         info = bytearray(basic_siginfo(SIGSYS, SYS_SECCOMP))
         info[24:28] = nr.to_bytes(4, "little")  # si_syscall
         info[28:32] = (0xC000003E).to_bytes(4, "little")  # si_arch: AUDIT_ARCH_X86_64
-        kernel.send_signal(task, SIGSYS, bytes(info))
+        force_sig(kernel, task, SIGSYS, bytes(info))  # (kills even pid 1, as Linux)
         raise SyscallError(ENOSYS)
     # KILL_THREAD is applied to the whole process: never less than asked
     from snakevisor.syscalls import NO_RETURN

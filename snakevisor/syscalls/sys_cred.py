@@ -131,38 +131,65 @@ def creds_fork(parent: "ThreadGroup", child: "ThreadGroup") -> None:
     child.dumpable = dumpable(parent)  # type: ignore[attr-defined]
 
 
-def _exec_caps(tg: "ThreadGroup") -> tuple[int, int, bool]:
-    """(permitted, effective, secure) after an execve: Linux's cap_bprm_creds_from_file for
-    a file without capabilities or set-id bits.  Root (real or effective) gets its bounding
-    set, the effective set follows the effective uid, and an exec that gives capabilities
-    to a non-root real uid is privilege-elevated (AT_SECURE)."""
+S_ISUID, S_ISGID, S_IXGRP = 0o4000, 0o2000, 0o010
+
+
+def exec_ids(task: "Task", mode: int, uid: int, gid: int, nosuid: bool) -> tuple[int, int]:
+    """bprm_fill_uid: the (euid, egid) a program file gives the new image: its owner for a
+    set-user-ID file, its group for a set-group-ID one with group execute (without it the
+    bit means mandatory locking) — unless its mount is nosuid or the thread has
+    no_new_privs, which keep the caller's."""
+    c = task.tg.creds
+    if nosuid or not mode & (S_ISUID | S_ISGID):
+        return c.euid, c.egid
+    from snakevisor.syscalls.sys_info import thread_state
+    if thread_state(task).no_new_privs:
+        return c.euid, c.egid
+    return (uid if mode & S_ISUID else c.euid,
+            gid if mode & (S_ISGID | S_IXGRP) == S_ISGID | S_IXGRP else c.egid)
+
+
+def _exec_caps(tg: "ThreadGroup", ids: "tuple[int, int] | None" = None
+               ) -> tuple[int, int, int, bool]:
+    """(permitted, effective, ambient, secure) after an execve whose image runs with the
+    effective ids `ids` (exec_ids; None: the caller's): Linux's cap_bprm_creds_from_file
+    for a file without capabilities.  Root (real or effective) gets its bounding set, the
+    effective set follows the effective uid, a set-id exec (effective ids other than the
+    real ones) clears the ambient set, and it — or an exec that gives capabilities to a
+    non-root real uid — is privilege-elevated (AT_SECURE)."""
     c, caps = tg.creds, caps_of(tg)
+    euid, egid = ids if ids is not None else (c.euid, c.egid)
+    is_setid = euid != c.ruid or egid != c.rgid
+    ambient = 0 if is_setid else caps.ambient
     root_rules = not caps.securebits & SECBIT_NOROOT
-    permitted = caps.ambient
-    if root_rules and 0 in (c.euid, c.ruid):
+    permitted = ambient
+    if root_rules and 0 in (euid, c.ruid):
         permitted |= caps.bounding | caps.inheritable
-    raise_effective = root_rules and c.euid == 0
-    effective = permitted if raise_effective else caps.ambient
-    secure = c.ruid != 0 and (raise_effective or bool(permitted & ~caps.ambient))
-    return permitted, effective, secure
+    raise_effective = root_rules and euid == 0
+    effective = permitted if raise_effective else ambient
+    secure = is_setid or (c.ruid != 0 and (raise_effective or bool(permitted & ~ambient)))
+    return permitted, effective, ambient, secure
 
 
-def exec_secure(tg: "ThreadGroup") -> bool:
+def exec_secure(tg: "ThreadGroup", ids: "tuple[int, int] | None" = None) -> bool:
     """AT_SECURE for the image about to be loaded (before creds_exec commits it)."""
-    return _exec_caps(tg)[2]
+    return _exec_caps(tg, ids)[3]
 
 
-def creds_exec(task: "Task") -> bool:
-    """execve, at its point of no return: the capability sets of _exec_caps, saved and fs
-    ids set to the effective ones, KEEP_CAPS cleared, dumpability decided.  Returns
-    AT_SECURE."""
+def creds_exec(task: "Task", ids: "tuple[int, int] | None" = None) -> bool:
+    """execve, at its point of no return: the effective ids of a set-id program (`ids`,
+    from exec_ids), the capability sets of _exec_caps, saved and fs ids set to the
+    effective ones, KEEP_CAPS cleared, dumpability decided.  Returns AT_SECURE."""
     tg = task.tg
     c, caps = tg.creds, caps_of(tg)
     old, old_permitted = _ids(c), caps.permitted
-    # begin_new_exec decides dumpability from the ids before the exec changes them
+    # begin_new_exec decides dumpability from the ids before the exec changes them (the
+    # change itself is commit_creds', in _commit)
     tg.dumpable = (SUID_DUMP_USER if (c.euid, c.egid) == (c.ruid, c.rgid)  # type: ignore[attr-defined]
                    else suid_dumpable())
-    caps.permitted, caps.effective, secure = _exec_caps(tg)
+    caps.permitted, caps.effective, caps.ambient, secure = _exec_caps(tg, ids)
+    if ids is not None:
+        c.euid, c.egid = ids
     c.suid = c.fsuid = c.euid
     c.sgid = c.fsgid = c.egid
     caps.securebits &= ~SECBIT_KEEP_CAPS

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from snakevisor.kernel.errors import EBADF, EINVAL, ENOMEM, SyscallError
+from snakevisor.fsimpl.sandboxroot import NOEXEC, file_mount_flags
+from snakevisor.kernel.errors import EACCES, EBADF, EINVAL, ENOMEM, EPERM, SyscallError
 from snakevisor.mm.address_space import (
-    MAP_ANONYMOUS, PAGE, PROT_WRITE, TASK_SIZE, page_up,
+    MAP_ANONYMOUS, MAP_PRIVATE, PAGE, PROT_EXEC, PROT_WRITE, TASK_SIZE, page_up,
 )
 from snakevisor.syscalls import syscall
 from snakevisor.syscalls.args import s32, s64
 
 if TYPE_CHECKING:
     from snakevisor.kernel.task import Task
+    from snakevisor.vfs.file import File
 
 NR_MADVISE, NR_MSYNC, NR_MINCORE = 28, 26, 27
 #: advice values passed on to the host (they only affect this address space's pages)
@@ -35,7 +37,24 @@ def sys_mmap(task: "Task", addr: int, length: int, prot: int, flags: int, fd: in
         file = task.fds.get(s32(fd))
         if file.is_path_only:
             raise SyscallError(EBADF)
+        if prot & PROT_EXEC and length and flags & 0x3 and not s64(offset) % PAGE \
+                and _noexec(task, file):  # (after do_mmap's EINVAL checks)
+            _refuse_exec(file, flags, prot)
     return task.mm.map(addr, length, prot & 7, flags, file, s64(offset))
+
+
+def _noexec(task: "Task", file: "File") -> bool:
+    """Is a file from a noexec mount (path_noexec: its mappings never execute)?"""
+    return NOEXEC in file_mount_flags(task, file)
+
+
+def _refuse_exec(file: "File", flags: int, prot: int) -> None:
+    """do_mmap's order for PROT_EXEC of a noexec file: the access checks' EACCES first,
+    then EPERM."""
+    if not file.readable or (flags & 0x3 != MAP_PRIVATE and prot & PROT_WRITE
+                             and not file.writable):
+        raise SyscallError(EACCES)
+    raise SyscallError(EPERM)
 
 
 @syscall("munmap")
@@ -46,8 +65,25 @@ def sys_munmap(task: "Task", addr: int, length: int, *_: int) -> int:
 
 @syscall("mprotect")
 def sys_mprotect(task: "Task", addr: int, length: int, prot: int, *_: int) -> int:
-    task.mm.protect(addr, length, s32(prot) & 0xFFFFFFFF)
+    prot = s32(prot) & 0xFFFFFFFF
+    if prot & PROT_EXEC and not addr % PAGE and not prot & ~(7 | 0x03000000):
+        _check_may_exec(task, addr, addr + page_up(length))  # (after the EINVAL checks)
+    task.mm.protect(addr, length, prot)
     return 0
+
+
+def _check_may_exec(task: "Task", start: int, end: int) -> None:
+    """mprotect's VM_MAYEXEC rule: a mapping of a file from a noexec mount never gains
+    PROT_EXEC (EACCES), checked VMA by VMA up to the first hole (where the call answers
+    ENOMEM instead)."""
+    addr = start
+    while addr < end:
+        vma = task.mm.find(addr)
+        if vma is None:
+            return
+        if vma.file is not None and _noexec(task, vma.file):
+            raise SyscallError(EACCES)
+        addr = vma.end
 
 
 @syscall("pkey_mprotect", partial="only pkey -1 (no protection keys)")

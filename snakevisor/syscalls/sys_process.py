@@ -100,7 +100,7 @@ def exec_into(task: "Task", prog: loader.Program, envp: list[bytes], run: bool =
     from snakevisor.syscalls.sys_file import before_close
     before_close(task, list(tg.fds.cloexec))
     tg.fds.close_on_exec()
-    creds_exec(task)
+    creds_exec(task, prog.ids)
     timers_exec(tg)
     tg.exe = prog.path
     tg.exe_count += 1

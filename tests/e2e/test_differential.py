@@ -14,7 +14,8 @@ import pytest
 from harness import (LINKS, CPrograms, Scratch, assert_same_output, describe, run_native,
                      run_sandbox)
 
-#: Programs whose whole output is compared (probe is driven by the isolation/CLI tests).
+#: Programs whose whole output is compared (probe is driven by the isolation/CLI tests,
+#: init_signals by test_init_signals.py as a native pid 1).
 #: proc, signals, threads and pipes2 re-execute themselves (argv[0]) for their exec tests:
 #: the harness runs them by absolute path on both sides (/bin/NAME in the scratch root).
 DIFFERENTIAL = ["fileio", "dirs", "stat", "errnos", "mem", "misc",
@@ -30,7 +31,7 @@ def native_run(c_programs: CPrograms, scratch: Scratch, name: str, link: str):
 
 def test_program_list_is_complete(c_programs: CPrograms) -> None:
     """Every tests/c program is either compared here or driven as a probe."""
-    assert set(c_programs.names()) == set(DIFFERENTIAL) | {"probe"}
+    assert set(c_programs.names()) == set(DIFFERENTIAL) | {"probe", "init_signals"}
 
 
 @pytest.mark.parametrize("name", DIFFERENTIAL)

@@ -205,7 +205,12 @@ def test_run_returns_the_status_and_signals(tmp_path: Path, rt: Runtime) -> None
     bundle = make_bundle(tmp_path / "b", ["sh", "-c", "exit 7"])
     assert rt("run", "--bundle", str(bundle), "r1", check=False).returncode == 7
     assert not (rt.root / "r1").exists()  # run deletes what it created
-    edit_config(bundle, lambda c: c["process"].update(args=["sh", "-c", "kill -9 $$"]))
+    # the first process is pid 1: a SIGKILL it sends itself is dropped (as natively); a
+    # child killed by one is 137 to its parent
+    edit_config(bundle, lambda c: c["process"].update(args=["sh", "-c", "kill -9 $$; exit 5"]))
+    assert rt("run", "--bundle", str(bundle), "r1", check=False).returncode == 5
+    edit_config(bundle, lambda c: c["process"].update(
+        args=["sh", "-c", "sleep 100 & kill -9 $!; wait $!"]))
     assert rt("run", "--bundle", str(bundle), "r1", check=False).returncode == 137
     edit_config(bundle, lambda c: c["process"].update(
         args=["sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.1; done"]))
