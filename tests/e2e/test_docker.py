@@ -13,6 +13,7 @@ bash, coreutils, glibc's NSS, dpkg and apt reading their databases.
 from __future__ import annotations
 
 import subprocess
+import difflib
 import time
 from pathlib import Path
 
@@ -50,8 +51,13 @@ def run_both(d: Dockerd, *args: str) -> tuple[subprocess.CompletedProcess[str],
 def same_as_runc(d: Dockerd, *args: str) -> str:
     """ARGS' output, after checking that snakevisor gives exactly what runc gives."""
     ours, theirs = run_both(d, *args)
-    assert (ours.returncode, ours.stdout, ours.stderr) == \
-        (theirs.returncode, theirs.stdout, theirs.stderr), args
+    if (ours.returncode, ours.stdout, ours.stderr) != \
+            (theirs.returncode, theirs.stdout, theirs.stderr):
+        diff = "\n".join(difflib.unified_diff(
+            f"{theirs.stdout}--- stderr\n{theirs.stderr}".splitlines(),
+            f"{ours.stdout}--- stderr\n{ours.stderr}".splitlines(), "runc", "snakevisor",
+            lineterm=""))
+        pytest.fail(f"{args}: status {ours.returncode} (runc {theirs.returncode})\n{diff}")
     return ours.stdout
 
 
@@ -275,14 +281,15 @@ def test_debian_root_listing(dockerd: Dockerd, debian: str) -> None:
 
 def test_debian_package_install_offline(dockerd: Dockerd, debian: str) -> None:
     """dpkg-deb builds a package, `apt-get install ./x.deb` installs it (apt's solver, then
-    dpkg unpacking and rewriting its database), dpkg verifies and removes it: no network."""
+    dpkg unpacking and rewriting its database), dpkg verifies and removes it: no network.
+    (SOURCE_DATE_EPOCH: the .deb's size must not depend on the second it was built in.)"""
     script = (
         "set -e; mkdir -p /tmp/p/DEBIAN /tmp/p/usr/bin; "
         "printf 'Package: svtest\\nVersion: 1.0\\nArchitecture: all\\n"
         "Maintainer: t <t@t>\\nDescription: t\\n' > /tmp/p/DEBIAN/control; "
         "printf '#!/bin/sh\\necho svtest runs\\n' > /tmp/p/usr/bin/svtest; "
         "chmod 755 /tmp/p/usr/bin/svtest; "
-        "dpkg-deb --root-owner-group --build /tmp/p /tmp/svtest.deb; "
+        "SOURCE_DATE_EPOCH=1 dpkg-deb --root-owner-group --build /tmp/p /tmp/svtest.deb; "
         "apt-get install -y -q /tmp/svtest.deb 2>&1 | grep -v -e ^Reading -e ^Building; "
         "svtest; dpkg -s svtest | grep -E '^(Status|Version)'; dpkg --verify svtest; "
         "dpkg -r svtest; dpkg -l | grep -c ^ii; ls /usr/bin/svtest 2>&1 || true; "
