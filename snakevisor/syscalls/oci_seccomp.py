@@ -142,6 +142,12 @@ def install(kernel: Any, profile: Profile | None, root: Any = None) -> None:
         kernel.handlers = table
 
 
+def mode_of(tg: Any) -> int:
+    """The process's seccomp mode as Linux reports it (/proc/PID/status Seccomp,
+    PR_GET_SECCOMP): 2 (filter) under an OCI profile, else 0."""
+    return 2 if tg.fs.root in tg.kernel.seccomp_profiles else 0
+
+
 def _restricts(profile: Profile, nr: int) -> bool:
     rules = profile.rules.get(nr, ())
     if not rules:

@@ -668,6 +668,11 @@ NSIG = 64
 ULONG_MAX = (1 << 64) - 1
 
 
+def _seccomp_mode(task: "Task") -> int:
+    from snakevisor.syscalls.oci_seccomp import mode_of
+    return mode_of(task.tg)
+
+
 def _put_int(task: "Task", addr: int, value: int) -> int:
     task.mm.write(addr, struct.pack("<i", value))
     return 0
@@ -770,7 +775,7 @@ PRCTL: dict[int, Callable[..., int]] = {
     PR_SET_KEEPCAPS: lambda task, value, *_: sys_cred.prctl_set_keepcaps(task, value),
     PR_SET_NAME: _pr_set_name,
     PR_GET_NAME: _pr_get_name,
-    PR_GET_SECCOMP: lambda task, *_: 0,  # no seccomp filter is ever installed inside
+    PR_GET_SECCOMP: lambda task, *_: _seccomp_mode(task),  # (2 under --oci-seccomp)
     PR_SET_SECCOMP: _pr_refused(EINVAL, "PR_SET_SECCOMP"),
     PR_CAPBSET_READ: lambda task, cap, *_: sys_cred.prctl_capbset_read(task, cap),
     PR_CAPBSET_DROP: lambda task, cap, *_: sys_cred.prctl_capbset_drop(task, cap),

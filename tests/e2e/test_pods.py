@@ -232,15 +232,19 @@ def test_each_member_keeps_its_own_seccomp_profile(tmp_path: Path) -> None:
             "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
                           "errnoRet": 1}]}))
         rt("create", "--bundle", str(strict), "strict")  # stays, holding its profile
-        free = member_bundle(tmp_path / "free", ["sh", "-c", "mkdir /tmp/d 2>&1; echo $?"])
-        assert rt("run", "--bundle", str(free), "free").stdout == "0\n"
+        free = member_bundle(tmp_path / "free", ["sh", "-c", "mkdir /tmp/d 2>&1; echo $?; "
+                                                 "grep ^Seccomp: /proc/self/status"])
+        assert rt("run", "--bundle", str(free), "free").stdout == "0\nSeccomp:\t0\n"
         rt("start", "strict")
         wait_for(lambda: rt.state("strict")["status"] == "stopped")
         rt("delete", "strict")
         # (its output went to the create's stdio: run it again to read it)
+        edit_config(strict, lambda c: c["process"].update(args=[
+            "sh", "-c", "mkdir /tmp/d 2>&1; echo $?; grep ^Seccomp /proc/self/status"]))
         res = rt("run", "--bundle", str(strict), "strict2")
-        assert res.stdout.splitlines() == [
-            "mkdir: can't create directory '/tmp/d': Operation not permitted", "1"]
+        assert res.stdout.splitlines() == [  # (filter mode, as Linux reports it)
+            "mkdir: can't create directory '/tmp/d': Operation not permitted", "1",
+            "Seccomp:\t2", "Seccomp_filters:\t1"]
         # the sandbox's own container has no profile: unaffected
         assert rt("exec", SANDBOX, "sh", "-c", "mkdir /tmp/x").returncode == 0
     finally:

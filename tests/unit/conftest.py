@@ -41,6 +41,7 @@ class FakeKernel:
         # the CPUs the sandbox was given: two, whatever this machine has
         self.platform = types.SimpleNamespace(cpus=frozenset({0, 1}))
         self.current = None  # the task being served (set by tests that need it)
+        self.seccomp_profiles: dict = {}  # --oci-seccomp profiles by container root (none)
 
     def warn_once(self, key: str, message: str) -> None:
         self.warnings.setdefault(key, message)

@@ -298,6 +298,8 @@ def status(tg: "ThreadGroup", task: "Task | None" = None) -> bytes:
     ign, catch = signal_sets(tg)
     sig_limit = tg.rlimits[11][0]  # RLIMIT_SIGPENDING
     caps = sys_cred.caps_of(tg)
+    from snakevisor.syscalls.oci_seccomp import mode_of
+    seccomp_mode = mode_of(tg)
     st = sys_info.thread_state(t) if t is not None else None
     cpus = st.cpus if st is not None else sum(1 << c for c in kernel.platform.cpus)
     out += [("Threads", str(len(live) if alive else 1)),
@@ -310,7 +312,7 @@ def status(tg: "ThreadGroup", task: "Task | None" = None) -> bytes:
             ("CapEff", f"{caps.effective:016x}"), ("CapBnd", f"{caps.bounding:016x}"),
             ("CapAmb", f"{caps.ambient:016x}"),
             ("NoNewPrivs", str(int(bool(st and st.no_new_privs)))),
-            ("Seccomp", "0"), ("Seccomp_filters", "0")]
+            ("Seccomp", str(seccomp_mode)), ("Seccomp_filters", str(seccomp_mode // 2))]
     out += [(k, from_host(k) or "") for k in ("Speculation_Store_Bypass", "SpeculationIndirectBranch")]
     out += [("Cpus_allowed", bitmap_hex(cpus, sys_info.nr_cpu_ids())),
             ("Cpus_allowed_list", bitmap_list(cpus))]
