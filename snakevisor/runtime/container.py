@@ -14,22 +14,19 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable
 
-from snakevisor.runtime import control
+from snakevisor.runtime import OneLineError, control
 from snakevisor.runtime.cgroups import Cgroups, CgroupError, cgroup_path
-from snakevisor.runtime.spec import (OCI_VERSION, ContainerSpec, Hook, ProcessSpec, SpecError,
-                                     load)
-from snakevisor.runtime.state import (CONTROL, Record, StateDir, StateError, alive,
+from snakevisor.runtime.state import (CONTROL, OCI_VERSION, Record, StateDir, StateError, alive,
                                       process_start)
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (spec, subprocess, dataclasses, datetime: imported where used, so that
+    # the verbs engines call most — state, start, kill, delete — start fast)
     from snakevisor.gofer.launch import GoferPlan
+    from snakevisor.runtime.spec import ContainerSpec, ProcessSpec
 
 log = logging.getLogger("snakevisor.runtime")
 
@@ -38,26 +35,34 @@ KILL_WAIT = 10.0
 DEFAULT_HOOK_TIMEOUT = 60.0
 
 
-class RuntimeFailure(Exception):
+class RuntimeFailure(OneLineError):
     """A verb failed; the message is the one line engines show their users."""
 
 
-@dataclass
 class Options:
     """The global flags that shape a sandbox (the rest only shape the CLI's own output)."""
 
-    root: str
-    platform: str = "ptrace"
-    overlay: str = "root:memory"
-    debug: bool = False
-    strace: bool = False
-    systemd_cgroup: bool = False
-    oci_seccomp: bool = False  #: enforce config.json's linux.seccomp inside the sandbox
-    log_handler: logging.Handler | None = None  #: where the sentry logs (opened before confining)
+    def __init__(self, root: str, platform: str = "ptrace", overlay: str = "root:memory",
+                 debug: bool = False, strace: bool = False, systemd_cgroup: bool = False,
+                 oci_seccomp: bool = False, log_handler: logging.Handler | None = None) -> None:
+        self.root = root
+        self.platform = platform
+        self.overlay = overlay
+        self.debug = debug
+        self.strace = strace
+        self.systemd_cgroup = systemd_cgroup
+        self.oci_seccomp = oci_seccomp  #: enforce config.json's linux.seccomp inside the sandbox
+        self.log_handler = log_handler  #: where the sentry logs (opened before confining)
 
 
 def _now() -> str:
+    from datetime import datetime, timezone
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _hook_dicts(spec: "ContainerSpec") -> dict:
+    from dataclasses import asdict
+    return {k: [asdict(h) for h in v] for k, v in spec.hooks.items()}
 
 
 # -- create ------------------------------------------------------------------------------
@@ -65,6 +70,7 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
            console_socket: str | None = None, preserve_fds: int = 0) -> int:
     """Build the container's sandbox, stopped before its first instruction; returns the
     sentry's host pid (a child of this process until we exit)."""
+    from snakevisor.runtime.spec import SpecError, load
     try:
         spec = load(bundle)
     except SpecError as exc:
@@ -91,7 +97,7 @@ def create(opts: Options, container_id: str, bundle: str, pid_file: str | None =
             record = Record(id=container_id, bundle=spec.bundle, rootfs=spec.rootfs, pid=pid,
                             pid_start=process_start(pid) or 0, created=_now(),
                             annotations=spec.annotations,
-                            hooks={k: [asdict(h) for h in v] for k, v in spec.hooks.items()},
+                            hooks=_hook_dicts(spec),
                             cgroup=cgroup_path(spec.cgroups_path, container_id,
                                                opts.systemd_cgroup),
                             cpuset=bool({"cpus", "mems"} & set(spec.resources.get("cpu", {}))))
@@ -128,8 +134,10 @@ def _create_member(opts: Options, states: StateDir, container_id: str, spec: Con
     (runtime/pod.py).  Its stand-in — forked here, its pid the container's — starts the
     container's gofer, hands it with the stdio to the sentry, and lives as long as the
     container, exiting with its status."""
+    from dataclasses import asdict
+
     from snakevisor.fsimpl.mountns import MountConfig
-    from snakevisor.runtime.spec import apply_mount_hints, mount_hints
+    from snakevisor.runtime.spec import SpecError, apply_mount_hints, mount_hints
     try:
         sandbox = states.load(spec.sandbox_id)
     except StateError:
@@ -183,7 +191,7 @@ def _create_member(opts: Options, states: StateDir, container_id: str, spec: Con
             record = Record(id=container_id, bundle=spec.bundle, rootfs=spec.rootfs, pid=pid,
                             pid_start=process_start(pid) or 0, created=_now(),
                             annotations=spec.annotations,
-                            hooks={k: [asdict(h) for h in v] for k, v in spec.hooks.items()},
+                            hooks=_hook_dicts(spec),
                             sandbox=spec.sandbox_id)
             states.save(record)
             for kind in ("prestart", "createRuntime", "createContainer"):
@@ -436,8 +444,14 @@ def oci_state(record: Record, status: str) -> dict:
 
 def run_hooks(record: Record, kind: str, status: str, fatal: bool = True) -> None:
     """Run the config's hooks of one kind in order, each with the state JSON on stdin."""
+    hooks = record.hooks.get(kind, [])
+    if not hooks:
+        return
+    import subprocess
+
+    from snakevisor.runtime.spec import Hook
     state = json.dumps(oci_state(record, status)).encode()
-    for raw in record.hooks.get(kind, []):
+    for raw in hooks:
         hook = Hook(**raw)
         try:
             done = subprocess.run(hook.args or [hook.path], executable=hook.path,
@@ -758,6 +772,7 @@ def _stand_in(directory: str, message: dict, ready_w: int | None, fds: tuple[int
     --preserve-fds's) — for a pod member first starting its gofer (plan), whose socket goes
     first — then mirror it: forward signals and resizes, return its status (128+N when
     killed by signal N)."""
+    import subprocess
     gofer = None
     if plan is not None:
         # (not on the engine's stderr pipe: the container's end is when that closes)

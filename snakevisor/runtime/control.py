@@ -19,8 +19,6 @@ import struct
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from snakevisor.api import DEFAULT_PATH
-
 if TYPE_CHECKING:
     from snakevisor.kernel.kernel import Kernel
     from snakevisor.runtime.pod import Pod
@@ -282,6 +280,7 @@ class ControlServer:
         fd is the host pty's slave: the process gets a pty of the sandbox's devpts relayed
         to it (runtime/console.py).  Fds after the stdio are --preserve-fds's (3, 4, ...).
         message["container"] names a pod member to exec in (its mount namespace)."""
+        from snakevisor.api import DEFAULT_PATH
         from snakevisor.fsimpl.stdio import StdioFile
         from snakevisor.kernel.boot import BootError, spawn
         from snakevisor.runtime.pod import PodError

@@ -12,17 +12,16 @@ import argparse
 import json
 import logging
 import os
-import shutil
-import subprocess
+import signal
 import sys
-import time
-from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from snakevisor.runtime import container
-from snakevisor.api import DEFAULT_PATH
-from snakevisor.runtime.spec import (OCI_VERSION, ProcessSpec, SpecError, default_spec,
-                                     parse_process, parse_resources, parse_signal)
-from snakevisor.runtime.state import DEFAULT_ROOT, StateError
+from snakevisor.runtime import OneLineError, container
+from snakevisor.runtime.state import DEFAULT_ROOT, OCI_VERSION
+
+if TYPE_CHECKING:  # (spec, subprocess, shutil, datetime: imported where used, so that the
+    # verbs engines call most — state, start, kill, delete — start fast)
+    from snakevisor.runtime.spec import ProcessSpec
 
 VERSION = "0.6.0"
 DOCKER_CONFIG = "/etc/docker/daemon.json"
@@ -50,9 +49,23 @@ def add_global_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--version", "-v", dest="g_version", action="store_true")
 
 
-def add_verbs(sub: argparse._SubParsersAction) -> None:
+class _Unbuilt:
+    """Stands for the parser of a verb not on the command line (add_verbs's `only`)."""
+
+    def add_argument(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+def add_verbs(sub: argparse._SubParsersAction, only: str | None = None) -> None:
+    """The verbs' parsers; with `only`, just that verb's (the others cost a light verb's
+    start-up ~4 ms, and the command line names one verb)."""
+    def parser(name: str, help_text: str) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return _Unbuilt()  # type: ignore[return-value]
+        return sub.add_parser(name, help=help_text)
+
     def verb(name: str, help_text: str, with_id: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
+        p = parser(name, help_text)
         if with_id:
             p.add_argument("id")
         return p
@@ -68,7 +81,7 @@ def add_verbs(sub: argparse._SubParsersAction) -> None:
         if name == "run":
             p.add_argument("--detach", "-d", action="store_true")
             p.add_argument("--no-subreaper", action="store_true")
-    p = sub.add_parser("exec", help="run a process in a running container")
+    p = parser("exec", "run a process in a running container")
     p.add_argument("--process", "-p", default=None, help="an OCI process JSON file")
     p.add_argument("--detach", "-d", action="store_true")
     p.add_argument("--pid-file", default=None)
@@ -114,7 +127,7 @@ def add_verbs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--interval", default="5s")
     verb("wait", "wait for a container to end; exits with its status")
     for name in NOT_YET:
-        p = sub.add_parser(name, help="not implemented yet")
+        p = parser(name, "not implemented yet")
         p.add_argument("rest", nargs=argparse.REMAINDER)
 
 
@@ -130,6 +143,7 @@ class RuntimeLog:
         self.fmt = fmt
 
     def line(self, level: str, msg: str) -> str:
+        from datetime import datetime, timezone
         now = datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
         if self.fmt == "json":
             return json.dumps({"level": level, "msg": msg, "time": now})
@@ -173,7 +187,7 @@ def run_verb(args: argparse.Namespace) -> int:
                              log_handler=None)
     try:
         return _dispatch(args, opts, rlog)
-    except (container.RuntimeFailure, StateError, SpecError) as exc:
+    except OneLineError as exc:
         rlog.error(str(exc))
         return 1
     except OSError as exc:
@@ -240,6 +254,7 @@ def own_path() -> str:
     beside = os.path.join(os.path.dirname(sys.executable), "snakevisor")
     if os.access(beside, os.X_OK):
         return beside
+    import shutil
     found = shutil.which("snakevisor")
     if found is None:
         raise container.RuntimeFailure("cannot find the snakevisor executable to register")
@@ -287,6 +302,7 @@ def _read_resources(source: str) -> dict:
         raise container.RuntimeFailure(f"cannot read {source}: {exc.strerror}") from None
     except ValueError as exc:
         raise container.RuntimeFailure(f"--resources is not valid JSON: {exc}") from None
+    from snakevisor.runtime.spec import parse_resources
     return parse_resources(raw)
 
 
@@ -302,11 +318,29 @@ def _events(opts: container.Options, args: argparse.Namespace) -> None:
         print(json.dumps(container.stats(opts, args.id)), flush=True)
         if args.stats:
             return
+        import time
         time.sleep(interval)
+
+
+def parse_signal(text: str) -> int:
+    """kill's signal: a number, NAME or SIGNAME (runc's spellings)."""
+    if text.isdigit():
+        number = int(text)
+        if not 0 < number < 65:
+            raise container.RuntimeFailure(f"invalid signal {text!r}")
+        return number
+    name = text.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise container.RuntimeFailure(f"invalid signal {text!r}") from None
 
 
 def _exec_process(args: argparse.Namespace) -> ProcessSpec:
     """exec's process: --process FILE (what engines give), or runc's flags and a command."""
+    from snakevisor.api import DEFAULT_PATH
+    from snakevisor.runtime.spec import parse_process
     if args.process is not None:
         try:
             with open(args.process, "rb") as fh:
@@ -344,6 +378,7 @@ def _print_ps(pids: list[int], fmt: str, ps_args: list[str]) -> None:
     if fmt == "json":
         print(json.dumps(pids))
         return
+    import subprocess
     out = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
     if out.returncode != 0:
         raise container.RuntimeFailure(f"ps failed: {out.stderr.strip()}")
@@ -384,6 +419,7 @@ def _write_spec(bundle: str) -> None:
     except FileExistsError:
         raise container.RuntimeFailure(f"File {path} exists. Remove it first") from None
     with os.fdopen(fd, "w") as fh:
+        from snakevisor.runtime.spec import default_spec
         json.dump(default_spec(), fh, indent=2)
         fh.write("\n")
 

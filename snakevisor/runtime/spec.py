@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import resource
-import signal
 from dataclasses import dataclass, field
 from typing import Any
 
-OCI_VERSION = "1.0.2"
+from snakevisor.runtime import OneLineError
+from snakevisor.runtime.state import OCI_VERSION
 
 #: mounts the sandbox always has at these places (its own proc, sysfs, devfs, devpts,
 #: /dev/shm and /dev/mqueue): a config asking for the same type there is satisfied as is
@@ -30,7 +30,7 @@ RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.start
 DEFAULT_TMPFS_MODE = 0o1777
 
 
-class SpecError(Exception):
+class SpecError(OneLineError):
     """config.json asks for something invalid or unsupported; one line for the user."""
 
 
@@ -468,21 +468,6 @@ def _id(value: Any, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32 - 1:
         raise SpecError(f"{what} must be an id between 0 and 4294967294")
     return value
-
-
-def parse_signal(text: str) -> int:
-    """kill's signal: a number, NAME or SIGNAME (runc's spellings)."""
-    if text.isdigit():
-        number = int(text)
-        if not 0 < number < 65:
-            raise SpecError(f"invalid signal {text!r}")
-        return number
-    name = text.upper()
-    name = name if name.startswith("SIG") else "SIG" + name
-    try:
-        return int(signal.Signals[name])
-    except KeyError:
-        raise SpecError(f"invalid signal {text!r}") from None
 
 
 def default_spec(args: list[str] | None = None) -> dict:

@@ -15,9 +15,11 @@ import json
 import os
 import re
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
+from snakevisor.runtime import OneLineError
+
+OCI_VERSION = "1.0.2"  #: of the runtime spec whose state and config we speak
 DEFAULT_ROOT = "/run/snakevisor"
 RECORD = "state.json"
 LOCK = "lock"
@@ -26,28 +28,36 @@ CONTROL = "control.sock"
 _ID = re.compile(r"^[\w+\-.]+$")
 
 
-class StateError(Exception):
+class StateError(OneLineError):
     """A verb cannot act on the state it found; one line for the user."""
 
 
-@dataclass
 class Record:
-    """What `create` wrote down about a container."""
+    """What `create` wrote down about a container.  (A plain class: every verb loads one,
+    and importing `dataclasses` would cost each light verb ~5 ms.)"""
 
-    id: str
-    bundle: str
-    rootfs: str
-    pid: int
-    pid_start: int  #: the sentry's start time (clock ticks after boot): tells pid reuse apart
-    created: str  #: RFC 3339
-    annotations: dict[str, str] = field(default_factory=dict)
-    hooks: dict = field(default_factory=dict)  #: kind -> [hook dicts], for start and delete
-    owner: str = ""
-    cgroup: str = ""  #: the application's cgroup path below each hierarchy ("" = none)
-    cpuset: bool = False  #: it has a cpuset group too
-    #: a pod member: the id of the sandbox whose sentry runs it (record.pid is then its
-    #: stand-in, runtime/pod.py); "" for a container that is its own sandbox
-    sandbox: str = ""
+    def __init__(self, id: str, bundle: str, rootfs: str, pid: int, pid_start: int,
+                 created: str, annotations: dict[str, str] | None = None,
+                 hooks: dict | None = None, owner: str = "", cgroup: str = "",
+                 cpuset: bool = False, sandbox: str = "") -> None:
+        self.id = id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.pid = pid
+        #: the sentry's start time (clock ticks after boot): tells pid reuse apart
+        self.pid_start = pid_start
+        self.created = created  #: RFC 3339
+        self.annotations = annotations or {}
+        self.hooks = hooks or {}  #: kind -> [hook dicts], for start and delete
+        self.owner = owner
+        self.cgroup = cgroup  #: the application's cgroup path below each hierarchy ("": none)
+        self.cpuset = cpuset  #: it has a cpuset group too
+        #: a pod member: the id of the sandbox whose sentry runs it (record.pid is then its
+        #: stand-in, runtime/pod.py); "" for a container that is its own sandbox
+        self.sandbox = sandbox
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
 
 
 def check_id(container_id: str) -> str:
@@ -108,7 +118,7 @@ class StateDir:
         path = self.path(record.id, RECORD)
         tmp = path + ".tmp"
         with open(tmp, "w") as fh:
-            json.dump(asdict(record), fh)
+            json.dump(record.as_dict(), fh)
         os.replace(tmp, path)
 
     def load(self, container_id: str) -> Record:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from snakevisor.runtime.cgroups import CgroupError, cgroup_path
-from snakevisor.runtime.spec import SpecError, default_spec, load, parse, parse_resources, parse_signal
+from snakevisor.runtime.container import RuntimeFailure
+from snakevisor.runtime.oci_cli import parse_signal
+from snakevisor.runtime.spec import SpecError, default_spec, load, parse, parse_resources
 
 
 def bundle(tmp_path: Path, **changes) -> Path:
@@ -84,7 +86,7 @@ def test_resources_keep_what_is_applied() -> None:
 def test_signal_names() -> None:
     assert parse_signal("9") == 9 and parse_signal("TERM") == 15 and parse_signal("SIGUSR1") == 10
     for bad in ("0", "65", "SIGNOPE", "-1"):
-        with pytest.raises(SpecError):
+        with pytest.raises(RuntimeFailure):
             parse_signal(bad)
 
 
