@@ -81,6 +81,13 @@ class Pod:
         member_id = str(message["container"])
         if member_id in self.members:
             raise PodError(f"container {member_id} is already in this sandbox")
+        profile = None
+        if message.get("seccomp") is not None:  # --oci-seccomp: its own profile
+            from snakevisor.syscalls import oci_seccomp
+            try:
+                profile = oci_seccomp.parse(message["seccomp"])
+            except oci_seccomp.ProfileError as exc:
+                raise PodError(f"linux.seccomp: {exc}") from None
         tty = bool(message.get("tty"))
         served = message.get("plan") is not None  # (else SNAKEVISOR_GOFER=0, development:
         if len(fds) < served + (1 if tty else 3):  # the sentry walks host paths itself)
@@ -114,9 +121,9 @@ class Pod:
             self._close(gofer, [host_tty] if tty else [])
             raise PodError(str(exc), exc.status) from None
         member = Member(member_id, root, gofer, task.tg, conn)
-        if message.get("seccomp") is not None:  # --oci-seccomp: its own profile
+        if profile is not None:
             from snakevisor.syscalls import oci_seccomp
-            oci_seccomp.install(kernel, oci_seccomp.parse(message["seccomp"]), root)
+            oci_seccomp.install(kernel, profile, root)
         if tty:
             from snakevisor.runtime.console import ConsoleRelay
             member.relay = ConsoleRelay(kernel, host_tty)
