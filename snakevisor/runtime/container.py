@@ -331,7 +331,7 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
         stubs = [kernel.platform.template.pid, kernel.init.host_pid]
         tell(b"ok " + " ".join(str(p) for p in stubs).encode())
         server.serve_until_started(kernel)
-        return server.resume_first
+        return False  # (the server has resumed the first process, or will after the hooks)
 
     try:
         log_stream = getattr(opts.log_handler, "stream", None)  # (--log, opened by the verb)

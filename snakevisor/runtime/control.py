@@ -131,13 +131,13 @@ class ControlServer:
     def __init__(self, listener: socket.socket) -> None:
         self.listener = listener
         self.kernel: "Kernel | None" = None
-        self.started = False
-        self._waiters: list[socket.socket] = []
+        self.own: "OwnContainer | None" = None  #: the sandbox's own container (its first process)
         self._allowed = {0, os.getuid()}
         self._pod: "Pod | None" = None
-        #: whether the sandbox resumes its first process after `start` (False: startContainer
-        #: hooks run first, and the server resumes it after them)
-        self.resume_first = True
+
+    @property
+    def started(self) -> bool:
+        return self.own is not None and self.own.started
 
     @property
     def pod(self) -> "Pod":
@@ -151,9 +151,12 @@ class ControlServer:
     # -- the two phases -------------------------------------------------------------
     def serve_until_started(self, kernel: "Kernel") -> None:
         """Before `start`: the program is loaded and nothing runs; block on the socket until
-        `start` (returns) or a fatal `kill` (raises ContainerKilled)."""
+        `start` (returns, the first process resumed) or a fatal `kill` (raises
+        ContainerKilled)."""
         self.kernel = kernel
-        while not self.started:
+        assert kernel.init is not None
+        self.own = OwnContainer(kernel, kernel.init, kernel.root)
+        while not self.own.started:
             self._serve_one()
         self.listener.setblocking(False)
         kernel.watch_fd(self.listener.fileno(), self._serve_one)
@@ -161,9 +164,8 @@ class ControlServer:
     def finish(self, status: int) -> None:
         """The container ended: tell every `wait` its status, and every member of the pod
         that it was killed with the sandbox."""
-        for conn in self._waiters:
+        for conn in self.own.waiters if self.own is not None else []:
             reply(conn, {"status": status})
-        self._waiters.clear()
         if self._pod is not None:
             for member in list(self._pod.members.values()):
                 for conn in [member.conn, *member.waiters]:
@@ -197,15 +199,12 @@ class ControlServer:
             if op in ("exec", "join"):
                 self._add_process(conn, op, message, fds)
                 return
-            if message.get("container") is not None:  # about a member of the pod
-                answer = self.pod.handle(op, message, conn)
-                if answer is None:
-                    return  # answered later
-            elif op == "wait":
-                self._waiters.append(conn)
-                return
+            name = message.get("container")  # (a pod member's id; none: our own)
+            container = self.own if name is None else self.pod.members.get(str(name))
+            if container is None:
+                answer = {"error": f"container {name} is not in this sandbox (it has stopped)"}
             else:
-                answer = self._handle(op, message, conn)
+                answer = container.request(op, message, conn)
                 if answer is None:
                     return  # answered later
         except ContainerKilled:
@@ -217,39 +216,6 @@ class ControlServer:
             log.error("control request %r failed: %s", op, exc, exc_info=True)
             answer = {"error": f"internal error: {type(exc).__name__}: {exc}"}
         reply(conn, answer)
-
-    def _handle(self, op: object, message: dict, conn: socket.socket) -> dict | None:
-        from snakevisor.kernel import signals
-        kernel = self.kernel
-        assert kernel is not None and kernel.init is not None
-        if op == "state":
-            return {"status": "running" if self.started else "created"}
-        if op == "start":
-            if self.started:
-                return {"error": "the container is already running"}
-            self.started = True
-            if not message.get("hooks"):
-                return {}
-            # startContainer hooks: run by the loop once we return; the first process is
-            # resumed (and `start` answered) when they have succeeded
-            self.resume_first = False
-            start_with_hooks(kernel, message, kernel.init, conn,
-                             resume=lambda: kernel.init.tasks[0].thread.resume(),  # type: ignore[union-attr]
-                             fail=lambda: kernel.exit_group(kernel.init, 1 << 8))  # type: ignore[arg-type]
-            return None
-        if op == "kill":
-            sig = int(message["signal"])
-            if not 0 <= sig <= signals.NSIG:
-                raise ValueError(f"signal {sig}")
-            if not self.started:
-                if sig and sig not in signals.DEFAULT_IGNORE and sig not in signals.STOP_SIGNALS:
-                    raise ContainerKilled(128 + sig)
-                return {}
-            signal_container(kernel, sig, bool(message.get("all")))
-            return {}
-        if op == "ps":
-            return {"pids": host_pids(kernel)}
-        return {"error": f"unknown request {op!r}"}
 
     def _add_process(self, conn: socket.socket, op: str, message: dict, fds: list[int]) -> None:
         """exec or join: a request that hands us fds and keeps its connection."""
@@ -437,20 +403,68 @@ def deliver_signal(kernel: "Kernel", tg, sig: int, first: bool) -> None:
     kernel.send_signal(tg, sig, signals.basic_siginfo(sig, SI_USER))
 
 
-def own_processes(kernel: "Kernel") -> list:
-    """The live processes of the sandbox's own container (not of pod members: those have
-    roots of their own), by pid."""
-    return sorted((tg for tg in kernel.thread_groups.values()
-                   if tg.alive and tg.fs.root is kernel.root), key=lambda g: g.pid)
+class Container:
+    """One container of the sandbox as control requests see it: the sandbox's own (its first
+    process's, OwnContainer) or a pod member's (runtime/pod.Member).  Its processes are those
+    whose root is its mount namespace."""
+
+    def __init__(self, kernel: "Kernel", first, root: object) -> None:
+        self.kernel = kernel
+        self.first = first  #: its first process (a ThreadGroup), stopped until `start`
+        self.root = root  #: its mount namespace
+        self.started = False
+        self.waiters: list[socket.socket] = []  #: `wait` requests, answered at its end
+
+    def processes(self) -> list:
+        """Its live processes, the first one first."""
+        live = [tg for tg in self.kernel.thread_groups.values()
+                if tg.alive and tg.fs.root is self.root]
+        return sorted(live, key=lambda tg: (tg is not self.first, tg.pid))
+
+    def kill_unstarted(self, sig: int) -> None:
+        """A fatal signal before `start`: the first process ends without having run."""
+        self.kernel.exit_group(self.first, sig)
+
+    def request(self, op: object, message: dict, conn: socket.socket) -> dict | None:
+        """state, start, kill, ps or wait (None: the answer comes later, on conn)."""
+        from snakevisor.kernel import signals
+        kernel = self.kernel
+        if op == "state":
+            return {"status": "running" if self.started else "created"}
+        if op == "start":
+            if self.started:
+                return {"error": "the container is already running"}
+            self.started = True
+            resume = self.first.tasks[0].thread.resume
+            if not message.get("hooks"):
+                resume()
+                return {}
+            # startContainer hooks run first, in the loop; the first process is resumed
+            # and `start` answered once they have succeeded
+            start_with_hooks(kernel, message, self.first, conn, resume=resume,
+                             fail=lambda: kernel.exit_group(self.first, 1 << 8))
+            return None
+        if op == "kill":
+            sig = int(message["signal"])
+            if not 0 <= sig <= signals.NSIG:
+                raise ValueError(f"signal {sig}")
+            if not self.started:
+                if sig and sig not in signals.DEFAULT_IGNORE and sig not in signals.STOP_SIGNALS:
+                    self.kill_unstarted(sig)
+                return {}
+            for tg in self.processes() if message.get("all") else [self.first]:
+                deliver_signal(kernel, tg, sig, first=tg is self.first)
+            return {}
+        if op == "ps":  # the host pids of its processes (the stubs), first process first
+            return {"pids": [tg.tasks[0].thread.tid for tg in self.processes() if tg.tasks]}
+        if op == "wait":
+            self.waiters.append(conn)
+            return None
+        return {"error": f"unknown request {op!r}"}
 
 
-def signal_container(kernel: "Kernel", sig: int, every_process: bool) -> None:
-    """kill of the sandbox's container: its first process, or all of its processes."""
-    assert kernel.init is not None
-    for tg in own_processes(kernel) if every_process else [kernel.init]:
-        deliver_signal(kernel, tg, sig, first=tg is kernel.init)
+class OwnContainer(Container):
+    """The sandbox's own container: killed before `start`, the whole sentry ends."""
 
-
-def host_pids(kernel: "Kernel") -> list[int]:
-    """The host pids of the container's processes (the stubs), first process first."""
-    return [tg.tasks[0].thread.tid for tg in own_processes(kernel) if tg.tasks]
+    def kill_unstarted(self, sig: int) -> None:
+        raise ContainerKilled(128 + sig)

@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from snakevisor.api import DEFAULT_PATH
+from snakevisor.runtime.control import Container
 
 if TYPE_CHECKING:
     from snakevisor.fsimpl.goferfs import GoferMounts
@@ -43,18 +43,17 @@ class PodError(Exception):
         self.status = status
 
 
-@dataclass
-class Member:
-    """One container that joined the pod's sentry."""
+class Member(Container):
+    """One container that joined the pod's sentry (requests about it: Container.request)."""
 
-    id: str
-    root: "SandboxRoot"
-    gofer: "GoferMounts | None"
-    first: "ThreadGroup"
-    conn: "socket.socket | None"  #: the stand-in's connection (None once it closed)
-    relay: "ConsoleRelay | None" = None
-    started: bool = False
-    waiters: list[socket.socket] = field(default_factory=list)
+    def __init__(self, kernel: "Kernel", member_id: str, root: "SandboxRoot",
+                 gofer: "GoferMounts | None", first: "ThreadGroup",
+                 conn: socket.socket) -> None:
+        super().__init__(kernel, first, root)
+        self.id = member_id
+        self.gofer = gofer
+        self.conn: "socket.socket | None" = conn  #: the stand-in's (None once it closed)
+        self.relay: "ConsoleRelay | None" = None
 
 
 class Pod:
@@ -120,7 +119,7 @@ class Pod:
         except BootError as exc:
             self._close(gofer, [host_tty] if tty else [])
             raise PodError(str(exc), exc.status) from None
-        member = Member(member_id, root, gofer, task.tg, conn)
+        member = Member(kernel, member_id, root, gofer, task.tg, conn)
         if profile is not None:
             from snakevisor.syscalls import oci_seccomp
             oci_seccomp.install(kernel, profile, root)
@@ -144,57 +143,6 @@ class Pod:
         for fd in fds:
             os.close(fd)
 
-    # -- requests about a member ---------------------------------------------------------
-    def handle(self, op: object, message: dict, conn: socket.socket) -> dict | None:
-        """state, start, kill, ps or wait for one member (None: the reply comes later)."""
-        from snakevisor.kernel import signals
-        from snakevisor.runtime.control import deliver_signal
-        member = self.members.get(str(message["container"]))
-        if member is None:
-            return {"error": f"container {message['container']} is not in this sandbox "
-                             "(it has stopped)"}
-        kernel = self.kernel
-        if op == "state":
-            return {"status": "running" if member.started else "created"}
-        if op == "start":
-            if member.started:
-                return {"error": "the container is already running"}
-            member.started = True
-            if message.get("hooks"):  # startContainer hooks first (answered after them)
-                from snakevisor.kernel.signals import SIGKILL
-                from snakevisor.runtime.control import start_with_hooks
-                start_with_hooks(kernel, message, member.first, conn,
-                                 resume=member.first.tasks[0].thread.resume,
-                                 fail=lambda: kernel.exit_group(member.first, SIGKILL))
-                return None
-            member.first.tasks[0].thread.resume()
-            return {}
-        if op == "kill":
-            sig = int(message["signal"])
-            if not 0 <= sig <= signals.NSIG:
-                raise ValueError(f"signal {sig}")
-            if not member.started:  # nothing has run: a fatal signal ends it here
-                if sig and sig not in signals.DEFAULT_IGNORE and sig not in signals.STOP_SIGNALS:
-                    kernel.exit_group(member.first, sig)
-                return {}
-            targets = self.processes(member) if message.get("all") else [member.first]
-            for tg in targets:
-                deliver_signal(kernel, tg, sig, first=tg is member.first)
-            return {}
-        if op == "ps":
-            return {"pids": [tg.tasks[0].thread.tid for tg in self.processes(member)
-                             if tg.tasks]}
-        if op == "wait":
-            member.waiters.append(conn)
-            return None
-        return {"error": f"unknown request {op!r}"}
-
-    def processes(self, member: Member) -> "list[ThreadGroup]":
-        """The member's live processes, its first one first."""
-        live = [tg for tg in self.kernel.thread_groups.values()
-                if tg.alive and tg.fs.root is member.root]
-        return sorted(live, key=lambda tg: (tg is not member.first, tg.pid))
-
     # -- the end of a member ------------------------------------------------------------------
     def _ended(self, member: Member, status: int) -> None:
         """Its first process ended: so do the rest of its processes, its stand-in and waiters
@@ -205,7 +153,7 @@ class Pod:
         if member.root in self.kernel.seccomp_profiles:
             from snakevisor.syscalls import oci_seccomp
             oci_seccomp.install(self.kernel, None, member.root)
-        for tg in self.processes(member):
+        for tg in member.processes():
             self.kernel.send_signal(tg, signals.SIGKILL)
         if member.relay is not None:
             member.relay.close()
