@@ -804,11 +804,22 @@ class SandboxRoot:
 
     def statfs(self, task: "Task", path: bytes) -> bytes:
         node, where = self._resolve(task, AT_FDCWD, path)
+        return self.mount_statfs(node.fs.statfs(), node, where)
+
+    def mount_statfs(self, raw: bytes, node: Inode, where: bytes) -> bytes:
+        """A file system's struct statfs as seen through the mount `where` is in: f_flags
+        gets the mount's ST_RDONLY (a read-only bind), ST_NOSUID, ST_NODEV and ST_NOEXEC,
+        as Linux's statfs and fstatfs report them."""
+        extra = 0
         try:
             _writable_fs(node, self.mount_of(where))
-        except SyscallError:  # a read-only bind: f_flags says so (ST_RDONLY)
-            return with_st_rdonly(node.fs.statfs())
-        return node.fs.statfs()
+        except SyscallError:
+            extra |= ST_RDONLY
+        flags = self.mount_flags(where)
+        for name, bit in ((NOSUID, ST_NOSUID), (NODEV, ST_NODEV), (NOEXEC, ST_NOEXEC)):
+            if name in flags:
+                extra |= bit
+        return with_st_flags(raw, extra) if extra else raw
 
     def sync(self) -> None:
         for fs in self.mounts.values():
@@ -1179,13 +1190,18 @@ def _same_object(a: Inode, b: Inode) -> bool:
 
 
 _F_FLAGS = 80  #: offset of f_flags in struct statfs
-ST_RDONLY = 1
+ST_RDONLY, ST_NOSUID, ST_NODEV, ST_NOEXEC = 1, 2, 4, 8
+
+
+def with_st_flags(raw: bytes, bits: int) -> bytes:
+    """A struct statfs with bits added to f_flags (a mount's flags)."""
+    flags = int.from_bytes(raw[_F_FLAGS:_F_FLAGS + 8], "little") | bits
+    return raw[:_F_FLAGS] + flags.to_bytes(8, "little") + raw[_F_FLAGS + 8:]
 
 
 def with_st_rdonly(raw: bytes) -> bytes:
     """A struct statfs with ST_RDONLY added to f_flags (a read-only mount's answer)."""
-    flags = int.from_bytes(raw[_F_FLAGS:_F_FLAGS + 8], "little") | ST_RDONLY
-    return raw[:_F_FLAGS] + flags.to_bytes(8, "little") + raw[_F_FLAGS + 8:]
+    return with_st_flags(raw, ST_RDONLY)
 
 
 def _special(mode: int) -> bool:

@@ -1162,7 +1162,14 @@ def sys_fstatfs(task: "Task", fd: int, buf: int, *_: int) -> int:
         task.kernel.warn_once(f"fstatfs:{type(file).__name__}",
                               f"fstatfs on {file!r} not supported -> ENOSYS")
         raise SyscallError(ENOSYS)
-    task.tg.mm.write(buf, statfs())
+    raw = statfs()
+    root = _root(task)
+    node = getattr(file, "attr_inode", None) or getattr(file, "inode", None)
+    path = getattr(file, "path", "")
+    mount_statfs = getattr(root, "mount_statfs", None)
+    if mount_statfs is not None and node is not None and path.startswith("/"):
+        raw = mount_statfs(raw, node, os.fsencode(path))  # the mount's flags in f_flags
+    task.tg.mm.write(buf, raw)
     return 0
 
 

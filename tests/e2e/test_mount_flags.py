@@ -299,6 +299,22 @@ def test_mountinfo_and_mounts_show_the_flags(open_dir: Path) -> None:
                                                       "rw,nosuid,noexec,relatime")
 
 
+def test_statfs_reports_the_mount_flags(open_dir: Path) -> None:
+    """statfs and fstatfs put the mount's flags in f_flag (ST_NOSUID 2, ST_NODEV 4,
+    ST_NOEXEC 8), as Linux does."""
+    base = open_dir / "m"
+    script = ("import os, sys\n"
+              "for d in sorted(os.listdir(sys.argv[1])):\n"
+              "    p = os.path.join(sys.argv[1], d)\n"
+              "    fd = os.open(p, os.O_RDONLY)\n"
+              "    print(d, os.statvfs(p).f_flag & 15, os.fstatvfs(fd).f_flag & 15)\n")
+    argv = ["/usr/bin/python3", "-c", script, str(base)]
+    native = run_native_mounts(base, argv)
+    assert native.stdout.splitlines() == ["nodev 4 4", "noexec 8 8", "nosuid 2 2",
+                                          "plain 0 0"], describe(native)
+    assert_same_output(native, run_sandbox(argv, extra=sandbox_flags(base)))
+
+
 def test_cli_rejects_unknown_tmpfs_flags() -> None:
     res = run_sandbox(["true"], extra=["--tmpfs=/x:noexec,bogus"])
     assert res.returncode == 2 and "bogus" in res.stderr and "Traceback" not in res.stderr
