@@ -39,20 +39,26 @@ class Sandbox:
                  overlay: str = "none", confine: bool = False,
                  masked_paths: list[str] | None = None,
                  readonly_paths: list[str] | None = None, dev_console: bool = True,
-                 mount_flags: dict[str, list[str]] | None = None) -> None:
-        if not os.path.isdir(rootfs):
-            raise SandboxError(f"rootfs {rootfs!r} is not a directory")
+                 mount_flags: dict[str, list[str]] | None = None,
+                 mounts: MountConfig | None = None) -> None:
+        """The first container's mounts: rootfs and the rest of the mount arguments (tmpfs
+        entries are (sandbox path, size or None, mode[, pod volume name[, mount flags]]),
+        volumes (host dir, sandbox path, read-only), mount_flags sandbox path -> of
+        "nosuid", "nodev", "noexec"), or a whole recipe as `mounts` (the OCI runtime's,
+        which pod members share), which then stands for all of them."""
+        if mounts is None:
+            flags = dict(mount_flags or {})
+            flags.update({t[0]: list(t[4]) for t in tmpfs or [] if len(t) > 4})  # type: ignore[misc]
+            mounts = MountConfig(
+                os.path.realpath(rootfs), writable_root, list(volumes or []),
+                [(t[0], t[1], t[2], t[3] if len(t) > 3 else "") for t in tmpfs or []],  # type: ignore[misc]
+                overlay, list(masked_paths or []), list(readonly_paths or []), dev_console,
+                flags)
+        if not os.path.isdir(mounts.rootfs):
+            raise SandboxError(f"rootfs {mounts.rootfs!r} is not a directory")
         if platform != "ptrace":
             raise SandboxError(f"unknown platform {platform!r} (available: ptrace)")
-        #: the first container's mounts; tmpfs entries are (sandbox path, size or None,
-        #: mode[, pod volume name[, mount flags]]), volumes (host dir, sandbox path,
-        #: read-only); mount_flags: sandbox path -> of "nosuid", "nodev", "noexec"
-        flags = dict(mount_flags or {})
-        flags.update({t[0]: list(t[4]) for t in tmpfs or [] if len(t) > 4})  # type: ignore[misc]
-        self.mounts = MountConfig(
-            os.path.realpath(rootfs), writable_root, list(volumes or []),
-            [(t[0], t[1], t[2], t[3] if len(t) > 3 else "") for t in tmpfs or []],  # type: ignore[misc]
-            overlay, list(masked_paths or []), list(readonly_paths or []), dev_console, flags)
+        self.mounts = mounts
         try:
             self.mounts.check_overlay()
         except ValueError as exc:

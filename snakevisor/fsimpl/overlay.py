@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import stat as st_
 import struct
-from typing import TYPE_CHECKING, Iterable, Protocol
+from typing import TYPE_CHECKING, Iterable
 
 from snakevisor.fsimpl.tmpfs import RENAME_EXCHANGE, RENAME_NOREPLACE, Tmpfs
 from snakevisor.kernel.errors import (EEXIST, EINVAL, EISDIR, ENOENT, ENOTDIR, ENOTEMPTY,
@@ -46,20 +46,6 @@ UPPER_INO = 1 << 52
 _STATFS = struct.Struct("<qqQQQQQiiqqq4q")
 #: offsets in struct statx of stx_nlink (u32), stx_ino (u64), stx_dev_major/minor (u32 each)
 _STX_NLINK, _STX_INO, _STX_DEV = 16, 32, 136
-
-
-class _StatLike(Protocol):
-    st_mode: int
-    st_nlink: int
-    st_uid: int
-    st_gid: int
-    st_size: int
-    st_atime_ns: int
-    st_mtime_ns: int
-    st_ctime_ns: int
-    st_blksize: int
-    st_blocks: int
-    st_rdev: int
 
 
 def _is_whiteout(node: Inode | None) -> bool:
@@ -134,7 +120,7 @@ class OverlayNode(Inode):
         merged = self.upper is not None and self.lower is not None and self.is_dir
         return 1 if merged else layer_nlink
 
-    def present(self, st: _StatLike) -> Stat:
+    def present(self, st: "Stat | os.stat_result") -> Stat:
         """A layer's attributes as the overlay reports them: its device, this object's
         number, a merged directory's link count."""
         return Stat(st.st_mode, self.ino, self.fs.dev, self._nlink(st.st_nlink), st.st_uid,

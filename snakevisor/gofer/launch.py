@@ -73,8 +73,10 @@ class GoferPlan:
     @classmethod
     def resolve(cls, rootfs: str, root_writable: bool, volumes: list[tuple[str, str, bool]],
                 upper_dir: str | None = None, overlay: bool = False) -> "GoferPlan":
-        """Host paths resolved and checked here, while they can still be seen."""
+        """Host paths resolved and checked here, while they can still be seen.  Under an
+        overlay the root is its lower layer, which nothing writes: exported read-only."""
         rootfs = os.path.realpath(rootfs)
+        root_writable = root_writable and not overlay
         resolved = []
         for host, inside, ro in volumes:
             host = os.path.realpath(host)

@@ -25,6 +25,7 @@ from snakevisor.runtime.state import (CONTROL, OCI_VERSION, Record, StateDir, St
 
 if TYPE_CHECKING:  # (spec, subprocess, dataclasses, datetime: imported where used, so that
     # the verbs engines call most — state, start, kill, delete — start fast)
+    from snakevisor.fsimpl.mountns import MountConfig
     from snakevisor.gofer.launch import GoferPlan
     from snakevisor.runtime.spec import ContainerSpec, ProcessSpec
 
@@ -136,7 +137,6 @@ def _create_member(opts: Options, states: StateDir, container_id: str, spec: Con
     container, exiting with its status."""
     from dataclasses import asdict
 
-    from snakevisor.fsimpl.mountns import MountConfig
     from snakevisor.runtime.spec import SpecError, apply_mount_hints, mount_hints
     try:
         sandbox = states.load(spec.sandbox_id)
@@ -160,12 +160,7 @@ def _create_member(opts: Options, states: StateDir, container_id: str, spec: Con
         apply_mount_hints(spec, mount_hints({**sandbox.annotations, **spec.annotations}))
     except SpecError as exc:
         raise RuntimeFailure(str(exc)) from None
-    mounts = MountConfig(spec.rootfs, not spec.readonly_root,
-                         [(b.source, b.destination, b.readonly) for b in spec.binds],
-                         [(t.destination, t.size, t.mode, t.share) for t in spec.tmpfs],
-                         "none" if spec.readonly_root else opts.overlay,
-                         spec.masked_paths, spec.readonly_paths, spec.process.terminal,
-                         spec.mount_flags)
+    mounts = mount_config(spec, opts)
     plan = None
     if os.environ.get("SNAKEVISOR_GOFER") != "0":
         from snakevisor.gofer.launch import GoferPlan
@@ -207,6 +202,19 @@ def _create_member(opts: Options, states: StateDir, container_id: str, spec: Con
             if host_tty >= 0:
                 os.close(host_tty)
     return pid
+
+
+def mount_config(spec: "ContainerSpec", opts: Options) -> "MountConfig":
+    """A container's mounts as its config asks (the sandbox's first container's, or a pod
+    member's): the overlay --overlay2 names over the image, or, for root.readonly, the
+    root itself read-only (no overlay to take writes)."""
+    from snakevisor.fsimpl.mountns import MountConfig
+    return MountConfig(
+        os.path.realpath(spec.rootfs), not spec.readonly_root,
+        [(b.source, b.destination, b.readonly) for b in spec.binds],
+        [(t.destination, t.size, t.mode, t.share) for t in spec.tmpfs],
+        "none" if spec.readonly_root else opts.overlay, spec.masked_paths,
+        spec.readonly_paths, dev_console=spec.process.terminal, mount_flags=spec.mount_flags)
 
 
 def _process_message(process: ProcessSpec) -> dict:
@@ -353,19 +361,9 @@ def _sentry_main(opts: Options, spec: ContainerSpec, listener, ready_w: int,
             enter_network_namespace(None if spec.netns == "new" else spec.netns)
         from snakevisor.api import Sandbox, SandboxError
         try:
-            # root.readonly: the root itself, read-only (no overlay to take writes)
-            overlay = "none" if spec.readonly_root else opts.overlay
-            sandbox = Sandbox(rootfs=spec.rootfs, writable_root=not spec.readonly_root,
-                              hostname=spec.hostname, debug=opts.debug, platform=opts.platform,
-                              strace=sys.stderr if opts.strace else None,
-                              volumes=[(b.source, b.destination, b.readonly) for b in spec.binds],
-                              tmpfs=[(t.destination, t.size, t.mode, t.share)
-                                     for t in spec.tmpfs],
-                              overlay=overlay, confine=True,
-                              masked_paths=spec.masked_paths,
-                              readonly_paths=spec.readonly_paths,
-                              dev_console=spec.process.terminal,
-                              mount_flags=spec.mount_flags)
+            sandbox = Sandbox(hostname=spec.hostname, debug=opts.debug, platform=opts.platform,
+                              strace=sys.stderr if opts.strace else None, confine=True,
+                              mounts=mount_config(spec, opts))
             process = spec.process
             status = sandbox.run(process.args, env=process.env, cwd=process.cwd,
                                  identity=process.identity, rlimits=process.rlimits,

@@ -377,3 +377,11 @@ def test_the_overlay_upper_directory_is_an_export_of_the_same_gofer(tmp_path: Pa
     finally:
         g.close()
     assert g.conn.proc.returncode == 0
+
+
+def test_an_overlay_lower_layer_is_exported_read_only(tmp_path: Path) -> None:
+    """Under an overlay nothing writes the image: even asked for a writable root, the gofer
+    exports it read-only (a sentry taken over cannot change the image through it)."""
+    from snakevisor.gofer.launch import GoferPlan
+    assert GoferPlan.resolve(str(tmp_path), True, [], overlay=True).root_writable is False
+    assert GoferPlan.resolve(str(tmp_path), True, [], overlay=False).root_writable is True
