@@ -94,6 +94,37 @@ def shell_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def hang_report(session: int, limit: int = 6000) -> str:
+    """What a session that stopped answering is doing: every process in it (state and the
+    kernel function it sleeps in) and the Python stack of each sentry (py-spy), so that a
+    rare hang seen once in CI can be diagnosed from the log alone."""
+    lines = ["--- hang report: processes of session %d" % session]
+    pythons = []
+    for entry in sorted(Path("/proc").iterdir(), key=lambda e: e.name):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) != session:  # field 6, the session id
+                continue
+            wchan = (entry / "wchan").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        lines.append(f"{entry.name} {fields[0]} ppid {fields[1]} {wchan or '-'} {cmd[:160]}")
+        if "snakevisor" in cmd:
+            pythons.append(entry.name)
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    for pid in pythons if spy else ():
+        try:
+            res = subprocess.run([spy, "dump", "--pid", pid], capture_output=True, text=True,
+                                 timeout=30)
+            lines.append(f"--- py-spy dump {pid}\n{res.stdout}{res.stderr}")
+        except (OSError, subprocess.TimeoutExpired) as e:
+            lines.append(f"--- py-spy dump {pid}: {e}")
+    return "\n".join(lines)[-limit:]
+
+
 def run_process(cmd: Sequence[str], *, cwd: str | os.PathLike | None, env: Mapping[str, str],
          input: str | bytes | None, timeout: float, preexec=None) -> subprocess.CompletedProcess[str]:
     """Run in a new session; on timeout kill the whole group and fail the test."""
@@ -105,13 +136,15 @@ def run_process(cmd: Sequence[str], *, cwd: str | os.PathLike | None, env: Mappi
     try:
         out, err = proc.communicate(data, timeout=timeout)
     except subprocess.TimeoutExpired:
+        report = hang_report(proc.pid)
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         out, err = proc.communicate()
         pytest.fail(f"timed out after {timeout}s: {' '.join(map(str, cmd))}\n"
-                    f"--- stdout\n{_text(out)[-3000:]}\n--- stderr\n{_text(err)[-3000:]}")
+                    f"--- stdout\n{_text(out)[-3000:]}\n--- stderr\n{_text(err)[-3000:]}\n"
+                    f"{report}")
     return subprocess.CompletedProcess(list(cmd), shell_status(proc.returncode), _text(out), _text(err))
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO, env_flags, sandbox_command, sandbox_env
+from harness import REPO, env_flags, hang_report, sandbox_command, sandbox_env
 
 pytestmark = pytest.mark.slow
 
@@ -64,8 +64,10 @@ class Repl:
 
     def answer(self, timeout: float = 30) -> str:
         if not select.select([self.proc.stdout], [], [], timeout)[0]:
+            report = hang_report(self.proc.pid)
             self.kill()
-            pytest.fail(f"no answer within {timeout}s; stderr:\n{self.proc.stderr.read()[-3000:]}")
+            pytest.fail(f"no answer within {timeout}s; stderr:\n{self.proc.stderr.read()[-3000:]}"
+                        f"\n{report}")
         line = self.proc.stdout.readline()
         if not line:
             pytest.fail(f"the interpreter ended; stderr:\n{self.proc.stderr.read()[-3000:]}")
