@@ -112,6 +112,11 @@ def hang_report(session: int, limit: int = 6000) -> str:
         except (OSError, IndexError, ValueError):
             continue
         lines.append(f"{entry.name} {fields[0]} ppid {fields[1]} {wchan or '-'} {cmd[:160]}")
+        for thread in sorted((entry / "task").iterdir(), key=lambda e: int(e.name)):
+            try:  # a stub thread in a ptrace stop: the application's system call and arguments
+                lines.append(f"  thread {thread.name} syscall {(thread / 'syscall').read_text().strip()}")
+            except OSError:
+                pass
         if "snakevisor" in cmd:
             pythons.append(entry.name)
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
