@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Callable
 
-USAGE = "snakevisor do [--rootfs DIR] [--strace] [--debug] [--debug-log DIR] [--cwd DIR] [--env K=V] -- CMD ARGS..."
+USAGE = "snakevisor do [--rootfs DIR] [--no-tty] [--strace] [--debug] [--debug-log DIR] [--cwd DIR] [--env K=V] -- CMD ARGS..."
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -73,6 +73,9 @@ def _parser(argv: "list[str] | None" = None) -> argparse.ArgumentParser:
     do.add_argument("--debug", action="store_true", help="debug logging to stderr")
     do.add_argument("--debug-log", metavar="DIR", help="write one log per component into DIR")
     do.add_argument("--platform", default="ptrace", help="syscall interception platform (ptrace)")
+    do.add_argument("--no-tty", action="store_true",
+                    help="at a terminal, give the application the terminal itself instead of a "
+                         "sandbox pty relayed to it (no job control inside)")
     do.add_argument("--network", default="none", choices=["none"],
                     help="network mode (only 'none' until the network issue)")
     do.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
@@ -187,14 +190,22 @@ def cmd_do(args: argparse.Namespace) -> int:
             strace = open(os.path.join(args.debug_log, "strace.log"), "w", buffering=1)
     volumes = [_parse_volume(v) for v in args.volume]
     tmpfs = [_parse_tmpfs(t) for t in args.tmpfs]
+    overlay = _overlay_mode(args)
+    terminal = None
+    if not args.no_tty:
+        from snakevisor.runtime.console import UserTerminal
+        terminal = UserTerminal.open()
     try:
         sandbox = Sandbox(rootfs=rootfs, writable_root=args.writable_root, hostname=args.hostname,
                           strace=strace, debug=args.debug, platform=args.platform,
-                          volumes=volumes, tmpfs=tmpfs, overlay=_overlay_mode(args),
-                          confine=True)
-        return sandbox.run(command, env=env, cwd=os.path.normpath(cwd))
+                          volumes=volumes, tmpfs=tmpfs, overlay=overlay, confine=True)
+        return sandbox.run(command, env=env, cwd=os.path.normpath(cwd),
+                           on_ready=terminal.attach if terminal is not None else None)
     except SandboxError as exc:
         _fail(str(exc), exc.status)
+    finally:
+        if terminal is not None:
+            terminal.close()
     return 1
 
 

@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import struct
+import sys
 import termios
 import tty
 from typing import TYPE_CHECKING
@@ -234,3 +235,62 @@ class ConsoleRelay:
             term.set_winsize(size)  # SIGWINCH to the foreground group when it changed
         else:
             term.winsize = bytes(size)
+
+
+class UserTerminal:
+    """`snakevisor do` typed at a terminal: the application gets a pty of the sandbox's devpts
+    relayed to the user's terminal, as `docker run -it` gives one.
+
+    Why: handing the host terminal itself to the sandbox cannot give the application job
+    control -- the terminal's foreground group is a host process group (ours), so ^C would end
+    the sentry, and TIOCSPGRP from inside cannot be honoured.  With the user's terminal in raw
+    mode every key reaches the sandbox's line discipline, which sends ^C and ^Z to the
+    application's foreground job; the terminal's settings are restored when the sandbox ends.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd  #: a description of our own of the user's terminal
+        self.saved = termios.tcgetattr(fd)
+        self.relay: ConsoleRelay | None = None
+
+    @classmethod
+    def open(cls) -> "UserTerminal | None":
+        """The user's terminal when stdin, stdout and stderr are all it and we are its
+        foreground job; None otherwise (redirected stdio stays the application's)."""
+        try:
+            if not all(os.isatty(fd) for fd in (0, 1, 2)) or os.tcgetpgrp(0) != os.getpgrp():
+                return None
+            fd = os.open(os.ttyname(0), os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            return cls(fd)
+        except termios.error:
+            os.close(fd)
+            return None
+
+    def attach(self, kernel: "Kernel") -> None:
+        """Sandbox.run's on_ready: raw mode, and the first process on a sandbox pty."""
+        assert kernel.init is not None
+        tty.setraw(self.fd, termios.TCSANOW)  # (TCSANOW: keys typed ahead are kept)
+        os.set_blocking(self.fd, False)
+        # our own lines (--strace, warnings) on the raw terminal need their carriage returns
+        sys.stderr.flush()
+        sys.stderr.reconfigure(newline="\r\n")  # type: ignore[union-attr]
+        self.relay = ConsoleRelay(kernel, os.dup(self.fd))
+        self.relay.attach(kernel.init.tasks[0])
+
+    def close(self) -> None:
+        """The sandbox ended: its last output, then the user's settings back."""
+        try:
+            if self.relay is not None:
+                os.set_blocking(self.fd, True)  # (the last words are written, not retried)
+                self.relay.close()
+        finally:
+            sys.stderr.flush()
+            sys.stderr.reconfigure(newline=None)  # type: ignore[union-attr]
+            try:
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+            except termios.error:
+                pass  # the terminal is gone (hung up)
+            os.close(self.fd)

@@ -14,19 +14,16 @@ import fcntl
 import json
 import os
 import pty
-import select
 import shutil
 import signal
-import struct
 import subprocess
 import tarfile
 import tempfile
-import termios
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from harness import REPO
+from harness import REPO, PtyPeer
 
 RUNTIME = REPO / ".venv" / "bin" / "snakevisor"
 BUSYBOX = "/bin/busybox"
@@ -114,46 +111,36 @@ def unmount_under(directory: Path) -> None:
             subprocess.run(["umount", "-l", point], capture_output=True)
 
 
-def interactive_shell_session(argv: list[str]) -> None:
+def interactive_shell_session(argv: list[str], settle: float = 0.5,
+                              after: Callable[[PtyPeer], None] | None = None) -> None:
     """Drive `ENGINE run -it IMAGE sh` (prompt "$ ") through a pty as a user would: output,
-    the terminal's name and size, a resize, ^C to a foreground job, the exit status."""
+    the terminal's name and size, a resize, ^C to a foreground job, the exit status; then
+    `after(terminal)`, while the terminal is still open."""
     pid, fd = pty.fork()
     if pid == 0:
         os.execvp(argv[0], argv)
-    seen = b""
-
-    def expect(text: str, timeout: float = 30) -> None:
-        nonlocal seen
-        deadline = time.monotonic() + timeout
-        while text.encode() not in seen:
-            left = deadline - time.monotonic()
-            assert left > 0, f"{text!r} not in {seen[-400:]!r}"
-            if select.select([fd], [], [], left)[0]:
-                try:
-                    seen += os.read(fd, 4096)
-                except OSError:
-                    break
-        assert text.encode() in seen, seen[-400:]
-
+    peer = PtyPeer(fd)
     try:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-        expect("$ ")
-        os.write(fd, b"echo hello $((6*7)); tty; stty size\r")
-        expect("hello 42")
-        expect("/dev/pts/0")
-        expect("30 100")
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        time.sleep(0.5)  # the engine relays the resize
-        os.write(fd, b"stty size\r")
-        expect("40 120")
-        os.write(fd, b"sleep 100\r")
+        peer.resize(30, 100)
+        peer.expect("$ ")
+        peer.send(b"echo hello $((6*7)); tty; stty size\r")
+        peer.expect("hello 42")
+        peer.expect("/dev/pts/0")
+        peer.expect("30 100")
+        peer.resize(40, 120)
+        time.sleep(settle)  # the engine relays the resize
+        peer.send(b"stty size\r")
+        peer.expect("40 120")
+        peer.send(b"sleep 100\r")
         time.sleep(1)
-        os.write(fd, b"\x03")
-        os.write(fd, b"echo after $?\r")
-        expect("after 130")
-        os.write(fd, b"exit 3\r")
+        peer.send(b"\x03")
+        peer.send(b"echo after $?\r")
+        peer.expect("after 130")
+        peer.send(b"exit 3\r")
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 3
+        if after is not None:
+            after(peer)
     finally:
         os.close(fd)
 

@@ -9,12 +9,17 @@ ambiguous next to tests/unit/conftest.py.)  The fixtures are in tests/e2e/confte
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -280,3 +285,36 @@ class Scratch:
             raise ValueError(f"root must be one of {ROOTS}, not {root!r}")
         writable = ["--writable-root"] if root == "rootfs" else []
         return [*writable, "--cwd", self.sandbox_cwd, *more]
+
+
+# --------------------------------------------------------------------------- terminals
+
+class PtyPeer:
+    """The user's side of a terminal: the master of a pty whose slave a program under test
+    has (an engine's console, `pty.fork`'s child), with expect-style reading."""
+
+    def __init__(self, master: int) -> None:
+        self.fd = master
+        self.seen = b""
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def expect(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} not seen in {self.seen[-400:]!r}"
+            if select.select([self.fd], [], [], left)[0]:
+                try:
+                    self.seen += os.read(self.fd, 4096)
+                except OSError:  # EIO: every slave is closed
+                    break
+        assert text.encode() in self.seen, self.seen[-400:]
+
+    def resize(self, rows: int, cols: int) -> None:
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def settings(self) -> list:
+        """The terminal's termios (a pty's master reports its slave's)."""
+        return termios.tcgetattr(self.fd)

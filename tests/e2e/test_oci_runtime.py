@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import select
 import shutil
 import socket
 import struct
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO
+from harness import REPO, PtyPeer
 
 pytestmark = pytest.mark.slow
 
@@ -441,33 +440,6 @@ def test_exec_adds_processes_to_a_running_container(tmp_path: Path, rt: Runtime)
         assert time.monotonic() < deadline, rt("exec", "e1", "ps").stdout
         time.sleep(0.1)
     rt("delete", "--force", "e1")
-
-
-class PtyPeer:
-    """The engine's side of a console: the master received over --console-socket."""
-
-    def __init__(self, master: int) -> None:
-        self.fd = master
-        self.seen = b""
-
-    def send(self, data: bytes) -> None:
-        os.write(self.fd, data)
-
-    def expect(self, text: str, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while text.encode() not in self.seen:
-            left = deadline - time.monotonic()
-            assert left > 0, f"{text!r} not seen in {self.seen[-400:]!r}"
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                try:
-                    self.seen += os.read(self.fd, 4096)
-                except OSError:
-                    break
-        assert text.encode() in self.seen, self.seen[-400:]
-
-    def resize(self, rows: int, cols: int) -> None:
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 def test_terminal_through_the_console_socket(tmp_path: Path, rt: Runtime) -> None:

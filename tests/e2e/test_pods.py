@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import REPO, PtyPeer
 from test_oci_runtime import Runtime, edit_config, make_bundle, one_error_line
 
 pytestmark = pytest.mark.slow
@@ -106,7 +107,6 @@ def test_member_exit_status_reaches_the_engine(tmp_path: Path, rt: Runtime) -> N
     """The shim adopts the stand-in (pid file) and reads the member's status from it."""
     import subprocess
     from test_oci_runtime import SHIM, _env
-    from harness import REPO
     start_sandbox(tmp_path, rt)
     bundle = member_bundle(tmp_path / "m", ["sh", "-c", "exit 9"])
     res = subprocess.run(
@@ -189,7 +189,6 @@ def test_pod_errors_are_one_line(tmp_path: Path, rt: Runtime) -> None:
 
 def test_member_terminal_through_the_console_socket(tmp_path: Path, rt: Runtime) -> None:
     """A pod member's terminal: its own pty of its own devpts, relayed to the engine's."""
-    from test_oci_runtime import PtyPeer
     start_sandbox(tmp_path, rt)
     bundle = member_bundle(tmp_path / "t", ["sh"])
     edit_config(bundle, lambda c: c["process"].update(terminal=True))
