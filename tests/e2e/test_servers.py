@@ -149,7 +149,11 @@ $P -c 'select count(*) from t'
 parallel
 $P -c "show shared_memory_type"
 $B/pg_ctl -D $D/data -w -m fast stop >/dev/null && echo stopped
-grep -E 'PANIC|FATAL|could not' $D/pg.log || echo clean log
+# (a backend whose client has just gone may still be exiting when a fast stop comes: it is
+# told to terminate and cannot say goodbye -- a race natively too, not a failure)
+grep -E 'PANIC|FATAL|could not' $D/pg.log \
+    | grep -vE 'due to administrator command|could not send data to client: Broken pipe' \
+    || echo clean log
 echo done
 """
 
