@@ -122,6 +122,10 @@ class Sandbox:
                           default_home=default_home)
             except BootError as exc:
                 raise SandboxError(str(exc), exc.status) from None
+            import threading
+            if threading.current_thread() is threading.main_thread():
+                from snakevisor.kernel.debug import dump_on_signal
+                dump_on_signal(kernel)  # SIGUSR2: what every task is doing, on stderr
             if on_ready is not None:
                 if on_ready(kernel) is not False:  # (False: the caller resumes it later)
                     init.thread.resume()

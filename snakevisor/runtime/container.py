@@ -543,6 +543,15 @@ def ps(opts: Options, container_id: str) -> list[int]:
     return [int(p) for p in _ask(states, record, {"op": "ps"})["pids"]]
 
 
+def debug_report(opts: Options, container_id: str) -> str:
+    """The sentry's account of every task of the container's sandbox (kernel/debug.py)."""
+    states = StateDir(opts.root)
+    record = states.load(container_id)
+    if not alive(record):
+        raise RuntimeFailure(f"container {container_id} is not running")
+    return str(_ask(states, record, {"op": "debug"})["report"])
+
+
 def delete(opts: Options, container_id: str, force: bool = False) -> None:
     states = StateDir(opts.root)
     try:

@@ -426,7 +426,7 @@ class Container:
         self.kernel.exit_group(self.first, sig)
 
     def request(self, op: object, message: dict, conn: socket.socket) -> dict | None:
-        """state, start, kill, ps or wait (None: the answer comes later, on conn)."""
+        """state, start, kill, ps, wait or debug (None: the answer comes later, on conn)."""
         from snakevisor.kernel import signals
         kernel = self.kernel
         if op == "state":
@@ -460,6 +460,9 @@ class Container:
         if op == "wait":
             self.waiters.append(conn)
             return None
+        if op == "debug":  # every task of the sandbox (kernel/debug.py)
+            from snakevisor.kernel.debug import describe
+            return {"report": describe(kernel)}
         return {"error": f"unknown request {op!r}"}
 
 

@@ -126,13 +126,16 @@ def add_verbs(sub: argparse._SubParsersAction, only: str | None = None) -> None:
     p.add_argument("--stats", action="store_true")
     p.add_argument("--interval", default="5s")
     verb("wait", "wait for a container to end; exits with its status")
+    p = verb("debug", "what every task of a container's sandbox is doing")
+    p.add_argument("--stacks", action="store_true", help="(runsc's spelling; the default)")
     for name in NOT_YET:
         p = parser(name, "not implemented yet")
         p.add_argument("rest", nargs=argparse.REMAINDER)
 
 
 VERBS = {"create", "run", "exec", "start", "state", "kill", "delete", "ps", "list", "spec", "features",
-         "wait", "pause", "resume", "update", "events", "install", "uninstall", *NOT_YET}
+         "wait", "pause", "resume", "update", "events", "install", "uninstall", "debug",
+         *NOT_YET}
 
 
 class RuntimeLog:
@@ -245,6 +248,8 @@ def _dispatch(args: argparse.Namespace, opts: container.Options, rlog: RuntimeLo
         container.update(opts, args.id, _read_resources(args.resources))
     elif verb == "events":
         _events(opts, args)
+    elif verb == "debug":
+        print(container.debug_report(opts, args.id))
     return 0
 
 

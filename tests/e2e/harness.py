@@ -9,6 +9,7 @@ ambiguous next to tests/unit/conftest.py.)  The fixtures are in tests/e2e/confte
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
@@ -101,8 +102,10 @@ def shell_status(returncode: int) -> int:
 
 def hang_report(session: int, limit: int = 6000) -> str:
     """What a session that stopped answering is doing: every process in it (state and the
-    kernel function it sleeps in) and the Python stack of each sentry (py-spy), so that a
-    rare hang seen once in CI can be diagnosed from the log alone."""
+    kernel function it sleeps in), the Python stack of each sentry and gofer (py-spy), and
+    -- on the sentry's own stderr, which the caller shows -- the sentry's account of every
+    task (SIGUSR2, kernel/debug.py), so that a rare hang seen once in CI can be diagnosed
+    from the log alone."""
     lines = ["--- hang report: processes of session %d" % session]
     pythons = []
     for entry in sorted(Path("/proc").iterdir(), key=lambda e: e.name):
@@ -132,6 +135,14 @@ def hang_report(session: int, limit: int = 6000) -> str:
             lines.append(f"--- py-spy dump {pid}\n{res.stdout}{res.stderr}")
         except (OSError, subprocess.TimeoutExpired) as e:
             lines.append(f"--- py-spy dump {pid}: {e}")
+    sentries = [pid for pid in pythons if "snakevisor.gofer" not in
+                Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+    for pid in sentries:
+        with contextlib.suppress(OSError):
+            os.kill(int(pid), signal.SIGUSR2)
+    if sentries:
+        time.sleep(0.5)
+        lines.append(f"--- sentries {', '.join(sentries)} were asked for their tasks (on stderr)")
     return "\n".join(lines)[-limit:]
 
 

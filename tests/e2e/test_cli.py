@@ -220,6 +220,33 @@ def test_debug_flag(scratch: Scratch) -> None:
     assert "Traceback" not in res.stderr and res.stderr.strip(), describe(res)
 
 
+def test_sigusr2_reports_every_task(tmp_path: Path) -> None:
+    """SIGUSR2 to the sentry: one line per task saying which system call it is parked in,
+    on stderr and in --debug-log; the sandbox goes on to finish normally."""
+    import signal
+    import subprocess
+    import time
+    logdir = tmp_path / "logs"
+    proc = subprocess.Popen([PYTHON, "-m", "snakevisor", "do", "--debug-log", str(logdir), "--",
+                             "/bin/sh", "-c", "echo started; sleep 3 | cat; echo done"],
+                            cwd=REPO, env=sandbox_env(), text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stdout.readline() == "started\n"
+        time.sleep(1)  # (sleep and cat are parked by now)
+        proc.send_signal(signal.SIGUSR2)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (proc.returncode, out) == (0, "done\n"), err
+    assert re.search(r"^sandbox state: 3 tasks", err, re.M), err
+    assert re.search(r"pid 1 tid 1 host \d+ 'sh': parked in wait4\(", err), err
+    assert "'sleep': parked in clock_nanosleep(" in err, err
+    assert re.search(r"'cat': parked in read\(0x0, ", err), err
+    assert "'sleep': parked in clock_nanosleep(" in (logdir / "sentry.log").read_text()
+
+
 def test_unwritable_debug_log_dir_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -168,6 +168,9 @@ def test_created_means_loaded_but_not_running(tmp_path: Path, rt: Runtime) -> No
     pids = json.loads(rt("ps", "--format", "json", "c1").stdout)
     assert len(pids) == 1 and os.path.exists(f"/proc/{pids[0]}")
     assert str(pids[0]) in rt("ps", "c1").stdout
+    report = rt("debug", "c1").stdout  # the sentry's account of its tasks
+    assert report.startswith("sandbox state: 1 tasks") and \
+        f"pid 1 tid 1 host {pids[0]} 'sleep': parked in clock_nanosleep(" in report, report
     listed = rt("list", "--format", "json").stdout
     assert [s["id"] for s in json.loads(listed)] == ["c1"]
     one_error_line(rt("delete", "c1", check=False), "not stopped")
@@ -291,7 +294,7 @@ def test_errors_are_one_line_and_logged_as_json(tmp_path: Path, rt: Runtime) -> 
     edit_config(bundle, lambda c: c["process"].update(args=["sleep", "100"]))
     rt("create", "--bundle", str(bundle), "x")
     one_error_line(rt("create", "--bundle", str(bundle), "x", check=False), "already exists")
-    for verb in (["start"], ["state"], ["kill"], ["delete"], ["ps"]):
+    for verb in (["start"], ["state"], ["kill"], ["delete"], ["ps"], ["debug"]):
         one_error_line(rt(*verb, "nosuch", check=False), "does not exist")
     assert rt("delete", "--force", "nosuch").returncode == 0
     one_error_line(rt("kill", "x", "SIGNOPE", check=False), "invalid signal")
