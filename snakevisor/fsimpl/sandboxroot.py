@@ -606,6 +606,7 @@ class SandboxRoot:
             self._search(task, here.node)
             nxt = self._child(task, here, name)
             if nxt is None:
+                _missing_name(here.node)
                 return self._create_file(task, here, name, flags, mode)
             node = nxt.node
             follow = node.is_symlink and not flags & (O_EXCL | O_NOFOLLOW)
@@ -917,6 +918,7 @@ class SandboxRoot:
         here = trail[-1]
         if self._child(task, here, name) is not None:
             raise SyscallError(EEXIST)
+        _missing_name(here.node)
         if trailing and not want_dir:
             raise SyscallError(ENOENT)
         self._want_write(here)
@@ -1207,6 +1209,15 @@ def with_st_rdonly(raw: bytes) -> bytes:
 def _special(mode: int) -> bool:
     """Device nodes, FIFOs and sockets: opened for writing even on a read-only mount."""
     return st_.S_ISCHR(mode) or st_.S_ISBLK(mode) or st_.S_ISFIFO(mode) or st_.S_ISSOCK(mode)
+
+
+def _missing_name(directory: Inode) -> None:
+    """A name to be created is absent from `directory`: ENOENT where looking up an absent name
+    is itself an error (procfs: Linux's proc lookups fail instead of leaving a negative
+    dentry), before any write or permission check -- `mkdir /proc/sys/x` is ENOENT even on
+    a read-only /proc/sys."""
+    if getattr(directory.fs, "lookup_misses_fail", False):
+        raise SyscallError(ENOENT)
 
 
 def _writable_fs(node: Inode, mount: "Filesystem | None" = None) -> None:

@@ -14,7 +14,8 @@ import stat as st_
 import time
 from typing import TYPE_CHECKING, Iterable, NamedTuple
 
-from snakevisor.kernel.errors import EEXIST, EINVAL, ENOTDIR, EOPNOTSUPP, EPERM, SyscallError
+from snakevisor.kernel.errors import (EACCES, EEXIST, EINVAL, ENOTDIR, EOPNOTSUPP, EPERM,
+                                      SyscallError)
 
 if TYPE_CHECKING:
     from snakevisor.kernel.task import Task
@@ -135,7 +136,8 @@ class Inode:
         raise SyscallError(ENOTDIR)
 
     def create(self, task: "Task", name: bytes, mode: int) -> "Inode":
-        raise SyscallError(ENOTDIR if not self.is_dir else EPERM)
+        # (Linux's lookup_open: a directory whose file system cannot create files is EACCES)
+        raise SyscallError(ENOTDIR if not self.is_dir else EACCES)
 
     def mkdir(self, task: "Task", name: bytes, mode: int) -> "Inode":
         raise SyscallError(ENOTDIR if not self.is_dir else EPERM)

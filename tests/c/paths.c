@@ -207,6 +207,23 @@ static void mounts(void)
     fchdir(cwd);
     close(cwd);
 
+    /* proc's lookups fail for absent names (ENOENT before any other check); sysfs and
+     * devpts have no create (EACCES) and no mkdir/symlink (EPERM) */
+    section("creating names in proc, sys and devpts");
+    static const char *const made[] = {"/proc/sv-new", "/proc/sys/sv-new", "/proc/self/sv-new",
+                                       "/proc/sys/kernel/sv-new", "/sys/sv-new",
+                                       "/sys/kernel/sv-new", "/dev/pts/sv-new"};
+    for (unsigned i = 0; i < sizeof made / sizeof *made; i++) {
+        printf("%s:", made[i]);
+        printf(" mkdir %s", mkdir(made[i], 0755) ? ename(errno) : "ok");
+        int fd = open(made[i], O_WRONLY | O_CREAT, 0644);
+        printf(", creat %s", fd < 0 ? ename(errno) : "ok");
+        printf(", symlink %s", symlink("x", made[i]) ? ename(errno) : "ok");
+        printf(", mknod %s\n", mknod(made[i], S_IFIFO | 0644, 0) ? ename(errno) : "ok");
+        if (fd >= 0)
+            close(fd);
+    }
+
     section("EXDEV");
     char shm[64];
     snprintf(shm, sizeof shm, "/dev/shm/sv-paths-%d", getpid());

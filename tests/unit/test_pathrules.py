@@ -130,6 +130,8 @@ def test_dockers_defaults_mount_only_what_exists() -> None:
     assert dirent_ino(p, "/proc/sys", b"..") == stat_of(p, "/proc")[1]  # bound on itself
     assert p.call("openat", AT_FDCWD, "/proc/sys/kernel/hostname", O_WRONLY, 0) == -errno.EROFS
     assert p.call("access", "/proc/sys/kernel/hostname", 2) == -errno.EROFS
+    # a new name: proc's lookup fails first (ENOENT, as under runc), not the read-only bind
+    assert p.call("mkdir", "/proc/sys/kernel/x", 0o755) == -errno.ENOENT
     assert p.call("access", "/proc/sys/kernel/hostname", 4) == 0
     assert statfs_flags(p, "/proc/sys/kernel") & 1 and not statfs_flags(p, "/proc") & 1
 

@@ -30,6 +30,8 @@ def _int_name(name: bytes) -> int | None:
 class ProcFs(SyntheticFs):
     """One procfs instance for one sandbox (its kernel's processes)."""
 
+    lookup_misses_fail = True  #: creating any name in it is ENOENT (sandboxroot._missing_name)
+
     def __init__(self, kernel: "Kernel", mount_records: Callable[[], list] | None = None) -> None:
         super().__init__("proc", PROC_SUPER_MAGIC, "proc")
         self.kernel = kernel
