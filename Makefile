@@ -15,7 +15,7 @@ help:
 	@echo "make demo       run programs in the sandbox (installs dependencies first)"
 	@echo "make test       the whole test suite"
 	@echo "make test-fast  the tests not marked slow"
-	@echo "make bench      native vs sandbox syscalls, start-up, and containers through each engine"
+	@echo "make bench      native vs sandbox syscalls, start-up, containers through each engine, idle memory"
 	@echo "make docs       regenerate docs/compatibility.md from the syscall table"
 	@echo "make deps       install Debian packages, the .venv and the stub only"
 	@echo "make clean      remove build products (keeps .venv)"
@@ -39,6 +39,7 @@ test-fast: deps
 bench: deps
 	$(PYTHON) bench/syscall_bench.py
 	$(PYTHON) bench/container_bench.py --fix-crun
+	$(PYTHON) bench/memory_bench.py
 
 docs: deps
 	$(PYTHON) -m snakevisor.syscalls.compat > docs/compatibility.md.tmp
