@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import select
 import shutil
@@ -54,7 +55,11 @@ def build_dir() -> Path:
 
 
 class CPrograms:
-    """Compiles tests/c/NAME.c on demand, once per source change, static and dynamic."""
+    """Compiles tests/c/NAME.c on demand, once per source change, static and dynamic.
+
+    A build is kept under a digest of what makes it (the source, the headers, the flags), not
+    judged by modification times: two checkouts sharing the cache (a work tree and a CI
+    clone) each get the program of their own sources."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
@@ -69,15 +74,19 @@ class CPrograms:
         src = C_DIR / f"{name}.c"
         if not src.exists():
             raise FileNotFoundError(src)
-        binary = self.out / f"{name}.{link}"
-        newest = max(p.stat().st_mtime for p in [src, *C_DIR.glob("*.h"), Path(__file__)])
-        if binary.exists() and binary.stat().st_mtime >= newest:
+        recipe = hashlib.sha256(repr((CFLAGS, link)).encode())
+        for part in [src, *sorted(C_DIR.glob("*.h"))]:
+            recipe.update(part.name.encode() + b"\0" + part.read_bytes())
+        where = self.out / f"{name}-{recipe.hexdigest()[:16]}"
+        where.mkdir(exist_ok=True)
+        binary = where / f"{name}.{link}"  # (the name a program sees as its own)
+        if binary.exists():
             return binary
         gcc = shutil.which("gcc")
         if gcc is None:
             pytest.skip("gcc is not installed")
         # Build beside the target and rename: concurrent sessions never see a partial file.
-        fd, tmp = tempfile.mkstemp(dir=self.out, prefix=f".{name}.{link}.")
+        fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{name}.{link}.")
         os.close(fd)
         cmd = [gcc, *CFLAGS, *(["-static"] if link == "static" else []), "-I", str(C_DIR),
                "-o", tmp, str(src)]
