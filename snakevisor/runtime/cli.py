@@ -199,8 +199,13 @@ def cmd_do(args: argparse.Namespace) -> int:
         sandbox = Sandbox(rootfs=rootfs, writable_root=args.writable_root, hostname=args.hostname,
                           strace=strace, debug=args.debug, platform=args.platform,
                           volumes=volumes, tmpfs=tmpfs, overlay=overlay, confine=True)
-        return sandbox.run(command, env=env, cwd=os.path.normpath(cwd),
-                           on_ready=terminal.attach if terminal is not None else None)
+        def on_ready(kernel) -> None:
+            from snakevisor.runtime.host_signals import forward_signals_of_do
+            if terminal is not None:
+                terminal.attach(kernel)
+            forward_signals_of_do(kernel, with_terminal=terminal is not None)
+
+        return sandbox.run(command, env=env, cwd=os.path.normpath(cwd), on_ready=on_ready)
     except SandboxError as exc:
         _fail(str(exc), exc.status)
     finally:

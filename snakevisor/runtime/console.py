@@ -89,7 +89,6 @@ class ConsoleRelay:
         self.scheduled = False
         self.hung_up = False
         self.closed = False
-        self._signals_r = -1
 
     def attach(self, task: "Task", host_signals: bool = True) -> None:
         """Give a process (stopped before its first instruction, a session leader) a new
@@ -117,12 +116,10 @@ class ConsoleRelay:
         self._follow_output()
         if not host_signals:
             return
-        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._signals_r = r
-        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
-        for sig in (signal.SIGWINCH, signal.SIGHUP):
-            signal.signal(sig, lambda *_: None)  # the byte in the wakeup pipe is the news
-        kernel.watch_fd(r, self._on_signals)
+        from snakevisor.runtime.host_signals import host_signals as sentry_signals
+        events = sentry_signals(kernel)
+        events.on(signal.SIGWINCH, lambda: self.sync_winsize(signal_change=True))
+        events.on(signal.SIGHUP, self._hangup)
 
     def close(self) -> None:
         """The process it served ended: stop relaying, let go of the host slave and of our
@@ -214,16 +211,6 @@ class ConsoleRelay:
         self._follow_output()
 
     # -- host signals ------------------------------------------------------------------
-    def _on_signals(self) -> None:
-        try:
-            got = os.read(self._signals_r, 512)
-        except BlockingIOError:
-            return
-        if signal.SIGWINCH in got:
-            self.sync_winsize(signal_change=True)
-        if signal.SIGHUP in got:
-            self._hangup()
-
     def sync_winsize(self, signal_change: bool) -> None:
         term = self.terminal
         assert term is not None

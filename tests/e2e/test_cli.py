@@ -3,6 +3,7 @@ the operator flags (--strace, --debug, --debug-log, --cwd, --env, --hostname) do
 the application's exit status is the command's."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness import (PYTHON, REPO, CPrograms, Scratch, describe, run_native, run_sandbox,
-                      sandbox_env, run_process)
+                      sandbox_env, run_process, shell_status)
 
 pytestmark = pytest.mark.slow
 
@@ -245,6 +246,48 @@ def test_sigusr2_reports_every_task(tmp_path: Path) -> None:
     assert "'sleep': parked in clock_nanosleep(" in err, err
     assert re.search(r"'cat': parked in read\(0x0, ", err), err
     assert "'sleep': parked in clock_nanosleep(" in (logdir / "sentry.log").read_text()
+
+
+SIGNALLED = {  # name: (command printing "ready" first, signal, to the process group)
+    "term-trapped": (["/bin/sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; "
+                      "sleep 100 >/dev/null 2>&1 & wait"], "SIGTERM", False),
+    "term-default": (["/bin/sh", "-c", "echo ready; exec sleep 100"], "SIGTERM", False),
+    "int-group": (["/bin/sh", "-c", "echo ready; sleep 100; echo after"], "SIGINT", True),
+    "int-python": (["/usr/bin/python3", "-c", "import time; print('ready', flush=True); "
+                    "time.sleep(100)"], "SIGINT", True),
+    "hup-trapped": (["/bin/sh", "-c", "trap 'echo hup' HUP; echo ready; sleep 1; echo end"],
+                    "SIGHUP", False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIGNALLED))
+def test_signals_to_do_reach_the_application(case: str) -> None:
+    """`snakevisor do` passes the signals a directly run command would get on to the
+    application (kill, timeout, a terminal's ^C to the group): same output, same status as
+    natively -- although the application is the init of the sandbox's pid namespace."""
+    import signal
+    import subprocess
+    import time
+    argv, name, group = SIGNALLED[case]
+    sig = getattr(signal, name)
+
+    def run(cmd: list[str]) -> tuple[int, str]:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=sandbox_env(), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            assert proc.stdout.readline() == "ready\n"
+            time.sleep(0.3)  # (past the shell's next step)
+            (os.killpg if group else os.kill)(proc.pid, sig)
+            out, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        return shell_status(proc.returncode), out
+
+    native = run(argv)
+    assert native == run([PYTHON, "-m", "snakevisor", "do", "--", *argv])
 
 
 def test_unwritable_debug_log_dir_is_one_line(tmp_path: Path) -> None:
