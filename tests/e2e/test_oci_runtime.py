@@ -214,9 +214,19 @@ def test_run_returns_the_status_and_signals(tmp_path: Path, rt: Runtime) -> None
     edit_config(bundle, lambda c: c["process"].update(
         args=["sh", "-c", "sleep 100 & kill -9 $!; wait $!"]))
     assert rt("run", "--bundle", str(bundle), "r1", check=False).returncode == 137
+    # a handled SIGTERM ends it (once the handler is set: until then pid 1 ignores it)
+    out = tmp_path / "out"
+    out.mkdir()
+    edit_config(bundle, lambda c: c["mounts"].append(
+        {"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind"]}))
     edit_config(bundle, lambda c: c["process"].update(
-        args=["sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.1; done"]))
+        args=["sh", "-c", "trap 'echo got TERM; exit 3' TERM; : > /out/ready; "
+              "while :; do sleep 0.1; done"]))
     rt("run", "--detach", "--bundle", str(bundle), "r2")
+    deadline = time.monotonic() + 20
+    while not (out / "ready").exists():
+        assert time.monotonic() < deadline, "the container never set its handler"
+        time.sleep(0.05)
     rt("kill", "r2", "SIGTERM")
     assert rt.wait_status("r2", "stopped")["status"] == "stopped"
     rt("delete", "r2")
