@@ -21,7 +21,7 @@ from snakevisor import syscalls
 from snakevisor.kernel import process, signals
 from snakevisor.kernel.errors import EINTR, ENOSYS, Block, SyscallError
 from snakevisor.kernel.task import Task, ThreadGroup
-from snakevisor.platform import STOP_EXITED, STOP_SIGNAL, STOP_SYSCALL, Platform
+from snakevisor.platform import STOP_EXITED, STOP_SIGNAL, STOP_SYSCALL, STOP_WAKE, Platform
 from snakevisor.syscalls.numbers import syscall_name
 
 log = logging.getLogger("snakevisor.sentry")
@@ -67,6 +67,7 @@ class Kernel:
         self._selector: selectors.BaseSelector | None = None
         self._fd_waiters: dict[int, list[Task]] = {}
         self._watches: dict[int, Callable[[], None]] = {}  #: the sentry's own fds: fd -> callback
+        self._posted: deque[Callable[[], None]] = deque()  #: see post()
         self._warned: set[str] = set()
         from snakevisor.kernel.futex import FutexTable
         self.futexes = FutexTable()
@@ -145,7 +146,9 @@ class Kernel:
     def _handle_stop(self, kind: int, tid: int, value: int) -> None:
         task = self.by_host_tid.get(tid)
         if task is None:
-            return  # a stub we already let go of
+            if kind == STOP_WAKE:
+                self._run_posted()
+            return  # (else a stub we already let go of)
         task.in_user = False
         if kind == STOP_SYSCALL:
             thread = task.thread
@@ -257,6 +260,22 @@ class Kernel:
         except OSError:  # the number was closed and reused since: start afresh
             self._selector.unregister(fd)
             self._selector.register(fd, events)
+
+    def post(self, fn: Callable[[], None]) -> None:
+        """Run `fn` from the loop, between two system calls, soon: callable from anywhere,
+        a host signal's Python handler included (which may run in the middle of serving a
+        call, where nothing of the kernel may change).  The platform's ring wakes a loop
+        blocked waiting for its threads (runtime/host_signals.py)."""
+        self._posted.append(fn)
+        self.platform.ring()
+
+    def _run_posted(self) -> None:
+        while self._posted:
+            fn = self._posted.popleft()
+            try:
+                fn()
+            except Exception:
+                self._internal_error(0)
 
     def watch_fd(self, fd: int, callback: Callable[[], None]) -> None:
         """Call `callback` from the loop whenever the sentry's own host fd is readable: how the

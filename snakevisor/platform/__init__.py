@@ -35,6 +35,7 @@ STOP_SIGNAL = 2  #: the thread took a host signal / CPU fault (value = signo)
 STOP_EXITED = 3  #: the host thread is gone (value = raw wait status)
 STOP_OTHER = 4  #: anything else (ptrace events), usually ignored
 STOP_BADARCH = 5  #: a system call through a refused entry (int 0x80 etc.)
+STOP_WAKE = 6  #: no thread: Platform.ring() was called (the loop looks at its own events)
 
 
 class AddressSpaceHost(abc.ABC):
@@ -137,6 +138,17 @@ class Platform(abc.ABC):
     @abc.abstractmethod
     def poll(self) -> tuple[int, int, int] | None:
         """A pending stop as (kind, tid, value) without blocking, or None."""
+
+    @abc.abstractmethod
+    def prepare_ring(self) -> None:
+        """Make ring() usable (once, from the loop's thread, before any ring)."""
+
+    @abc.abstractmethod
+    def ring(self) -> None:
+        """Make wait()/poll() report a STOP_WAKE soon, from anywhere -- a Python signal
+        handler included (so it must not touch the kernel): how the loop, blocked waiting
+        for its threads, learns of events of its own without watching an fd (which would
+        cost every system call a multiplexed wait)."""
 
     @abc.abstractmethod
     def stop_fd(self) -> int:

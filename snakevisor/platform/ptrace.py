@@ -26,6 +26,7 @@ from snakevisor.platform import (
     STOP_OTHER,
     STOP_SIGNAL,
     STOP_SYSCALL,
+    STOP_WAKE,
     AddressSpaceHost,
     Platform,
     StopEvent,
@@ -50,6 +51,7 @@ PTRACE_SETFPREGS = 15
 PTRACE_SYSCALL = 24
 PTRACE_SYSEMU = 31
 PTRACE_SETOPTIONS = 0x4200
+PTRACE_SEIZE = 0x4206
 PTRACE_GETEVENTMSG = 0x4201
 PTRACE_GETSIGINFO = 0x4202
 PTRACE_GETREGSET = 0x4204
@@ -416,6 +418,7 @@ class PtracePlatform(Platform):
         self.template: PtraceAddressSpace | None = None
         self.host_vmas: list[tuple[int, int, str]] = []
         self._sigchld_fd = -1
+        self._doorbell = 0  #: see prepare_ring
         self._start_template(stub_end)
         stub_end.close()
 
@@ -495,7 +498,46 @@ class PtracePlatform(Platform):
 
     def wait(self) -> StopEvent:
         tid, status = os.waitpid(-1, WALL)
+        if tid == self._doorbell:
+            return self._answer_doorbell(status)
         return self._decode(tid, status)
+
+    # -- the doorbell ------------------------------------------------------------------
+    def prepare_ring(self) -> None:
+        """The doorbell: a child of ours that sleeps forever, traced by us.  A signal sent
+        to it (ring) puts it in a signal-delivery stop, which the loop's waitpid(-1) reports
+        like any thread's stop -- so the blocking wait needs no fd to be woken.  It holds no
+        fd of ours and dies with us (PR_SET_PDEATHSIG)."""
+        if self._doorbell:
+            return
+        import signal
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child)
+            try:
+                _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+                os.closerange(0, os.sysconf("SC_OPEN_MAX"))
+                while True:
+                    signal.pause()  # (a signal never reaches it: we discard each one)
+            finally:
+                os._exit(0)
+        _check(_ptrace(PTRACE_SEIZE, pid, None, 0), "PTRACE_SEIZE doorbell")
+        self._doorbell = pid
+
+    def ring(self) -> None:
+        import signal
+        if self._doorbell:
+            try:
+                os.kill(self._doorbell, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
+
+    def _answer_doorbell(self, status: int) -> StopEvent:
+        """Resume the doorbell, its signal discarded; STOP_WAKE for the loop."""
+        if os.WIFSTOPPED(status):
+            _ptrace(PTRACE_CONT, self._doorbell, None, 0)
+        else:
+            self._doorbell = 0  # (killed from outside: rings are no-ops from now on)
+        return StopEvent(STOP_WAKE, 0, 0)
 
     @staticmethod
     def _decode(tid: int, status: int) -> StopEvent:
@@ -515,6 +557,8 @@ class PtracePlatform(Platform):
             return None
         if tid == 0:
             return None
+        if tid == self._doorbell:
+            return self._answer_doorbell(status)[:3]
         return self._decode(tid, status)
 
     def stop_fd(self) -> int:
@@ -544,6 +588,9 @@ class PtracePlatform(Platform):
             pass
 
     def shutdown(self) -> None:
+        if self._doorbell:
+            self.reap(self._doorbell)
+            self._doorbell = 0
         if self.template is not None:
             # Killing pid 1 of the sandbox's pid namespace kills every stub in it.
             self.template.destroy()

@@ -252,6 +252,8 @@ SIGNALLED = {  # name: (command printing "ready" first, signal, to the process g
     "term-trapped": (["/bin/sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; "
                       "sleep 100 >/dev/null 2>&1 & wait"], "SIGTERM", False),
     "term-default": (["/bin/sh", "-c", "echo ready; exec sleep 100"], "SIGTERM", False),
+    # no system call to wait for: the sentry's loop is woken for the signal (Platform.ring)
+    "term-busy": (["/bin/sh", "-c", "echo ready; while :; do :; done"], "SIGTERM", False),
     "int-group": (["/bin/sh", "-c", "echo ready; sleep 100; echo after"], "SIGINT", True),
     "int-python": (["/usr/bin/python3", "-c", "import time; print('ready', flush=True); "
                     "time.sleep(100)"], "SIGINT", True),
