@@ -51,11 +51,11 @@ PTRACE_SETFPREGS = 15
 PTRACE_SYSCALL = 24
 PTRACE_SYSEMU = 31
 PTRACE_SETOPTIONS = 0x4200
-PTRACE_SEIZE = 0x4206
 PTRACE_GETEVENTMSG = 0x4201
 PTRACE_GETSIGINFO = 0x4202
 PTRACE_GETREGSET = 0x4204
 PTRACE_SETREGSET = 0x4205
+PTRACE_SEIZE = 0x4206
 PTRACE_GET_SYSCALL_INFO = 0x420E
 
 PTRACE_O_TRACESYSGOOD = 1
@@ -520,7 +520,11 @@ class PtracePlatform(Platform):
                     signal.pause()  # (a signal never reaches it: we discard each one)
             finally:
                 os._exit(0)
-        _check(_ptrace(PTRACE_SEIZE, pid, None, 0), "PTRACE_SEIZE doorbell")
+        if _ptrace(PTRACE_SEIZE, pid, None, 0) != 0:
+            err = ctypes.get_errno()
+            os.kill(pid, SIGKILL)
+            os.waitpid(pid, 0)
+            raise PlatformError(f"cannot trace the doorbell: {os.strerror(err)}")
         self._doorbell = pid
 
     def ring(self) -> None:

@@ -195,16 +195,18 @@ def cmd_do(args: argparse.Namespace) -> int:
     if not args.no_tty:
         from snakevisor.runtime.console import UserTerminal
         terminal = UserTerminal.open()
+
+    def on_ready(kernel) -> None:  # type: ignore[no-untyped-def]
+        """The program is loaded: its terminal, and the signals `do` hands on to it."""
+        from snakevisor.runtime.host_signals import forward_signals_of_do
+        if terminal is not None:
+            terminal.attach(kernel)
+        forward_signals_of_do(kernel, with_terminal=terminal is not None)
+
     try:
         sandbox = Sandbox(rootfs=rootfs, writable_root=args.writable_root, hostname=args.hostname,
                           strace=strace, debug=args.debug, platform=args.platform,
                           volumes=volumes, tmpfs=tmpfs, overlay=overlay, confine=True)
-        def on_ready(kernel) -> None:
-            from snakevisor.runtime.host_signals import forward_signals_of_do
-            if terminal is not None:
-                terminal.attach(kernel)
-            forward_signals_of_do(kernel, with_terminal=terminal is not None)
-
         return sandbox.run(command, env=env, cwd=os.path.normpath(cwd), on_ready=on_ready)
     except SandboxError as exc:
         _fail(str(exc), exc.status)
