@@ -111,15 +111,14 @@ class ConsoleRelay:
             tg.fds.set(fd, slave)
         self.master, self.pair, self.terminal = master, pair, pair.terminal
         pair.terminal.acquire(tg)
+        if host_signals:  # (first: a resize from now on is seen, by the read below or later)
+            from snakevisor.runtime.host_signals import host_signals as sentry_signals
+            events = sentry_signals(kernel)
+            events.on(signal.SIGWINCH, lambda: self.sync_winsize(signal_change=True))
+            events.on(signal.SIGHUP, self._hangup)
         self.sync_winsize(signal_change=False)
         kernel.watch_fd(self.host, self._input)
         self._follow_output()
-        if not host_signals:
-            return
-        from snakevisor.runtime.host_signals import host_signals as sentry_signals
-        events = sentry_signals(kernel)
-        events.on(signal.SIGWINCH, lambda: self.sync_winsize(signal_change=True))
-        events.on(signal.SIGHUP, self._hangup)
 
     def close(self) -> None:
         """The process it served ended: stop relaying, let go of the host slave and of our
