@@ -320,9 +320,10 @@ class PtyPeer:
     def send(self, data: bytes) -> None:
         os.write(self.fd, data)
 
-    def expect(self, text: str, timeout: float = 30) -> None:
+    def expect(self, text: str, timeout: float = 30, since: int = 0) -> None:
+        """Wait until `text` has been seen (at or after offset `since` of what was seen)."""
         deadline = time.monotonic() + timeout
-        while text.encode() not in self.seen:
+        while text.encode() not in self.seen[since:]:
             left = deadline - time.monotonic()
             assert left > 0, f"{text!r} not seen in {self.seen[-400:]!r}"
             if select.select([self.fd], [], [], left)[0]:
@@ -330,7 +331,7 @@ class PtyPeer:
                     self.seen += os.read(self.fd, 4096)
                 except OSError:  # EIO: every slave is closed
                     break
-        assert text.encode() in self.seen, self.seen[-400:]
+        assert text.encode() in self.seen[since:], self.seen[-400:]
 
     def resize(self, rows: int, cols: int) -> None:
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))

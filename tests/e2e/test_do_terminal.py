@@ -71,12 +71,18 @@ def test_job_control_and_raw_mode() -> None:
         time.sleep(1)
         peer.send(b"\x1a")  # ^Z
         peer.expect("Stopped")
+        mark = len(peer.seen)
         peer.send(b"jobs; fg\r")
-        peer.expect("sleep 100\r\n")  # fg names the job it resumes
+        peer.expect("jobs; fg\r\n", since=mark)
+        resumed = peer.seen.index(b"jobs; fg\r\n", mark) + len(b"jobs; fg\r\n")
+        peer.expect("Stopped", since=mark)  # jobs lists it
+        peer.expect("\nsleep 100\r\n", since=resumed)  # fg names the job it resumes
         time.sleep(0.5)
-        peer.send(b"\x03")
-        peer.send(b"echo after $?\r")
-        peer.expect("after 130")
+        peer.send(b"\x03")  # it is in the foreground again: ^C ends it
+        mark = len(peer.seen)
+        peer.send(b"echo after $?; jobs; echo none left\r")
+        peer.expect("\nnone left\r\n", since=mark)  # (the output, not the echoed line)
+        assert b"after 130" in peer.seen[mark:] and b"Stopped" not in peer.seen[mark:]
         peer.send(b"exit 5\r")
         assert status_of(pid) == 5
         assert peer.settings() == fresh_settings()
