@@ -6,7 +6,10 @@ import argparse
 import logging
 import os
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from snakevisor.kernel.kernel import Kernel
 
 USAGE = "snakevisor do [--rootfs DIR] [--no-tty] [--strace] [--debug] [--debug-log DIR] [--cwd DIR] [--env K=V] -- CMD ARGS..."
 
@@ -197,7 +200,7 @@ def cmd_do(args: argparse.Namespace) -> int:
         from snakevisor.runtime.console import UserTerminal
         terminal = UserTerminal.open()
 
-    def on_ready(kernel) -> None:  # type: ignore[no-untyped-def]
+    def on_ready(kernel: "Kernel") -> None:
         """The program is loaded: its terminal, and the signals `do` hands on to it."""
         from snakevisor.runtime.host_signals import forward_signals_of_do
         if terminal is not None:
