@@ -14,6 +14,7 @@ system call from any other instruction.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import socket
 import struct
@@ -35,6 +36,7 @@ from snakevisor.platform import (
 from snakevisor.platform.regs import FXSAVE_SIZE, REG_OFFSET, Regs
 
 _libc = ctypes.CDLL(None, use_errno=True)
+log = logging.getLogger("snakevisor")
 _ptrace = _libc.ptrace
 _ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
 _ptrace.restype = ctypes.c_long
@@ -419,6 +421,7 @@ class PtracePlatform(Platform):
         self.host_vmas: list[tuple[int, int, str]] = []
         self._sigchld_fd = -1
         self._doorbell = 0  #: see prepare_ring
+        self._cpu_group = None  #: the stubs' own cpu cgroup (platform/cpugroup.py)
         self._start_template(stub_end)
         stub_end.close()
 
@@ -436,6 +439,7 @@ class PtracePlatform(Platform):
             if not (os.WIFSTOPPED(status) and os.WSTOPSIG(status) == SIGSTOP):
                 raise PlatformError(f"stub failed to start (status {status:#x}: "
                                     f"{_stub_exit_reason(status)})")
+            self._join_cpu_group(outer)  # (before it forks the template: every stub inherits)
             _check(_ptrace(PTRACE_SETOPTIONS, outer, None,
                            PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK |
                            PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE), "SETOPTIONS")
@@ -482,6 +486,15 @@ class PtracePlatform(Platform):
         if res != SCRATCH_ADDR:
             raise PlatformError(f"stub scratch mapping failed ({res})")
         self.host_vmas = _read_maps(template_pid)
+
+    def _join_cpu_group(self, pid: int) -> None:
+        from snakevisor.platform import cpugroup
+        self._cpu_group = cpugroup.create()
+        if self._cpu_group is not None:
+            try:
+                self._cpu_group.join(pid)
+            except OSError as exc:
+                log.debug("stubs stay in the sentry's cpu cgroup: %s", exc)
 
     # -- Platform ----------------------------------------------------------------------
     def new_address_space(self) -> PtraceAddressSpace:
@@ -610,6 +623,9 @@ class PtracePlatform(Platform):
                 break
             if pid == 0:
                 time.sleep(0.001)
+        if self._cpu_group is not None:
+            self._cpu_group.remove()
+            self._cpu_group = None
         self.fd_socket.close()
 
 
